@@ -1,0 +1,57 @@
+"""The async driver: drives the same planner as the sync driver, on an event loop.
+
+Coroutine phases run natively on the loop, plain ones in a thread; up to
+``workers`` tries run at once. Semantics are the planner's, so a graph behaves
+the same under both drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..attempt import TryContext, aexecute, attempt
+from ..clock import SystemClock
+from ..plan import Planner
+from ..sync import complete_from
+
+
+async def adrive(
+    planner: Planner,
+    ctx: TryContext,
+    *,
+    now: Callable[[], float],
+    clock: SystemClock,
+) -> None:
+    """Run every try the planner hands out until it is no longer active.
+
+    If the driver is cancelled or a job raises ``KeyboardInterrupt``/``SystemExit``,
+    the planner stops, running tries are cancelled and recorded, and the
+    exception propagates.
+    """
+    specs = planner.specs
+    tries = planner.tries
+    cwd = ctx.cwd
+    tasks: dict[asyncio.Future, int] = {}
+    try:
+        while planner.is_active():
+            for index in planner.next_actions(now()):
+                tasks[asyncio.ensure_future(aexecute(attempt(specs[index], tries[index], ctx), cwd))] = index
+            wake = planner.next_wakeup()
+            if not tasks:
+                await clock.asleep(wake - now())  # type: ignore[operator]
+                continue
+            done = await clock.await_first(tasks, None if wake is None else max(0.0, wake - now()))
+            for task in sorted(done, key=tasks.__getitem__):
+                stopper = complete_from(planner, tasks.pop(task), task, now)
+                if stopper is not None:
+                    raise stopper
+    except BaseException:
+        planner.stop("interrupted", now())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for task, index in sorted(tasks.items(), key=lambda item: item[1]):
+            complete_from(planner, index, task, now)
+        raise

@@ -1,0 +1,74 @@
+"""Clocks: the only place the engine reads the time or waits.
+
+Drivers take a clock so that tests of retry timing can use :class:`FakeClock`
+and run instantly, with exact, repeatable times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import time
+from collections.abc import Collection
+
+
+class SystemClock:
+    """Real time: :func:`time.monotonic` and real waits."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def wait(self, futures: Collection[cf.Future], timeout: float | None) -> set[cf.Future]:
+        """Wait until one of ``futures`` is done or ``timeout`` passes; return the done ones."""
+        done, _ = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def await_first(self, tasks: Collection[asyncio.Future], timeout: float | None) -> set:
+        """Wait until one of ``tasks`` is done or ``timeout`` passes; return the done ones."""
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return done
+
+
+class FakeClock(SystemClock):
+    """Virtual time for tests: sleeping advances the clock instantly.
+
+    Time passes only while nothing is running: a driver that waits on running
+    jobs waits for the first of them to finish, in real time, without advancing
+    the clock. Jobs can read ``clock.now()`` to record when they ran.
+
+    Args:
+        start: the initial time.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (never backwards)."""
+        if seconds > 0:
+            self._now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def wait(self, futures: Collection[cf.Future], timeout: float | None) -> set[cf.Future]:
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    async def asleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+    async def await_first(self, tasks: Collection[asyncio.Future], timeout: float | None) -> set:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return done

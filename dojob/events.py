@@ -1,0 +1,162 @@
+"""Engine events: frozen records of what happened, in the order it happened.
+
+The planner and the drivers emit these; observers (the stderr trace, logging,
+progress, reports, JSON lines) render them. Events hold plain data only (names,
+numbers, strings), so they can be logged, compared and serialised; the
+exception objects themselves live in the run's report.
+
+Times are seconds since the run started, read from the run's clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+
+class Phase(str, enum.Enum):
+    """One step of a try, or of the end of a run."""
+
+    INIT = "init"  #: creating the job instance (``__init__``)
+    CHECK = "check"
+    RUN = "run"
+    RECHECK = "recheck"
+    CLEANUP = "cleanup"
+
+
+class Status(str, enum.Enum):
+    """Where a job stands; :attr:`ok` maps it to DoJobber's True/False/None."""
+
+    PENDING = "pending"  #: not finished yet
+    OK = "ok"  #: Check passed at once
+    CHANGED = "changed"  #: converged after Run (recheck passed)
+    FAILED = "failed"  #: tried and failed all its tries
+    BLOCKED = "blocked"  #: never tried, a dependency failed
+    NOT_RUN = "not_run"  #: never tried, the run stopped first (abort, timeout, interrupt)
+
+    @property
+    def ok(self) -> bool | None:
+        """DoJobber's tri-state: True succeeded, False failed, None never tried."""
+        if self is Status.OK or self is Status.CHANGED:
+            return True
+        if self is Status.FAILED:
+            return False
+        return None
+
+
+_event = dataclass(frozen=True, slots=True)
+
+
+@_event
+class RunStarted:
+    jobs: int
+    roots: tuple[str, ...]
+    workers: int
+    driver: str
+    time: float = 0.0
+
+
+@_event
+class TryStarted:
+    job: str
+    try_number: int
+    time: float
+
+
+@_event
+class PhaseStarted:
+    job: str
+    try_number: int
+    phase: Phase
+    time: float
+
+
+@_event
+class PhaseEnded:
+    """A phase ended; ``ok`` False means it raised (``error*`` describe it)."""
+
+    job: str
+    try_number: int
+    phase: Phase
+    ok: bool
+    time: float
+    error_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@_event
+class TryEnded:
+    """A try ended; ``retry_at`` is when the next try may start, None if none will."""
+
+    job: str
+    try_number: int
+    ok: bool
+    time: float
+    retry_at: float | None = None
+
+
+@_event
+class JobFinished:
+    job: str
+    status: Status
+    tries: int
+    time: float
+
+
+@_event
+class JobBlocked:
+    """``job`` will never run because ``blocked_by`` failed."""
+
+    job: str
+    blocked_by: str
+    time: float
+
+
+@_event
+class RunStopping:
+    """The run starts no new job from now on; ``reason`` says why."""
+
+    reason: str
+    time: float
+    job: str | None = None
+
+
+@_event
+class CleanupStarted:
+    job: str
+    time: float
+
+
+@_event
+class CleanupEnded:
+    job: str
+    ok: bool
+    time: float
+    error_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@_event
+class RunFinished:
+    success: bool
+    time: float
+    stopped: str | None = None
+
+
+Event = (
+    RunStarted
+    | TryStarted
+    | PhaseStarted
+    | PhaseEnded
+    | TryEnded
+    | JobFinished
+    | JobBlocked
+    | RunStopping
+    | CleanupStarted
+    | CleanupEnded
+    | RunFinished
+)

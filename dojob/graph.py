@@ -1,0 +1,295 @@
+"""Building the job graph: introspection of ``DEPS`` from the root(s), validation, specs.
+
+:func:`build_graph` walks ``DEPS`` iteratively (a 100 000-job chain is fine),
+checks every class and value before any job runs, and returns an immutable
+:class:`JobGraph`: one :class:`JobSpec` per job in DFS post-order (DEPS in
+declaration order), which is also the serial run order and DoJobber's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterator
+from functools import cached_property
+from numbers import Real
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    CycleError,
+    DepsError,
+    DuplicateJobError,
+    JobAttributeError,
+    JobDefinitionError,
+    OptionError,
+    RootError,
+)
+from .job import Job
+
+if TYPE_CHECKING:
+    import networkx
+
+
+class JobSpec:
+    """Everything the planner and drivers need to know about one job, fixed for a run."""
+
+    __slots__ = (
+        "name",
+        "index",
+        "cls",
+        "kind",
+        "tries",
+        "retry_delay",
+        "priority",
+        "critical",
+        "is_async",
+        "has_cleanup",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        index: int,
+        cls: Any,
+        kind: str,
+        tries: int,
+        retry_delay: float,
+        priority: int = 0,
+        critical: bool = False,
+        is_async: bool = False,
+        has_cleanup: bool = False,
+    ) -> None:
+        self.name = name
+        self.index = index
+        self.cls = cls
+        self.kind = kind
+        self.tries = tries
+        self.retry_delay = retry_delay
+        self.priority = priority
+        self.critical = critical
+        self.is_async = is_async
+        self.has_cleanup = has_cleanup
+
+    def __repr__(self) -> str:
+        return f"<JobSpec {self.index}:{self.name} kind={self.kind} tries={self.tries}>"
+
+
+class JobGraph:
+    """An immutable, validated job graph.
+
+    Attributes:
+        specs: the jobs in post-order (every job after all its dependencies).
+        deps: ``deps[i]`` holds the indices of job ``i``'s dependencies, in DEPS order.
+        dependents: ``dependents[i]`` holds the indices of the jobs that depend on job ``i``.
+        roots: the root jobs' names.
+    """
+
+    __slots__ = ("specs", "deps", "dependents", "roots", "_index", "__dict__")
+
+    def __init__(
+        self,
+        specs: list[JobSpec],
+        deps: list[tuple[int, ...]],
+        roots: tuple[str, ...],
+    ) -> None:
+        self.specs: tuple[JobSpec, ...] = tuple(specs)
+        self.deps: tuple[tuple[int, ...], ...] = tuple(deps)
+        dependents: list[list[int]] = [[] for _ in specs]
+        for i, ds in enumerate(deps):
+            for d in ds:
+                dependents[d].append(i)
+        self.dependents: tuple[tuple[int, ...], ...] = tuple(map(tuple, dependents))
+        self.roots = roots
+        self._index = {s.name: s.index for s in specs}
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __iter__(self) -> Iterator[JobSpec]:
+        return iter(self.specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __getitem__(self, name: str) -> JobSpec:
+        """The spec of the job called ``name``."""
+        return self.specs[self._index[name]]
+
+    @property
+    def names(self) -> list[str]:
+        """Job names in post-order."""
+        return [s.name for s in self.specs]
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """``(job, dependency)`` name pairs."""
+        specs = self.specs
+        for i, ds in enumerate(self.deps):
+            for d in ds:
+                yield specs[i].name, specs[d].name
+
+    @property
+    def has_async(self) -> bool:
+        """Whether any job needs an event loop."""
+        return any(s.is_async for s in self.specs)
+
+    @cached_property
+    def nx(self) -> networkx.DiGraph:
+        """The graph as a ``networkx.DiGraph``: a node per job, an edge job -> dependency.
+
+        Built on first access (a large graph costs memory), then kept.
+        Node attributes: ``job`` (the class), ``tries``, ``retry_delay``, ``priority``.
+        """
+        import networkx
+
+        g = networkx.DiGraph()
+        for s in self.specs:
+            g.add_node(s.name, job=s.cls, tries=s.tries, retry_delay=s.retry_delay, priority=s.priority)
+        g.add_edges_from(self.edges())
+        return g
+
+
+def check_tries(value: Any, *, option: str | None = None, job: str = "", attribute: str = "TRIES") -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise naming the culprit."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    if option:
+        raise OptionError(option, value, "an int >= 1")
+    raise JobAttributeError(job, attribute, value, "an int >= 1")
+
+
+def check_delay(value: Any, *, option: str | None = None, job: str = "", attribute: str = "RETRY_DELAY") -> float:
+    """Return ``value`` as a float if it is a finite number >= 0 (not a bool), else raise."""
+    if isinstance(value, Real) and not isinstance(value, bool):
+        f = float(value)
+        if math.isfinite(f) and f >= 0:
+            return f
+    if option:
+        raise OptionError(option, value, "a finite number of seconds >= 0")
+    raise JobAttributeError(job, attribute, value, "a finite number of seconds >= 0")
+
+
+def _is_job_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, Job)
+
+
+def _deps_of(cls: type[Job]) -> tuple[Any, ...]:
+    """The validated DEPS of ``cls`` as a tuple of Job classes, duplicates dropped."""
+    raw = getattr(cls, "DEPS", ())
+    name = cls.__name__
+    if raw is None:
+        raise DepsError(name, raw, "must be an iterable of Job classes, not None")
+    if isinstance(raw, (str, bytes)):
+        raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
+    if isinstance(raw, type):
+        raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
+    try:
+        deps = tuple(raw)
+    except TypeError:
+        raise DepsError(name, raw, "must be an iterable of Job classes") from None
+    for dep in deps:
+        if not _is_job_class(dep):
+            if isinstance(dep, Job):
+                raise DepsError(name, dep, "must list Job classes, not instances")
+            raise DepsError(name, dep, "must contain only Job classes")
+    if len(set(deps)) != len(deps):
+        deps = tuple(dict.fromkeys(deps))
+    return deps
+
+
+def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: float) -> JobSpec:
+    name = cls.__name__
+    kind = getattr(cls, "_dojob_kind", "job")
+    tries = cls.TRIES
+    tries = default_tries if tries is None else check_tries(tries, job=name)
+    delay = cls.RETRY_DELAY
+    delay = default_delay if delay is None else check_delay(delay, job=name)
+    priority = getattr(cls, "PRIORITY", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise JobAttributeError(name, "PRIORITY", priority, "an int")
+    check = getattr(cls, "Check", None)
+    run = getattr(cls, "Run", None)
+    cleanup = getattr(cls, "Cleanup", None)
+    if kind == "job":
+        if not callable(check):
+            raise JobDefinitionError(name, "defines no Check method (use RunonlyJob for a job without Check)")
+        if not callable(run):
+            raise JobDefinitionError(name, "defines no Run method")
+    elif kind == "runonly":
+        if not callable(run):
+            raise JobDefinitionError(name, "is a RunonlyJob but defines no Run method")
+        if check is not None:
+            raise JobDefinitionError(name, "is a RunonlyJob and must not define Check")
+    iscoro = inspect.iscoroutinefunction
+    is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
+    return JobSpec(
+        name, index, cls, kind, tries, delay, priority,
+        critical=bool(getattr(cls, "CRITICAL", False)),
+        is_async=is_async,
+        has_cleanup=callable(cleanup),
+    )
+
+
+def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: float = 1) -> JobGraph:
+    """Introspect ``DEPS`` from ``roots`` and return the validated :class:`JobGraph`.
+
+    Args:
+        *roots: one or more Job classes; jobs reachable from several roots appear once.
+        default_tries: TRIES of jobs that set none.
+        default_retry_delay: RETRY_DELAY of jobs that set none.
+
+    Raises:
+        RootError: a root is not a Job class.
+        DepsError: a DEPS is not an iterable of Job classes.
+        CycleError: the DEPS form a cycle; ``.cycle`` lists it.
+        DuplicateJobError: two different classes share a name.
+        JobAttributeError: TRIES, RETRY_DELAY or PRIORITY has a bad value.
+        JobDefinitionError: a job lacks Check/Run.
+        OptionError: a default is invalid.
+    """
+    default_tries = check_tries(default_tries, option="default_tries")
+    default_delay = check_delay(default_retry_delay, option="default_retry_delay")
+    if not roots:
+        raise RootError(None)
+    specs: list[JobSpec] = []
+    dep_lists: list[tuple[int, ...]] = []
+    index_of: dict[type, int] = {}
+    by_name: dict[str, type] = {}
+    on_stack: dict[type, int] = {}
+
+    def enter(cls: type[Job]) -> list[Any]:
+        name = cls.__name__
+        other = by_name.setdefault(name, cls)
+        if other is not cls:
+            raise DuplicateJobError(name, other, cls)
+        on_stack[cls] = len(stack)
+        return [cls, _deps_of(cls), 0]
+
+    for root in roots:
+        if not _is_job_class(root):
+            raise RootError(root)
+        if root in index_of:
+            continue
+        stack: list[list[Any]] = []
+        stack.append(enter(root))
+        while stack:
+            frame = stack[-1]
+            cls, deps, i = frame
+            if i < len(deps):
+                frame[2] = i + 1
+                dep = deps[i]
+                if dep in index_of:
+                    continue
+                if dep in on_stack:
+                    start = on_stack[dep]
+                    cycle = [f[0].__name__ for f in stack[start:]] + [dep.__name__]
+                    raise CycleError(cycle)
+                stack.append(enter(dep))
+            else:
+                stack.pop()
+                del on_stack[cls]
+                idx = len(specs)
+                index_of[cls] = idx
+                specs.append(_make_spec(cls, idx, default_tries, default_delay))
+                dep_lists.append(tuple(index_of[d] for d in deps))
+    root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
+    return JobGraph(specs, dep_lists, root_names)

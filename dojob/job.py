@@ -1,0 +1,86 @@
+"""The classes users subclass: :class:`Job`, :class:`DummyJob`, :class:`RunonlyJob`.
+
+A job is a class. Its ``Check`` says whether the world is already as it should
+be (it passes by returning, fails by raising); its ``Run`` tries to make it so.
+The engine creates a fresh instance for every try, so nothing leaks between
+tries except through ``global_storage``. No engine logic lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+
+class Job:
+    """A unit of idempotent convergence: Check, and if that fails, Run then Check again.
+
+    Class attributes (all optional):
+
+    * ``DEPS``: the Job classes that must succeed before this one is tried.
+      May be mutated before a run (e.g. ``Parent.DEPS.append(type(...))``) to
+      create jobs dynamically.
+    * ``TRIES``: how many tries (check, run, recheck) before giving up, an int
+      >= 1; None takes the run's ``default_tries``.
+    * ``RETRY_DELAY``: the minimum number of seconds between the starts of two
+      tries of this job; None takes the run's ``default_retry_delay``.
+    * ``PRIORITY``: among jobs ready at the same moment with the same number of
+      tries used, lower runs first (default 0).
+
+    During a try, ``self.storage`` is a dict shared by that try's Check, Run
+    and recheck (fresh for every try) and ``self.global_storage`` is the one
+    dict of the whole run.
+
+    ``Check``, ``Run`` and ``Cleanup`` may be ``async def``; such jobs run on an
+    event loop.
+
+    Example:
+        >>> class HasUser(Job):
+        ...     def Check(self, *args, **kwargs):
+        ...         import pwd
+        ...         pwd.getpwnam(kwargs["username"])
+        ...     def Run(self, *args, **kwargs):
+        ...         subprocess.run(["adduser", kwargs["username"]], check=True)
+    """
+
+    DEPS: ClassVar[Iterable[Any]] = ()
+    TRIES: ClassVar[int | None] = None
+    RETRY_DELAY: ClassVar[float | None] = None
+    PRIORITY: ClassVar[int] = 0
+
+    #: How the engine treats the class: "job", "dummy" or "runonly".
+    _dojob_kind: ClassVar[str] = "job"
+
+    storage: dict[str, Any]
+    global_storage: dict[str, Any]
+    #: "check" or "recheck" while Check runs (DoJobber compatibility).
+    _check_phase: str | None
+
+    # Check, Run and (optionally) Cleanup are defined by subclasses:
+    #   def Check(self, *args, **kwargs) -> Any: ...
+    #   def Run(self, *args, **kwargs) -> Any: ...
+    #   def Cleanup(self) -> None: ...
+
+
+class DummyJob(Job):
+    """A job that only groups its ``DEPS``; it succeeds once they all have.
+
+    Example:
+        >>> class Everything(DummyJob):
+        ...     DEPS = (Database, WebServer)
+    """
+
+    _dojob_kind: ClassVar[str] = "dummy"
+
+    def Check(self, *args: Any, **kwargs: Any) -> None:
+        """Always passes."""
+
+
+class RunonlyJob(Job):
+    """A job with no Check: its ``Run`` runs on every try and passes unless it raises.
+
+    Its result is ``Run``'s return value. It cannot succeed with ``no_act``, as
+    its Run never executes then. Prefer a real Check when you can write one.
+    """
+
+    _dojob_kind: ClassVar[str] = "runonly"

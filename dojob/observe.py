@@ -1,0 +1,133 @@
+"""Observers: everything that turns engine events into output.
+
+An observer is any callable taking one event. The :class:`Dispatcher` calls
+them in order, one event at a time (events may come from worker threads); an
+observer that raises is dropped and logged, and the run goes on.
+:class:`Trace` writes DoJobber's ``-v``/``-d`` lines; :class:`LogObserver`
+sends events to the ``dojob`` logger (the library adds no handlers).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from .events import (
+    CleanupEnded,
+    CleanupStarted,
+    JobBlocked,
+    Phase,
+    PhaseEnded,
+    RunStopping,
+    TryEnded,
+)
+
+logger = logging.getLogger("dojob")
+
+Observer = Callable[[Any], None]
+
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
+_CONTROL[127] = "\\x7f"
+_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+
+
+def one_line(text: str, limit: int = 2000) -> str:
+    """``text`` made safe for one terminal line: control characters (newlines, ANSI escapes) escaped."""
+    if not text.isprintable():
+        text = text.translate(_CONTROL)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+class Dispatcher:
+    """Calls every observer with every event, serialised; drops an observer that raises."""
+
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self._observers = list(observers)
+        self._lock = threading.RLock()
+
+    def __bool__(self) -> bool:
+        return bool(self._observers)
+
+    def add(self, observer: Observer) -> None:
+        with self._lock:
+            self._observers.append(observer)
+
+    def emit(self, event: Any) -> None:
+        with self._lock:
+            for observer in tuple(self._observers):
+                try:
+                    observer(event)
+                except Exception:
+                    self._observers.remove(observer)
+                    logger.exception("dojob: observer %r raised on %r; it is dropped", observer, event)
+
+
+class Trace:
+    """DoJobber's trace on stderr: ``Name.check: pass``, ``Name.recheck: fail "why"``.
+
+    Args:
+        debug: also write the indented traceback of every failing phase, the
+            Cleanup lines and retry scheduling.
+        stream: where to write; default ``sys.stderr`` at the time of writing.
+    """
+
+    def __init__(self, *, debug: bool = False, stream: TextIO | None = None) -> None:
+        self.debug = debug
+        self.stream = stream
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
+
+    def _traceback(self, tb: str | None) -> None:
+        if self.debug and tb:
+            self._write("  Error was:\n  " + tb.replace("\n", "\n  "))
+
+    def __call__(self, event: Any) -> None:
+        kind = type(event)
+        if kind is PhaseEnded:
+            name = one_line(event.job)
+            phase = event.phase
+            if event.ok:
+                self._write(f"{name}.{phase.value}: pass")
+                return
+            if phase is Phase.RECHECK or phase is Phase.INIT:
+                self._write(f'{name}.{phase.value}: fail "{one_line(event.error or "")}"')
+            else:
+                self._write(f"{name}.{phase.value}: fail")
+            self._traceback(event.traceback)
+        elif kind is CleanupStarted:
+            if self.debug:
+                self._write(f"{one_line(event.job)}.cleanup running")
+        elif kind is CleanupEnded:
+            if event.ok:
+                if self.debug:
+                    self._write(f"{one_line(event.job)}.cleanup: pass")
+            else:
+                self._write(f'{one_line(event.job)}.cleanup: fail "{one_line(event.error or "")}"')
+                self._traceback(event.traceback)
+        elif kind is TryEnded:
+            if self.debug and event.retry_at is not None:
+                self._write(f"  {one_line(event.job)} will retry at t={event.retry_at:.3f}s")
+        elif kind is JobBlocked:
+            if self.debug:
+                self._write(f"  {one_line(event.job)} blocked by {one_line(event.blocked_by)}")
+        elif kind is RunStopping:
+            who = f" ({one_line(event.job)})" if event.job else ""
+            self._write(f"run stopping: {event.reason}{who}")
+
+
+class LogObserver:
+    """Sends every event to the ``dojob`` logger at DEBUG level."""
+
+    def __init__(self, log: logging.Logger = logger) -> None:
+        self.log = log
+
+    def __call__(self, event: Any) -> None:
+        self.log.debug("%r", event)

@@ -1,0 +1,488 @@
+"""Render job graphs as Graphviz DOT text and images.
+
+The drawing code imports nothing from the engine, performs no work at import time and only touches the Graphviz
+``dot`` program (through the :mod:`graphviz` package) when :func:`render` or
+:func:`svg` is called.
+
+Typical use::
+
+    nodes = [NodeStyle("fetch", status="ok", elapsed=0.12),
+             NodeStyle("build", status="failed", tries=3, critical=True)]
+    edges = [("build", "fetch")]          # (job, dependency)
+    source = to_dot(nodes, edges, title="nightly")
+    image = render(source, "png")
+
+Job names are arbitrary text. They never appear in DOT as identifiers (nodes
+are called ``n0``, ``n1``, ...); they are escaped into double-quoted
+``label`` / ``tooltip`` attributes, with control characters and ANSI escape
+sequences neutralised and very long names truncated in the label (the full
+text is kept in the tooltip).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DojobError
+
+__all__ = [
+    "MAX_LABEL_CHARS",
+    "MAX_LABEL_LINES",
+    "STATUS_STYLES",
+    "NodeStyle",
+    "RenderError",
+    "render",
+    "graph_dot",
+    "svg",
+    "to_dot",
+]
+
+#: Longest name (in characters, after sanitising) shown in a node label.
+MAX_LABEL_CHARS = 200
+#: Most lines of a (multi-line) name shown in a node label.
+MAX_LABEL_LINES = 10
+
+#: Node attributes per status: ``(fillcolor, fontcolor, extra line style)``.
+#: ``None`` is the same as ``"pending"``.
+STATUS_STYLES: dict[str, tuple[str, str, str | None]] = {
+    "pending": ("white", "black", None),
+    "not_run": ("white", "black", "dashed"),
+    "ok": ("green", "black", None),
+    "changed": ("darkgreen", "white", None),
+    "failed": ("red", "black", None),
+    "blocked": ("grey", "black", None),
+    "running": ("yellow", "black", None),
+    "would_run": ("orange", "black", None),
+}
+
+_RANKDIRS = ("TB", "LR", "BT", "RL")
+# Formats whose output is simply the DOT source: no Graphviz binary needed.
+_TEXT_FORMATS = frozenset({"dot", "gv", "canon"})
+_COMMON_FORMATS = ("svg", "png", "pdf", "dot", "json", "plain")
+_ELLIPSIS = "\u2026"
+_INSTALL_HINT = (
+    "install Graphviz: apt-get install graphviz "
+    "(macOS: brew install graphviz; others: https://graphviz.org/download/)"
+)
+
+# ANSI / VT100 escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or
+# ST) and two-character ESC sequences.  Also the 8-bit CSI introducer U+009B.
+_ANSI_RE = re.compile(
+    r"""
+    (?:\x1b\[|\x9b) [0-?]* [ -/]* [@-~]         # CSI ... final byte
+    | \x1b\] .*? (?:\x07|\x1b\\)                # OSC ... BEL or ST
+    | \x1b [@-Z\\-_]                            # other 2-char Fe sequences
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_NEWLINES_RE = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
+# Bidirectional overrides/isolates could make a label display misleadingly.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class RenderError(DojobError):
+    """Raised when a DOT source cannot be rendered.
+
+    Reasons include a missing Graphviz program (the message says how to
+    install it), an unknown output format or layout engine, or Graphviz
+    rejecting the input.  The original exception, if any, is chained as
+    ``__cause__``.
+    """
+
+
+@dataclass(frozen=True)
+class NodeStyle:
+    """How one job is drawn.
+
+    Callers build these from their own job/result data; this module does not
+    know about jobs.
+
+    Attributes:
+        name: Job name, arbitrary text.  Also the key used by ``edges``.
+        status: One of the keys of :data:`STATUS_STYLES` (``"pending"``,
+            ``"not_run"``, ``"ok"``, ``"changed"``, ``"failed"``,
+            ``"blocked"``, ``"running"``, ``"would_run"``) or ``None``
+            (same as ``"pending"``).  Selects the fill colour.
+        tries: Number of attempts; shown in the label when > 0.
+        elapsed: Run time in seconds; shown in the label (``"120 ms"``,
+            ``"1.25 s"``, ``"2 min 05 s"``) when finite and >= 0.
+        critical: Draw a thick red border (``penwidth=3``, ``color=red``).
+        forever: Draw a dotted border.
+        tooltip: Optional tooltip text, e.g. the last error message.
+        detail: Optional extra line shown at the bottom of the label.
+    """
+
+    name: str
+    status: str | None = None
+    tries: int | None = None
+    elapsed: float | None = None
+    critical: bool = False
+    forever: bool = False
+    tooltip: str | None = None
+    detail: str | None = None
+
+
+def _visible_escape(char: str) -> str:
+    r"""Return a printable stand-in for an unprintable character.
+
+    Args:
+        char: A single character.
+
+    Returns:
+        ``\xNN``, ``\uNNNN`` or ``\UNNNNNNNN`` text (literal backslash).
+    """
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _sanitize(text: str) -> str:
+    r"""Make arbitrary text safe and visible as plain label text.
+
+    ANSI escape sequences are removed; every kind of line break becomes
+    ``"\n"``; tabs become a space; other control characters, surrogates,
+    XML-invalid noncharacters and bidi overrides become visible escapes
+    such as ``\x1b``.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        Text containing no control characters other than ``"\n"``.
+    """
+    text = _ANSI_RE.sub("", str(text))
+    text = _NEWLINES_RE.sub("\n", text)
+    out: list[str] = []
+    for char in text:
+        if char == "\n":
+            out.append(char)
+        elif char == "\t":
+            out.append(" ")
+        elif (
+            unicodedata.category(char) in ("Cc", "Cs")
+            or char in _BIDI
+            or char in ("\ufffe", "\uffff")
+        ):
+            out.append(_visible_escape(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _truncate(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
+    """Shorten sanitised text to at most ``max_chars`` and ``max_lines``.
+
+    Args:
+        text: Sanitised text.
+        max_chars: Maximum number of characters, including the ellipsis.
+        max_lines: Maximum number of lines.
+
+    Returns:
+        The possibly shortened text (ending in an ellipsis if shortened) and
+        whether it was shortened.
+    """
+    shortened = False
+    lines = text.split("\n")
+    if len(lines) > max_lines:
+        text = "\n".join(lines[:max_lines])
+        shortened = True
+    if len(text) > max_chars:
+        text = text[: max_chars - 1]
+        shortened = True
+    if shortened:
+        text = text.rstrip("\n") + _ELLIPSIS
+    return text, shortened
+
+
+def _quote(text: str) -> str:
+    r"""Quote sanitised text as a DOT double-quoted escString.
+
+    Backslashes are doubled (so Graphviz's ``\N``, ``\l`` ... escapes are
+    not triggered), double quotes are backslash-escaped, ``&`` becomes
+    ``&amp;`` (Graphviz decodes HTML entities in labels) and newlines become
+    the two characters ``\n`` (a centred line break).
+
+    Args:
+        text: Text already passed through :func:`_sanitize`.
+
+    Returns:
+        The text wrapped in double quotes.
+    """
+    text = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("&", "&amp;")
+        .replace("\n", "\\n")
+    )
+    return f'"{text}"'
+
+
+def _format_elapsed(seconds: float) -> str:
+    """Format a duration for a label.
+
+    Args:
+        seconds: Finite, non-negative duration in seconds.
+
+    Returns:
+        ``"120 ms"``, ``"1.5 ms"``, ``"1.25 s"``, ``"2 min 05 s"`` or
+        ``"1 h 02 min"``.
+    """
+    millis = seconds * 1000
+    if millis < 9.95:
+        return f"{millis:.1f} ms".replace(".0 ms", " ms")
+    if millis < 999.5:
+        return f"{millis:.0f} ms"
+    if seconds < 59.995:
+        return f"{seconds:.2f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def _label_lines(node: NodeStyle) -> tuple[str, str | None]:
+    """Build a node's label and tooltip text.
+
+    Args:
+        node: The node.
+
+    Returns:
+        The sanitised label text and the sanitised tooltip text, or ``None``
+        when Graphviz's default tooltip (the label) is good enough.
+    """
+    full_name = _sanitize(node.name)
+    name, shortened = _truncate(full_name, MAX_LABEL_CHARS, MAX_LABEL_LINES)
+    lines = [name]
+    facts: list[str] = []
+    tries = node.tries
+    if tries is not None and not isinstance(tries, bool) and tries > 0:
+        facts.append("1 try" if tries == 1 else f"{tries} tries")
+    elapsed = node.elapsed
+    if elapsed is not None and math.isfinite(elapsed) and elapsed >= 0:
+        facts.append(_format_elapsed(elapsed))
+    if facts:
+        lines.append(", ".join(facts))
+    if node.detail:
+        detail, _ = _truncate(_sanitize(node.detail), MAX_LABEL_CHARS, 3)
+        lines.append(detail)
+    tips: list[str] = []
+    if shortened:
+        tips.append(full_name)
+    if node.tooltip:
+        tips.append(_sanitize(node.tooltip))
+    return "\n".join(lines), ("\n".join(tips) if tips else None)
+
+
+def _node_attrs(node: NodeStyle) -> str:
+    """Return the DOT attribute list (without brackets) for a node.
+
+    Args:
+        node: The node.
+
+    Returns:
+        Text such as ``label="x", fillcolor="green"``.
+
+    Raises:
+        ValueError: If the status is unknown.
+    """
+    status = "pending" if node.status is None else node.status
+    try:
+        fill, font, line_style = STATUS_STYLES[status]
+    except KeyError:
+        valid = ", ".join(["None", *STATUS_STYLES])
+        raise ValueError(
+            f"unknown status {status!r} for node {node.name[:80]!r}; "
+            f"expected one of: {valid}"
+        ) from None
+    if node.forever:
+        line_style = "dotted"
+    styles = ["rounded", "filled"] + ([line_style] if line_style else [])
+    label, tooltip = _label_lines(node)
+    attrs = [
+        f"label={_quote(label)}",
+        f'fillcolor="{fill}"',
+        f'fontcolor="{font}"',
+        f'style="{",".join(styles)}"',
+    ]
+    if node.critical:
+        attrs += ['color="red"', "penwidth=3"]
+    if tooltip is not None:
+        attrs.append(f"tooltip={_quote(tooltip)}")
+    return ", ".join(attrs)
+
+
+def to_dot(
+    nodes: Iterable[NodeStyle],
+    edges: Iterable[tuple[str, str]],
+    *,
+    title: str | None = None,
+    rankdir: str = "TB",
+) -> str:
+    """Build Graphviz DOT source for a job graph.
+
+    The output is deterministic: nodes appear in the order given (named
+    ``n0``, ``n1``, ...), then edges in the order given.
+
+    Args:
+        nodes: How each job looks.  Names must be unique.
+        edges: ``(job, dependency)`` name pairs; each is drawn as an arrow
+            from the job to its dependency.  Duplicate pairs are drawn once.
+            A name not among ``nodes`` gets a default (pending) node, added
+            after the given nodes in order of first appearance.
+        title: Optional graph label, shown at the top.
+        rankdir: Graphviz layout direction: ``"TB"``, ``"LR"``, ``"BT"`` or
+            ``"RL"``.
+
+    Returns:
+        The DOT source text, ending with a newline.
+
+    Raises:
+        ValueError: On a duplicate node name, an unknown status or an
+            invalid ``rankdir``.
+    """
+    if rankdir not in _RANKDIRS:
+        raise ValueError(
+            f"invalid rankdir {rankdir!r}; expected one of: {', '.join(_RANKDIRS)}"
+        )
+    ids: dict[str, str] = {}
+    lines = ["digraph dojob {"]
+    graph_attrs = [f"rankdir={rankdir}"]
+    if title is not None:
+        text, _ = _truncate(_sanitize(title), MAX_LABEL_CHARS, MAX_LABEL_LINES)
+        graph_attrs += [f"label={_quote(text)}", "labelloc=t"]
+    lines.append(f"  graph [{', '.join(graph_attrs)}];")
+    lines.append(
+        '  node [shape=box, style="rounded,filled", fillcolor="white", '
+        'fontname="Helvetica"];'
+    )
+    for node in nodes:
+        if node.name in ids:
+            raise ValueError(f"duplicate node name {node.name[:80]!r}")
+        ids[node.name] = node_id = f"n{len(ids)}"
+        lines.append(f"  {node_id} [{_node_attrs(node)}];")
+
+    edge_lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for job, dependency in edges:
+        if (job, dependency) in seen:
+            continue
+        seen.add((job, dependency))
+        for name in (job, dependency):
+            if name not in ids:
+                ids[name] = node_id = f"n{len(ids)}"
+                lines.append(f"  {node_id} [{_node_attrs(NodeStyle(name))}];")
+        edge_lines.append(f"  {ids[job]} -> {ids[dependency]};")
+    lines.extend(edge_lines)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(dot_source: str, fmt: str = "svg", *, engine: str = "dot") -> bytes:
+    """Render DOT source with Graphviz.
+
+    The formats ``"dot"``, ``"gv"`` and ``"canon"`` return ``dot_source``
+    encoded as UTF-8 without running Graphviz.  Everything else is rendered
+    by the Graphviz program ``engine`` via the :mod:`graphviz` package.
+
+    Args:
+        dot_source: DOT text, e.g. from :func:`to_dot`.
+        fmt: Output format, e.g. ``"svg"``, ``"png"``, ``"pdf"``.
+        engine: Graphviz layout program, e.g. ``"dot"``, ``"neato"``.
+
+    Returns:
+        The rendered output.
+
+    Raises:
+        RenderError: If the format or engine is unknown, the Graphviz program
+            or the ``graphviz`` package is missing, or Graphviz fails.
+    """
+    fmt_key = fmt.lower() if isinstance(fmt, str) else fmt
+    if fmt_key in _TEXT_FORMATS:
+        return dot_source.encode("utf-8")
+    try:
+        import graphviz
+    except ImportError as exc:
+        raise RenderError(
+            "the 'graphviz' Python package is required to render: "
+            "pip install graphviz; and " + _INSTALL_HINT
+        ) from exc
+    if fmt_key not in graphviz.FORMATS:
+        raise RenderError(
+            f"unknown output format {fmt!r}; valid formats include "
+            f"{', '.join(_COMMON_FORMATS)} (all: {', '.join(sorted(graphviz.FORMATS))})"
+        )
+    if engine not in graphviz.ENGINES:
+        raise RenderError(
+            f"unknown Graphviz engine {engine!r}; expected one of: "
+            f"{', '.join(sorted(graphviz.ENGINES))}"
+        )
+    try:
+        data = dot_source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RenderError(f"DOT source is not encodable as UTF-8: {exc}") from exc
+    try:
+        return graphviz.pipe(engine, fmt_key, data, quiet=True)
+    except graphviz.ExecutableNotFound as exc:
+        raise RenderError(
+            f"Graphviz program {engine!r} not found on PATH; {_INSTALL_HINT}"
+        ) from exc
+    except graphviz.CalledProcessError as exc:
+        stderr = exc.stderr or b""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode("utf-8", "replace")
+        raise RenderError(
+            f"Graphviz {engine!r} failed to render format {fmt!r} "
+            f"(exit status {exc.returncode}): {stderr.strip()}"
+        ) from exc
+
+
+def svg(dot_source: str) -> str:
+    """Render DOT source as SVG text.
+
+    Args:
+        dot_source: DOT text, e.g. from :func:`to_dot`.
+
+    Returns:
+        The SVG document.
+
+    Raises:
+        RenderError: As for :func:`render`.
+    """
+    return render(dot_source, "svg").decode("utf-8")
+
+
+def graph_dot(graph: Any, report: Any = None, *, title: str | None = None) -> str:
+    """DOT text of a :class:`~dojob.graph.JobGraph`, coloured by a run's report if given.
+
+    Every picture of a class-based run (``write_graph``, reports, the CLI) is drawn here.
+    """
+    nodes = []
+    for spec in graph.specs:
+        job = report.jobs.get(spec.name) if report is not None else None
+        if job is None:
+            nodes.append(NodeStyle(spec.name, critical=spec.critical))
+            continue
+        tooltip = None
+        if job.exception is not None and not job.status.ok:
+            tooltip = f"{type(job.exception).__name__}: {job.exception}"
+        elif job.blocked_by:
+            tooltip = f"blocked by {job.blocked_by}"
+        nodes.append(
+            NodeStyle(
+                spec.name,
+                status=job.status.value,
+                tries=job.tries or None,
+                elapsed=job.elapsed,
+                critical=spec.critical,
+                tooltip=tooltip,
+            )
+        )
+    return to_dot(nodes, graph.edges(), title=title)

@@ -1,0 +1,117 @@
+"""The immutable report of a run: per-job status, tries, result, exception, timings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .events import Status
+
+
+class JobReport(NamedTuple):
+    """How one job ended. Times are seconds since the run started."""
+
+    name: str
+    status: Status
+    tries: int
+    result: Any
+    exception: BaseException | None
+    started: float | None
+    ended: float | None
+    blocked_by: str | None = None
+
+    @property
+    def ok(self) -> bool | None:
+        """DoJobber's tri-state: True succeeded, False failed, None never tried."""
+        return self.status.ok
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from the start of the first try to the end of the last, or None."""
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+class Report:
+    """The outcome of a run; read-only.
+
+    Attributes:
+        jobs: job name -> :class:`JobReport`, in post-order (dependencies first).
+        success: every job succeeded (and the run was not stopped).
+        elapsed: seconds the run took, Cleanups excluded.
+        stopped: why the run stopped early ("critical", "timeout", "interrupted") or None.
+        stopped_job: the job that caused a critical stop, or None.
+        roots: the root jobs' names.
+    """
+
+    __slots__ = ("jobs", "success", "elapsed", "stopped", "stopped_job", "roots", "_cleanup")
+
+    def __init__(
+        self,
+        jobs: Mapping[str, JobReport],
+        *,
+        elapsed: float,
+        stopped: str | None = None,
+        stopped_job: str | None = None,
+        roots: tuple[str, ...] = (),
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "jobs", MappingProxyType(dict(jobs)))
+        setter(self, "success", stopped is None and all(j.status.ok for j in jobs.values()))
+        setter(self, "elapsed", elapsed)
+        setter(self, "stopped", stopped)
+        setter(self, "stopped_job", stopped_job)
+        setter(self, "roots", roots)
+        setter(self, "_cleanup", cleanup)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Report is read-only (tried to set {name!r})")
+
+    def __getitem__(self, name: str) -> JobReport:
+        return self.jobs[name]
+
+    def __iter__(self) -> Iterator[JobReport]:
+        return iter(self.jobs.values())
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v)
+        return f"<Report success={self.success} {counts} elapsed={self.elapsed:.3f}s>"
+
+    @property
+    def partial_success(self) -> bool:
+        """At least one job succeeded."""
+        return any(j.status.ok for j in self.jobs.values())
+
+    def statuses(self) -> dict[str, bool | None]:
+        """DoJobber's ``nodestatus``: name -> True / False / None."""
+        return {name: j.status.ok for name, j in self.jobs.items()}
+
+    def results(self) -> dict[str, Any]:
+        """DoJobber's ``noderesults``: the passing Check's value of each succeeded job."""
+        return {name: j.result for name, j in self.jobs.items() if j.status.ok}
+
+    def exceptions(self) -> dict[str, BaseException]:
+        """DoJobber's ``nodeexceptions``: the last failure of each job that failed a try."""
+        return {name: j.exception for name, j in self.jobs.items() if j.exception is not None}
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs ended in each status (every :class:`Status` is a key)."""
+        out = {s.value: 0 for s in Status}
+        for j in self.jobs.values():
+            out[j.status.value] += 1
+        return out
+
+    def cleanup(self) -> None:
+        """Run the Cleanups a run with ``cleanup=False`` deferred (LIFO); later calls do nothing.
+
+        Raises:
+            CleanupError: one or more Cleanups raised (all of them ran).
+        """
+        if self._cleanup is not None:
+            self._cleanup()

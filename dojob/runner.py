@@ -1,0 +1,297 @@
+"""``dojob.run`` and ``dojob.arun``: build the graph, drive the planner, clean up, report.
+
+A :class:`Session` holds what one run needs (planner, try context, observers,
+clock); :func:`run_graph` drives it with the sync driver and :func:`arun_graph`
+with the async one, sharing everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from .attempt import TryContext, aexecute, cleanups, execute
+from .clock import SystemClock
+from .errors import CleanupError, DojobError, OptionError
+from .events import RunFinished, RunStarted
+from .graph import JobGraph, build_graph
+from .job import Job
+from .observe import Dispatcher, LogObserver, Observer, Trace, logger
+from .plan import Planner
+from .report import JobReport, Report
+from .sync import drive
+
+
+def _check_workers(workers: Any) -> int:
+    if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
+        return workers
+    raise OptionError("workers", workers, "an int >= 1")
+
+
+class Session:
+    """Everything one run of a graph needs; used by both drivers.
+
+    Args:
+        graph: the validated graph.
+        args, kwargs: passed to every Check and Run.
+        workers: how many tries may run at once.
+        no_act: only the first Check of each job (DoJobber's no_act).
+        verbose, debug: write DoJobber's trace to stderr.
+        observers: more callables to receive every event.
+        clock: the time source (a FakeClock in tests).
+    """
+
+    def __init__(
+        self,
+        graph: JobGraph,
+        *,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        workers: int = 1,
+        no_act: bool = False,
+        verbose: bool = False,
+        debug: bool = False,
+        observers: Iterable[Observer] = (),
+        clock: SystemClock | None = None,
+        global_storage: dict[str, Any] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.workers = _check_workers(workers)
+        self.clock = clock or SystemClock()
+        self.t0 = self.clock.now()
+        observers = list(observers)
+        if verbose or debug:
+            observers.append(Trace(debug=debug))
+        if logger.isEnabledFor(logging.DEBUG):
+            observers.append(LogObserver())
+        self.dispatcher = Dispatcher(observers)
+        emit = self.dispatcher.emit if observers else None
+        self.emit = emit
+        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, emit=emit)
+        self.ctx = TryContext(
+            args=tuple(args),
+            kwargs=kwargs,
+            global_storage=global_storage,
+            no_act=no_act,
+            cwd=os.getcwd() if self.workers == 1 else None,
+            emit=emit,
+            now=self.now,
+        )
+        self._cleaned = False
+
+    def now(self) -> float:
+        """Seconds since the run started, on the run's clock."""
+        return self.clock.now() - self.t0
+
+    def start(self, driver: str) -> None:
+        if self.emit is not None:
+            self.emit(RunStarted(len(self.graph), self.graph.roots, self.workers, driver, 0.0))
+
+    def finish(self, *, deferred_cleanup: bool) -> Report:
+        """Close the planner and build the report (before the Cleanups run)."""
+        t = self.now()
+        planner = self.planner
+        planner.finish(t)
+        specs = planner.specs
+        jobs = {
+            spec.name: JobReport(
+                spec.name,
+                planner.status[i],
+                planner.tries[i],
+                planner.results[i],
+                planner.exceptions[i],
+                planner.started[i],
+                planner.ended[i],
+                planner.blocked_by[i],
+            )
+            for i, spec in enumerate(specs)
+        }
+        report = Report(
+            jobs,
+            elapsed=t,
+            stopped=planner.stopped,
+            stopped_job=planner.stopped_job,
+            roots=self.graph.roots,
+            cleanup=self.cleanup if deferred_cleanup else None,
+        )
+        if self.emit is not None:
+            self.emit(RunFinished(report.success, t, planner.stopped))
+        return report
+
+    def cleanup(self) -> None:
+        """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised."""
+        if self.graph.has_async:
+            failures = asyncio.run(aexecute(cleanups(self.ctx), self.ctx.cwd))
+        else:
+            failures = execute(cleanups(self.ctx), self.ctx.cwd)
+        if failures:
+            raise CleanupError(failures)
+
+    async def acleanup(self) -> None:
+        """:meth:`cleanup` on the running loop."""
+        failures = await aexecute(cleanups(self.ctx), self.ctx.cwd)
+        if failures:
+            raise CleanupError(failures)
+
+
+def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None) -> Report:
+    if stopper is not None:
+        raise stopper
+    if failures is not None:
+        failures.report = report
+        raise failures
+    return report
+
+
+def run_graph(
+    graph: JobGraph,
+    *,
+    cleanup: bool = True,
+    executor: cf.Executor | None = None,
+    **options: Any,
+) -> Report:
+    """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
+    if graph.has_async:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
+        raise DojobError(
+            "this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'"
+        )
+    session = Session(graph, **options)
+    session.start("sync" if session.workers == 1 and executor is None else "threads")
+    stopper = None
+    try:
+        drive(
+            session.planner,
+            session.ctx,
+            now=session.now,
+            clock=session.clock,
+            workers=session.workers,
+            executor=executor,
+        )
+    except BaseException as exc:
+        stopper = exc
+    report = session.finish(deferred_cleanup=not cleanup)
+    failures = None
+    if cleanup or stopper is not None:
+        try:
+            session.cleanup()
+        except CleanupError as exc:
+            failures = exc
+    return _conclude(report, stopper, failures)
+
+
+async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -> Report:
+    """Run a built graph with the async driver on the running loop."""
+    from .aio.driver import adrive
+
+    session = Session(graph, **options)
+    session.start("async")
+    stopper = None
+    try:
+        await adrive(session.planner, session.ctx, now=session.now, clock=session.clock)
+    except BaseException as exc:
+        stopper = exc
+    report = session.finish(deferred_cleanup=not cleanup)
+    failures = None
+    if cleanup or stopper is not None:
+        try:
+            await session.acleanup()
+        except CleanupError as exc:
+            failures = exc
+    return _conclude(report, stopper, failures)
+
+
+def run(
+    *roots: type[Job],
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    workers: int = 1,
+    no_act: bool = False,
+    verbose: bool = False,
+    debug: bool = False,
+    cleanup: bool = True,
+    default_tries: int = 3,
+    default_retry_delay: float = 1,
+    observers: Iterable[Observer] = (),
+    clock: SystemClock | None = None,
+    executor: cf.Executor | None = None,
+) -> Report:
+    """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
+
+    Args:
+        *roots: the root Job class(es).
+        args, kwargs: passed to every Check and Run.
+        workers: how many tries may run at once (threads; 1 is serial and deterministic).
+        no_act: only the first Check of each reachable job: no Run, no retry.
+        verbose: DoJobber's one-line-per-phase trace on stderr.
+        debug: the trace plus tracebacks and Cleanup lines.
+        cleanup: run the Cleanups at the end; if False, call ``report.cleanup()`` later.
+        default_tries: TRIES of jobs that set none.
+        default_retry_delay: RETRY_DELAY of jobs that set none.
+        observers: callables receiving every engine event.
+        clock: the time source; a :class:`~dojob.clock.FakeClock` makes retries instant in tests.
+        executor: a ``concurrent.futures.Executor`` to run tries on instead of the built-in pool.
+
+    Returns:
+        The immutable :class:`~dojob.report.Report`.
+
+    Raises:
+        GraphError: the graph is invalid (nothing ran).
+        CleanupError: a Cleanup raised; ``.report`` holds the report.
+        KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran.
+
+    Example:
+        >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
+        >>> report.success, report["Popcorn"].tries
+    """
+    graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    return run_graph(
+        graph,
+        args=args,
+        kwargs=kwargs,
+        workers=workers,
+        no_act=no_act,
+        verbose=verbose,
+        debug=debug,
+        cleanup=cleanup,
+        observers=observers,
+        clock=clock,
+        executor=executor,
+    )
+
+
+async def arun(
+    *roots: type[Job],
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    workers: int = 1,
+    no_act: bool = False,
+    verbose: bool = False,
+    debug: bool = False,
+    cleanup: bool = True,
+    default_tries: int = 3,
+    default_retry_delay: float = 1,
+    observers: Iterable[Observer] = (),
+    clock: SystemClock | None = None,
+) -> Report:
+    """:func:`run` on the running event loop, with the async driver; same options and report."""
+    graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    return await arun_graph(
+        graph,
+        args=args,
+        kwargs=kwargs,
+        workers=workers,
+        no_act=no_act,
+        verbose=verbose,
+        debug=debug,
+        cleanup=cleanup,
+        observers=observers,
+        clock=clock,
+    )

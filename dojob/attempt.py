@@ -44,12 +44,15 @@ class TryOutcome(NamedTuple):
     exception: BaseException | None = None
 
 
+_PASSED = TryOutcome(True, False, None)
+
+
 class TryContext:
     """What every try of a run shares: arguments, storage, the cleanup stack, the emitter.
 
     Attributes:
-        instances: ``(spec, instance)`` of every job whose Check (or Run, for a
-            RunonlyJob) was called, in call order: the Cleanup stack.
+        instances: ``(spec, instance)`` of every job with a Cleanup whose Check
+            (or Run, for a RunonlyJob) was called, in call order: the Cleanup stack.
     """
 
     __slots__ = ("args", "kwargs", "global_storage", "no_act", "cwd", "instances", "emit", "now")
@@ -85,55 +88,65 @@ def describe_error(exc: BaseException) -> tuple[str, str, str]:
     return type(exc).__name__, message, tb
 
 
-def _phase(
-    ctx: TryContext, name: str, try_number: int, phase: Phase, fn: Callable[..., Any], args: tuple, kwargs: dict
-) -> Generator[Step, Any, tuple[bool, Any, BaseException | None]]:
-    """Yield one call, emit its start and end; return ``(ok, value, exception)``."""
-    emit = ctx.emit
-    if emit is not None:
-        emit(PhaseStarted(name, try_number, phase, ctx.now()))
-    try:
-        value = yield phase, fn, args, kwargs
-    except BaseException as exc:
-        if emit is not None:
-            emit(PhaseEnded(name, try_number, phase, False, ctx.now(), *describe_error(exc)))
-        return False, None, exc
-    if emit is not None:
-        emit(PhaseEnded(name, try_number, phase, True, ctx.now()))
-    return True, value, None
-
-
 def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
-    """The steps of one try of ``spec``: create, check, and if that fails run then recheck."""
+    """The steps of one try of ``spec``: create, check, and if that fails run then recheck.
+
+    Each phase is one ``yield``; the executor sends back its value or throws
+    its exception in. Events are built only when the run has observers.
+    """
     name = spec.name
+    emit = ctx.emit
+    now = ctx.now
     try:
         obj = yield INIT, spec.cls, (), {}
+    except GeneratorExit:
+        raise
     except BaseException as exc:
-        if ctx.emit is not None:
-            ctx.emit(PhaseEnded(name, try_number, INIT, False, ctx.now(), *describe_error(exc)))
+        if emit is not None:
+            emit(PhaseEnded(name, try_number, INIT, False, now(), *describe_error(exc)))
         return TryOutcome(False, exception=exc)
     obj.storage = {}
     obj.global_storage = ctx.global_storage
-    ctx.instances.append((spec, obj))
+    if spec.has_cleanup:
+        ctx.instances.append((spec, obj))
     args, kwargs = ctx.args, ctx.kwargs
     if spec.kind == "runonly":
-        if ctx.no_act:
-            exc = NoActError(f"{name} is a RunonlyJob: it cannot succeed with no_act")
-            if ctx.emit is not None:
-                ctx.emit(PhaseEnded(name, try_number, RUN, False, ctx.now(), *describe_error(exc)))
+        phases: tuple[Phase, ...] = (RUN,)
+    elif ctx.no_act:
+        phases = (CHECK,)
+    else:
+        phases = (CHECK, RUN, RECHECK)
+    for phase in phases:
+        if phase is RUN:
+            if ctx.no_act:  # only a RunonlyJob gets here
+                exc = NoActError(f"{name} is a RunonlyJob: it cannot succeed with no_act")
+                if emit is not None:
+                    emit(PhaseEnded(name, try_number, RUN, False, now(), *describe_error(exc)))
+                return TryOutcome(False, exception=exc)
+            fn = obj.Run
+        else:
+            obj._check_phase = phase.value
+            fn = obj.Check
+        if emit is not None:
+            emit(PhaseStarted(name, try_number, phase, now()))
+        try:
+            value = yield phase, fn, args, kwargs
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if emit is not None:
+                emit(PhaseEnded(name, try_number, phase, False, now(), *describe_error(exc)))
+            if phase is not RECHECK and len(phases) > 1:
+                continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
             return TryOutcome(False, exception=exc)
-        ok, value, exc = yield from _phase(ctx, name, try_number, RUN, obj.Run, args, kwargs)
-        return TryOutcome(ok, ok, value, exc)
-    obj._check_phase = "check"
-    ok, value, exc = yield from _phase(ctx, name, try_number, CHECK, obj.Check, args, kwargs)
-    if ok:
-        return TryOutcome(True, False, value)
-    if ctx.no_act:
-        return TryOutcome(False, exception=exc)
-    yield from _phase(ctx, name, try_number, RUN, obj.Run, args, kwargs)
-    obj._check_phase = "recheck"
-    ok, value, exc = yield from _phase(ctx, name, try_number, RECHECK, obj.Check, args, kwargs)
-    return TryOutcome(ok, ok, value, exc)
+        if emit is not None:
+            emit(PhaseEnded(name, try_number, phase, True, now()))
+        if phase is CHECK:
+            return _PASSED if value is None else TryOutcome(True, False, value)
+        if phase is RUN and len(phases) > 1:
+            continue
+        return TryOutcome(True, True, value)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseException]]]:
@@ -146,12 +159,12 @@ def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseExcept
     stack = ctx.instances
     while stack:
         spec, obj = stack.pop()
-        if not spec.has_cleanup:
-            continue
         if emit is not None:
             emit(CleanupStarted(spec.name, ctx.now()))
         try:
             yield CLEANUP, obj.Cleanup, (), {}
+        except GeneratorExit:
+            raise
         except BaseException as exc:
             failures.append((spec.name, exc))
             if emit is not None:
@@ -184,7 +197,7 @@ def execute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> Any:
             if cwd is not None and phase is not INIT:
                 os.chdir(cwd)
             value = fn(*args, **kwargs)
-            if inspect.isawaitable(value):
+            if value is not None and inspect.isawaitable(value):
                 close = getattr(value, "close", None)
                 if close is not None:
                     close()
@@ -233,7 +246,7 @@ async def aexecute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> 
                 value = await fn(*args, **kwargs)
             else:
                 value = await asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
-            if inspect.isawaitable(value):
+            if value is not None and inspect.isawaitable(value):
                 value = await value
         except (asyncio.CancelledError, *STOPPERS):
             steps.close()

@@ -118,7 +118,12 @@ class JobGraph:
     @property
     def names(self) -> list[str]:
         """Job names in post-order."""
-        return [s.name for s in self.specs]
+        return list(self._index)
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Job name -> position in :attr:`specs` (do not mutate)."""
+        return self._index
 
     def edges(self) -> Iterator[tuple[str, str]]:
         """``(job, dependency)`` name pairs."""
@@ -173,38 +178,72 @@ def _is_job_class(value: Any) -> bool:
 
 
 def _deps_of(cls: type[Job]) -> tuple[Any, ...]:
-    """The validated DEPS of ``cls`` as a tuple of Job classes, duplicates dropped."""
-    raw = getattr(cls, "DEPS", ())
-    name = cls.__name__
-    if raw is None:
-        raise DepsError(name, raw, "must be an iterable of Job classes, not None")
-    if isinstance(raw, (str, bytes)):
-        raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
-    if isinstance(raw, type):
-        raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
-    try:
+    """The DEPS of ``cls`` as a tuple, duplicates dropped; the container is validated here.
+
+    Elements are validated when first met (see :func:`_check_dep`), once per class.
+    """
+    raw = cls.DEPS
+    kind = type(raw)
+    if kind is tuple:
+        deps = raw
+    elif kind is list:
         deps = tuple(raw)
-    except TypeError:
-        raise DepsError(name, raw, "must be an iterable of Job classes") from None
-    for dep in deps:
-        if not _is_job_class(dep):
-            if isinstance(dep, Job):
-                raise DepsError(name, dep, "must list Job classes, not instances")
-            raise DepsError(name, dep, "must contain only Job classes")
-    if len(set(deps)) != len(deps):
+    else:
+        name = cls.__name__
+        if raw is None:
+            raise DepsError(name, raw, "must be an iterable of Job classes, not None")
+        if isinstance(raw, (str, bytes)):
+            raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
+        if isinstance(raw, type):
+            raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
+        try:
+            deps = tuple(raw)
+        except TypeError:
+            raise DepsError(name, raw, "must be an iterable of Job classes") from None
+    if len(deps) > 1 and len(set(deps)) != len(deps):
         deps = tuple(dict.fromkeys(deps))
     return deps
 
 
+def _check_dep(cls: type[Job], dep: Any) -> None:
+    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class."""
+    if not _is_job_class(dep):
+        if isinstance(dep, Job):
+            raise DepsError(cls.__name__, dep, "must list Job classes, not instances")
+        raise DepsError(cls.__name__, dep, "must contain only Job classes")
+
+
+_CORO_CACHE: dict[Any, bool] = {}
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    """``inspect.iscoroutinefunction``, memoised per function (many jobs share methods)."""
+    if fn is None:
+        return False
+    try:
+        return _CORO_CACHE[fn]
+    except KeyError:
+        result = _CORO_CACHE[fn] = inspect.iscoroutinefunction(fn)
+        return result
+    except TypeError:  # unhashable callable
+        return inspect.iscoroutinefunction(fn)
+
+
 def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: float) -> JobSpec:
     name = cls.__name__
-    kind = getattr(cls, "_dojob_kind", "job")
+    kind = cls._dojob_kind
     tries = cls.TRIES
-    tries = default_tries if tries is None else check_tries(tries, job=name)
+    if tries is None:
+        tries = default_tries
+    elif type(tries) is not int or tries < 1:
+        tries = check_tries(tries, job=name)
     delay = cls.RETRY_DELAY
-    delay = default_delay if delay is None else check_delay(delay, job=name)
-    priority = getattr(cls, "PRIORITY", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
+    if delay is None:
+        delay = default_delay
+    else:
+        delay = check_delay(delay, job=name)
+    priority = cls.PRIORITY
+    if type(priority) is not int and (not isinstance(priority, int) or isinstance(priority, bool)):
         raise JobAttributeError(name, "PRIORITY", priority, "an int")
     check = getattr(cls, "Check", None)
     run = getattr(cls, "Run", None)
@@ -219,7 +258,7 @@ def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: fl
             raise JobDefinitionError(name, "is a RunonlyJob but defines no Run method")
         if check is not None:
             raise JobDefinitionError(name, "is a RunonlyJob and must not define Check")
-    iscoro = inspect.iscoroutinefunction
+    iscoro = _is_coroutine_function
     is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
         name, index, cls, kind, tries, delay, priority,
@@ -274,15 +313,22 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
         while stack:
             frame = stack[-1]
             cls, deps, i = frame
-            if i < len(deps):
-                frame[2] = i + 1
+            n = len(deps)
+            while i < n:  # skip dependencies already placed
                 dep = deps[i]
-                if dep in index_of:
-                    continue
+                try:
+                    if dep not in index_of:
+                        break
+                except TypeError:  # unhashable: certainly not a Job class
+                    _check_dep(cls, dep)
+                i += 1
+            if i < n:
+                frame[2] = i + 1
                 if dep in on_stack:
                     start = on_stack[dep]
                     cycle = [f[0].__name__ for f in stack[start:]] + [dep.__name__]
                     raise CycleError(cycle)
+                _check_dep(cls, dep)
                 stack.append(enter(dep))
             else:
                 stack.pop()
@@ -290,6 +336,6 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
                 idx = len(specs)
                 index_of[cls] = idx
                 specs.append(_make_spec(cls, idx, default_tries, default_delay))
-                dep_lists.append(tuple(index_of[d] for d in deps))
+                dep_lists.append(tuple([index_of[d] for d in deps]))
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     return JobGraph(specs, dep_lists, root_names)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -34,6 +34,39 @@ class JobReport(NamedTuple):
         return self.ended - self.started
 
 
+class JobsView(Mapping[str, JobReport]):
+    """A read-only name -> :class:`JobReport` mapping over per-job columns.
+
+    Rows are built on access, so finishing a 100 000-job run costs nothing per job.
+
+    Args:
+        names: job names in order.
+        index: name -> row number.
+        columns: the JobReport fields after ``name``, one sequence each.
+    """
+
+    __slots__ = ("_names", "_index", "_columns")
+
+    def __init__(self, names: Sequence[str], index: Mapping[str, int], columns: Sequence[Sequence[Any]]) -> None:
+        self._names = names
+        self._index = index
+        self._columns = tuple(columns)
+
+    def __getitem__(self, name: str) -> JobReport:
+        i = self._index[name]
+        return JobReport(name, *[column[i] for column in self._columns])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def column(self, field: str) -> Sequence[Any]:
+        """All jobs' values of one JobReport field, in order (fast bulk access)."""
+        return self._columns[JobReport._fields.index(field) - 1]
+
+
 class Report:
     """The outcome of a run; read-only.
 
@@ -59,8 +92,11 @@ class Report:
         cleanup: Callable[[], None] | None = None,
     ) -> None:
         setter = object.__setattr__
-        setter(self, "jobs", MappingProxyType(dict(jobs)))
-        setter(self, "success", stopped is None and all(j.status.ok for j in jobs.values()))
+        if not isinstance(jobs, JobsView):
+            jobs = MappingProxyType(dict(jobs))
+        setter(self, "jobs", jobs)
+        statuses = jobs.column("status") if isinstance(jobs, JobsView) else [j.status for j in jobs.values()]
+        setter(self, "success", stopped is None and all(s.ok for s in statuses))
         setter(self, "elapsed", elapsed)
         setter(self, "stopped", stopped)
         setter(self, "stopped_job", stopped_job)

@@ -1,0 +1,211 @@
+"""Graph building: introspection order, dynamic DEPS, validation errors that carry their data."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_job
+
+import dojob
+from dojob import build_graph
+
+
+def test_post_order_follows_deps_declaration_order():
+    a = make_job("A")
+    b = make_job("B")
+    c = make_job("C", [b, a])
+    d = make_job("D", [a])
+    root = make_job("Root", [c, d])
+    g = build_graph(root)
+    assert g.names == ["B", "A", "C", "D", "Root"]
+    assert [g.specs[i].name for i in g.deps[g.index["C"]]] == ["B", "A"]
+    assert sorted(g.specs[i].name for i in g.dependents[g.index["A"]]) == ["C", "D"]
+
+
+def test_networkx_graph_has_an_edge_from_each_job_to_each_dependency():
+    a = make_job("A")
+    b = make_job("B", [a])
+    root = make_job("Root", [a, b])
+    nx_graph = build_graph(root).nx
+    assert set(nx_graph.nodes) == {"A", "B", "Root"}
+    assert set(nx_graph.edges) == {("B", "A"), ("Root", "A"), ("Root", "B")}
+    assert nx_graph.nodes["B"]["job"] is b
+
+
+def test_several_roots_share_jobs_once():
+    a = make_job("A")
+    r1 = make_job("R1", [a])
+    r2 = make_job("R2", [a])
+    g = build_graph(r1, r2)
+    assert g.names == ["A", "R1", "R2"]
+    assert g.roots == ("R1", "R2")
+
+
+def test_duplicate_entries_in_deps_give_one_edge():
+    a = make_job("A")
+    root = make_job("Root", [a, a])
+    assert list(build_graph(root).edges()) == [("Root", "A")]
+
+
+def test_deps_mutated_before_a_run_are_seen():
+    parent = make_job("Parent", base=dojob.DummyJob)
+    base = make_job("SendInvite")
+    for who in ("Ann", "Bob"):
+        parent.DEPS.append(type(f"Invite {who}", (base,), {"NAME": who}))
+    g = build_graph(parent)
+    assert g.names == ["Invite Ann", "Invite Bob", "Parent"]
+
+
+def test_long_chain_builds_without_recursion():
+    job = make_job("J0")
+    for i in range(1, 100_000):
+        job = make_job(f"J{i}", [job])
+    g = build_graph(job)
+    assert len(g) == 100_000
+    assert g.names[0] == "J0" and g.names[-1] == "J99999"
+
+
+def test_tries_and_delay_defaults_and_overrides():
+    a = make_job("A", TRIES=10, RETRY_DELAY=0.5)
+    b = make_job("B", [a])
+    g = build_graph(b, default_tries=1, default_retry_delay=2)
+    assert (g["A"].tries, g["A"].retry_delay) == (10, 0.5)
+    assert (g["B"].tries, g["B"].retry_delay) == (1, 2.0)
+
+
+def test_async_jobs_are_detected():
+    async def check(self, *a, **k):
+        return None
+
+    a = make_job("A", check=check)
+    b = make_job("B", [a])
+    g = build_graph(b)
+    assert g["A"].is_async and not g["B"].is_async and g.has_async
+
+
+# -- errors ---------------------------------------------------------------
+
+
+def test_cycle_error_carries_the_cycle():
+    a = make_job("A")
+    b = make_job("B", [a])
+    c = make_job("C", [b])
+    a.DEPS = [c]
+    root = make_job("Root", [c])
+    with pytest.raises(dojob.CycleError) as info:
+        build_graph(root)
+    assert info.value.cycle == ["C", "B", "A", "C"]
+    assert "C -> B -> A -> C" in str(info.value)
+    assert isinstance(info.value, dojob.DojobError)
+
+
+def test_self_dependency_is_a_cycle():
+    a = make_job("A")
+    a.DEPS = [a]
+    with pytest.raises(dojob.CycleError) as info:
+        build_graph(a)
+    assert info.value.cycle == ["A", "A"]
+
+
+@pytest.mark.parametrize(
+    ("deps", "fragment"),
+    [
+        (None, "not None"),
+        ("Other", "not a string"),
+        (42, "must be an iterable"),
+        ("CLASS", "not DEPS = X"),
+        ("INSTANCE", "not instances"),
+        ([1], "only Job classes"),
+        ([[1, 2]], "only Job classes"),
+        ([dict], "only Job classes"),
+    ],
+)
+def test_bad_deps_name_the_job_and_the_value(deps, fragment):
+    other = make_job("Other")
+    if deps == "CLASS":
+        deps = other
+    elif deps == "INSTANCE":
+        deps = [other()]
+    bad = make_job("Bad")
+    bad.DEPS = deps
+    root = make_job("Root", [bad])
+    with pytest.raises(dojob.DepsError) as info:
+        build_graph(root)
+    err = info.value
+    assert err.job == "Bad"
+    assert "'Bad'" in str(err) and fragment in str(err)
+    assert isinstance(err, dojob.DojobError)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "3", True, None.__class__])
+def test_bad_tries(value):
+    bad = make_job("Bad", TRIES=value)
+    with pytest.raises(dojob.JobAttributeError) as info:
+        build_graph(make_job("Root", [bad]))
+    assert (info.value.job, info.value.attribute, info.value.value) == ("Bad", "TRIES", value)
+    assert "'Bad'" in str(info.value) and repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, float("nan"), float("inf"), "1", True])
+def test_bad_retry_delay(value):
+    bad = make_job("Bad", RETRY_DELAY=value)
+    with pytest.raises(dojob.JobAttributeError) as info:
+        build_graph(make_job("Root", [bad]))
+    assert (info.value.job, info.value.attribute) == ("Bad", "RETRY_DELAY")
+    assert "RETRY_DELAY" in str(info.value)
+
+
+@pytest.mark.parametrize("option, value", [("default_tries", 0), ("default_tries", 2.0), ("default_retry_delay", -1)])
+def test_bad_defaults(option, value):
+    with pytest.raises(dojob.OptionError) as info:
+        build_graph(make_job("A"), **{option: value})
+    assert info.value.option == option
+    assert isinstance(info.value, dojob.DojobError)
+
+
+def test_bad_priority():
+    with pytest.raises(dojob.JobAttributeError, match="PRIORITY"):
+        build_graph(make_job("A", PRIORITY="high"))
+
+
+def test_two_classes_with_one_name():
+    first = make_job("Same")
+    second = make_job("Same")
+    root = make_job("Root", [first, second])
+    with pytest.raises(dojob.DuplicateJobError) as info:
+        build_graph(root)
+    assert info.value.name == "Same"
+    assert info.value.classes == (first, second)
+
+
+@pytest.mark.parametrize("root", [None, "Root", 3, object, dojob.Job(), int])
+def test_root_must_be_a_job_class(root):
+    with pytest.raises(dojob.RootError) as info:
+        build_graph(root)
+    assert info.value.value is root
+
+
+def test_no_root():
+    with pytest.raises(dojob.RootError):
+        build_graph()
+
+
+def test_job_without_check_or_run_is_rejected():
+    no_check = type("NoCheck", (dojob.Job,), {"Run": lambda self: None})
+    with pytest.raises(dojob.JobDefinitionError, match="'NoCheck'.*no Check"):
+        build_graph(no_check)
+    no_run = type("NoRun", (dojob.Job,), {"Check": lambda self: None})
+    with pytest.raises(dojob.JobDefinitionError, match="no Run"):
+        build_graph(no_run)
+    runonly_with_check = type("RO", (dojob.RunonlyJob,), {"Run": lambda s: 1, "Check": lambda s: 1})
+    with pytest.raises(dojob.JobDefinitionError, match="must not define Check"):
+        build_graph(runonly_with_check)
+
+
+def test_validation_happens_before_any_job_runs():
+    ran = []
+    good = make_job("Good", check=lambda self, *a, **k: ran.append("good"))
+    bad = make_job("Bad", TRIES=0)
+    root = make_job("Root", [good, bad])
+    with pytest.raises(dojob.JobAttributeError):
+        dojob.run(root)
+    assert ran == []

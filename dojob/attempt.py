@@ -111,6 +111,11 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         ctx.instances.append((spec, obj))
     args, kwargs = ctx.args, ctx.kwargs
     if spec.kind == "runonly":
+        if ctx.no_act:  # nothing may run, so the job cannot pass its (implicit) check
+            exc = NoActError(f"{name} is a RunonlyJob: it cannot succeed with no_act")
+            if emit is not None:
+                emit(PhaseEnded(name, try_number, CHECK, False, now(), *describe_error(exc)))
+            return TryOutcome(False, exception=exc)
         phases: tuple[Phase, ...] = (RUN,)
     elif ctx.no_act:
         phases = (CHECK,)
@@ -118,11 +123,6 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         phases = (CHECK, RUN, RECHECK)
     for phase in phases:
         if phase is RUN:
-            if ctx.no_act:  # only a RunonlyJob gets here
-                exc = NoActError(f"{name} is a RunonlyJob: it cannot succeed with no_act")
-                if emit is not None:
-                    emit(PhaseEnded(name, try_number, RUN, False, now(), *describe_error(exc)))
-                return TryOutcome(False, exception=exc)
             fn = obj.Run
         else:
             obj._check_phase = phase.value

@@ -261,7 +261,13 @@ def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: fl
     iscoro = _is_coroutine_function
     is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
-        name, index, cls, kind, tries, delay, priority,
+        name,
+        index,
+        cls,
+        kind,
+        tries,
+        delay,
+        priority,
         critical=bool(getattr(cls, "CRITICAL", False)),
         is_async=is_async,
         has_cleanup=callable(cleanup),

@@ -52,6 +52,8 @@ class Planner:
         graph: the validated graph.
         max_running: how many tries may run at once (>= 1).
         no_act: give every job a single try (a Check-only run).
+        plan: a truthful plan: every job gets one Check, even downstream of a
+            job whose Check fails (that job "would run"); nothing is blocked.
         emit: called with each event, or None to build no events at all.
 
     All times are floats on the driver's clock; events carry them as given.
@@ -63,6 +65,7 @@ class Planner:
         *,
         max_running: int = 1,
         no_act: bool = False,
+        plan: bool = False,
         emit: Callable[[Any], None] | None = None,
     ) -> None:
         if max_running < 1:
@@ -72,7 +75,8 @@ class Planner:
         n = len(specs)
         self._emit = emit
         self._max_running = max_running
-        self._max_tries = [1] * n if no_act else [s.tries for s in specs]
+        self.plan = plan
+        self._max_tries = [1] * n if no_act or plan else [s.tries for s in specs]
         self.status: list[Status] = [PENDING] * n
         self.tries: list[int] = [0] * n
         self.results: list[Any] = [None] * n
@@ -82,9 +86,7 @@ class Planner:
         self.ended: list[float | None] = [None] * n  # end of the last try
         self.blocked_by: list[str | None] = [None] * n
         self._unmet = [len(d) for d in graph.deps]
-        self._ready: list[tuple[int, int, int]] = [
-            (0, specs[i].priority, i) for i in range(n) if not self._unmet[i]
-        ]
+        self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in range(n) if not self._unmet[i]]
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
@@ -168,12 +170,7 @@ class Planner:
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], True, now))
                 emit(JobFinished(spec.name, status, self.tries[index], now))
-            if self.stopped is None:
-                unmet = self._unmet
-                for d in self.graph.dependents[index]:
-                    unmet[d] -= 1
-                    if not unmet[d]:
-                        heappush(self._ready, (0, self.specs[d].priority, d))
+            self._release_dependents(index)
             return
         self.exceptions[index] = exception
         if self.stopped is None and self.tries[index] < self._max_tries[index]:
@@ -184,9 +181,27 @@ class Planner:
             return
         if emit is not None:
             emit(TryEnded(spec.name, self.tries[index], False, now))
+        if self.plan:  # the job would run: its dependents are still checked
+            self.status[index] = FAILED
+            self._unfinished -= 1
+            if emit is not None:
+                emit(JobFinished(spec.name, FAILED, self.tries[index], now))
+            self._release_dependents(index)
+            return
         self._fail(index, now)
         if spec.critical and self.stopped is None:
             self.stop("critical", now, job=spec.name)
+
+    def _release_dependents(self, index: int) -> None:
+        """Job ``index`` is done: dependents whose last unmet dependency it was become ready."""
+        if self.stopped is not None:
+            return
+        unmet = self._unmet
+        specs = self.specs
+        for d in self.graph.dependents[index]:
+            unmet[d] -= 1
+            if not unmet[d]:
+                heappush(self._ready, (0, specs[d].priority, d))
 
     def stop(self, reason: str, now: float, *, job: str | None = None) -> None:
         """Start no new try from now on (running ones may still complete). First reason wins."""

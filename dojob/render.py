@@ -66,8 +66,7 @@ _TEXT_FORMATS = frozenset({"dot", "gv", "canon"})
 _COMMON_FORMATS = ("svg", "png", "pdf", "dot", "json", "plain")
 _ELLIPSIS = "\u2026"
 _INSTALL_HINT = (
-    "install Graphviz: apt-get install graphviz "
-    "(macOS: brew install graphviz; others: https://graphviz.org/download/)"
+    "install Graphviz: apt-get install graphviz (macOS: brew install graphviz; others: https://graphviz.org/download/)"
 )
 
 # ANSI / VT100 escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or
@@ -166,11 +165,7 @@ def _sanitize(text: str) -> str:
             out.append(char)
         elif char == "\t":
             out.append(" ")
-        elif (
-            unicodedata.category(char) in ("Cc", "Cs")
-            or char in _BIDI
-            or char in ("\ufffe", "\uffff")
-        ):
+        elif unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI or char in ("\ufffe", "\uffff"):
             out.append(_visible_escape(char))
         else:
             out.append(char)
@@ -216,12 +211,7 @@ def _quote(text: str) -> str:
     Returns:
         The text wrapped in double quotes.
     """
-    text = (
-        text.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("&", "&amp;")
-        .replace("\n", "\\n")
-    )
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;").replace("\n", "\\n")
     return f'"{text}"'
 
 
@@ -298,10 +288,7 @@ def _node_attrs(node: NodeStyle) -> str:
         fill, font, line_style = STATUS_STYLES[status]
     except KeyError:
         valid = ", ".join(["None", *STATUS_STYLES])
-        raise ValueError(
-            f"unknown status {status!r} for node {node.name[:80]!r}; "
-            f"expected one of: {valid}"
-        ) from None
+        raise ValueError(f"unknown status {status!r} for node {node.name[:80]!r}; expected one of: {valid}") from None
     if node.forever:
         line_style = "dotted"
     styles = ["rounded", "filled"] + ([line_style] if line_style else [])
@@ -349,9 +336,7 @@ def to_dot(
             invalid ``rankdir``.
     """
     if rankdir not in _RANKDIRS:
-        raise ValueError(
-            f"invalid rankdir {rankdir!r}; expected one of: {', '.join(_RANKDIRS)}"
-        )
+        raise ValueError(f"invalid rankdir {rankdir!r}; expected one of: {', '.join(_RANKDIRS)}")
     ids: dict[str, str] = {}
     lines = ["digraph dojob {"]
     graph_attrs = [f"rankdir={rankdir}"]
@@ -359,10 +344,7 @@ def to_dot(
         text, _ = _truncate(_sanitize(title), MAX_LABEL_CHARS, MAX_LABEL_LINES)
         graph_attrs += [f"label={_quote(text)}", "labelloc=t"]
     lines.append(f"  graph [{', '.join(graph_attrs)}];")
-    lines.append(
-        '  node [shape=box, style="rounded,filled", fillcolor="white", '
-        'fontname="Helvetica"];'
-    )
+    lines.append('  node [shape=box, style="rounded,filled", fillcolor="white", fontname="Helvetica"];')
     for node in nodes:
         if node.name in ids:
             raise ValueError(f"duplicate node name {node.name[:80]!r}")
@@ -411,8 +393,7 @@ def render(dot_source: str, fmt: str = "svg", *, engine: str = "dot") -> bytes:
         import graphviz
     except ImportError as exc:
         raise RenderError(
-            "the 'graphviz' Python package is required to render: "
-            "pip install graphviz; and " + _INSTALL_HINT
+            "the 'graphviz' Python package is required to render: pip install graphviz; and " + _INSTALL_HINT
         ) from exc
     if fmt_key not in graphviz.FORMATS:
         raise RenderError(
@@ -420,10 +401,7 @@ def render(dot_source: str, fmt: str = "svg", *, engine: str = "dot") -> bytes:
             f"{', '.join(_COMMON_FORMATS)} (all: {', '.join(sorted(graphviz.FORMATS))})"
         )
     if engine not in graphviz.ENGINES:
-        raise RenderError(
-            f"unknown Graphviz engine {engine!r}; expected one of: "
-            f"{', '.join(sorted(graphviz.ENGINES))}"
-        )
+        raise RenderError(f"unknown Graphviz engine {engine!r}; expected one of: {', '.join(sorted(graphviz.ENGINES))}")
     try:
         data = dot_source.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -431,16 +409,13 @@ def render(dot_source: str, fmt: str = "svg", *, engine: str = "dot") -> bytes:
     try:
         return graphviz.pipe(engine, fmt_key, data, quiet=True)
     except graphviz.ExecutableNotFound as exc:
-        raise RenderError(
-            f"Graphviz program {engine!r} not found on PATH; {_INSTALL_HINT}"
-        ) from exc
+        raise RenderError(f"Graphviz program {engine!r} not found on PATH; {_INSTALL_HINT}") from exc
     except graphviz.CalledProcessError as exc:
         stderr = exc.stderr or b""
         if isinstance(stderr, bytes):
             stderr = stderr.decode("utf-8", "replace")
         raise RenderError(
-            f"Graphviz {engine!r} failed to render format {fmt!r} "
-            f"(exit status {exc.returncode}): {stderr.strip()}"
+            f"Graphviz {engine!r} failed to render format {fmt!r} (exit status {exc.returncode}): {stderr.strip()}"
         ) from exc
 
 

@@ -10,7 +10,12 @@ from .events import Status
 
 
 class JobReport(NamedTuple):
-    """How one job ended. Times are seconds since the run started."""
+    """How one job ended. Times are seconds since the run started.
+
+    ``plan`` is set by plan runs only: 'ok' (Check passes), 'would_run' (Check
+    fails), or either with '_upstream_changes' when a job upstream would run,
+    so the Check's answer may change.
+    """
 
     name: str
     status: Status
@@ -20,6 +25,7 @@ class JobReport(NamedTuple):
     started: float | None
     ended: float | None
     blocked_by: str | None = None
+    plan: str | None = None
 
     @property
     def ok(self) -> bool | None:

@@ -19,7 +19,7 @@ from typing import Any
 from .attempt import TryContext, aexecute, cleanups, execute
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
-from .events import RunFinished, RunStarted
+from .events import RunFinished, RunStarted, Status
 from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
@@ -61,6 +61,7 @@ class Session:
         args, kwargs: passed to every Check and Run.
         workers: how many tries may run at once.
         no_act: only the first Check of each job (DoJobber's no_act).
+        plan: every job's Check once, nothing else, nothing blocked (see :func:`run`).
         verbose, debug: write DoJobber's trace to stderr.
         observers: more callables to receive every event.
         clock: the time source (a FakeClock in tests).
@@ -74,6 +75,7 @@ class Session:
         kwargs: dict[str, Any] | None = None,
         workers: int = 1,
         no_act: bool = False,
+        plan: bool = False,
         verbose: bool = False,
         debug: bool = False,
         observers: Iterable[Observer] = (),
@@ -92,12 +94,12 @@ class Session:
         self.dispatcher = Dispatcher(observers)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
-        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, emit=emit)
+        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, emit=emit)
         self.ctx = TryContext(
             args=tuple(args),
             kwargs=kwargs,
             global_storage=global_storage,
-            no_act=no_act,
+            no_act=no_act or plan,
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
@@ -128,6 +130,7 @@ class Session:
                 planner.started,
                 planner.ended,
                 planner.blocked_by,
+                _plan_column(self.graph, planner.status) if planner.plan else [None] * len(planner.specs),
             ),
         )
         report = Report(
@@ -158,6 +161,21 @@ class Session:
             raise CleanupError(failures)
 
 
+def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
+    """For a plan run, what each job's ``plan`` says (see :class:`~dojob.report.JobReport`)."""
+    would_run = [s is Status.FAILED for s in status]
+    upstream = [False] * len(status)
+    out: list[str | None] = []
+    for i, deps in enumerate(graph.deps):  # post-order: dependencies first
+        upstream[i] = any(would_run[d] or upstream[d] for d in deps)
+        if status[i] is Status.NOT_RUN:
+            out.append(None)
+            continue
+        word = "would_run" if would_run[i] else "ok"
+        out.append(word + "_upstream_changes" if upstream[i] else word)
+    return out
+
+
 def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None) -> Report:
     if stopper is not None:
         raise stopper
@@ -180,9 +198,7 @@ def run_graph(
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
-        raise DojobError(
-            "this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'"
-        )
+        raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
     session = Session(graph, **options)
     session.start("sync" if session.workers == 1 and executor is None else "threads")
     stopper = None
@@ -234,6 +250,7 @@ def run(
     kwargs: dict[str, Any] | None = None,
     workers: int = 1,
     no_act: bool = False,
+    plan: bool = False,
     verbose: bool = False,
     debug: bool = False,
     cleanup: bool = True,
@@ -249,7 +266,10 @@ def run(
         *roots: the root Job class(es).
         args, kwargs: passed to every Check and Run.
         workers: how many tries may run at once (threads; 1 is serial and deterministic).
-        no_act: only the first Check of each reachable job: no Run, no retry.
+        no_act: DoJobber's no_act: the first Check of each job whose DEPS pass; no Run, no retry.
+        plan: a truthful plan: every job's Check once, nothing else, *including*
+            jobs downstream of one whose Check fails; ``report[name].plan`` says
+            'ok', 'would_run', 'ok_upstream_changes' or 'would_run_upstream_changes'.
         verbose: DoJobber's one-line-per-phase trace on stderr.
         debug: the trace plus tracebacks and Cleanup lines.
         cleanup: run the Cleanups at the end; if False, call ``report.cleanup()`` later.
@@ -279,6 +299,7 @@ def run(
             kwargs=kwargs,
             workers=workers,
             no_act=no_act,
+            plan=plan,
             verbose=verbose,
             debug=debug,
             cleanup=cleanup,
@@ -294,6 +315,7 @@ async def arun(
     kwargs: dict[str, Any] | None = None,
     workers: int = 1,
     no_act: bool = False,
+    plan: bool = False,
     verbose: bool = False,
     debug: bool = False,
     cleanup: bool = True,
@@ -310,6 +332,7 @@ async def arun(
         kwargs=kwargs,
         workers=workers,
         no_act=no_act,
+        plan=plan,
         verbose=verbose,
         debug=debug,
         cleanup=cleanup,

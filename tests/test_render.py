@@ -58,11 +58,7 @@ def dot_edges(dot: str) -> list[tuple[str, str]]:
 def svg_nodes(svg_text: str) -> dict[str, ET.Element]:
     """Map node id (the SVG <title>) -> its <g class="node"> element."""
     root = ET.fromstring(svg_text)
-    return {
-        g.find(f"{SVG_NS}title").text: g
-        for g in root.iter(f"{SVG_NS}g")
-        if g.get("class") == "node"
-    }
+    return {g.find(f"{SVG_NS}title").text: g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "node"}
 
 
 def svg_label(node: ET.Element) -> str:
@@ -206,11 +202,7 @@ def test_edges_point_from_job_to_dependency() -> None:
     dot = to_dot(nodes, edges)
     assert dot_edges(dot) == [("n0", "n1"), ("n0", "n2"), ("n1", "n2")]
     root = ET.fromstring(svg(dot))
-    svg_edges = [
-        g.find(f"{SVG_NS}title").text
-        for g in root.iter(f"{SVG_NS}g")
-        if g.get("class") == "edge"
-    ]
+    svg_edges = [g.find(f"{SVG_NS}title").text for g in root.iter(f"{SVG_NS}g") if g.get("class") == "edge"]
     assert sorted(svg_edges) == ["n0->n1", "n0->n2", "n1->n2"]
 
 
@@ -293,13 +285,9 @@ def test_hostile_names_escape_and_round_trip_through_dot_svg() -> None:
     dot = to_dot(nodes, edges, title="<script>alert('title')</script>")
 
     # Only generated ids are used as DOT identifiers; no raw control chars.
-    assert [line.split()[0] for line in dot.splitlines()[3 : 3 + len(names)]] == [
-        f"n{i}" for i in range(len(names))
-    ]
+    assert [line.split()[0] for line in dot.splitlines()[3 : 3 + len(names)]] == [f"n{i}" for i in range(len(names))]
     assert len(dot_edges(dot)) == len(names) - 1
-    assert not any(
-        unicodedata.category(ch) in ("Cc", "Cs") for ch in dot.replace("\n", "")
-    )
+    assert not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in dot.replace("\n", ""))
     dot.encode("utf-8")  # strict: no lone surrogates left
 
     svg_text = svg(dot)
@@ -393,9 +381,7 @@ def test_missing_dot_binary(tmp_path: Path) -> None:
     )
     env = dict(os.environ)
     env["PATH"] = str(empty)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     result = subprocess.run(
         [sys.executable, "-c", code],
         env=env,

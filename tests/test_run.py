@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import Recorder, flaky, make_job
+from conftest import flaky, make_job
 
 import dojob
 from dojob import FakeClock, Status
@@ -566,3 +566,30 @@ def test_events_arrive_in_order_for_a_serial_run(recorder):
         "RunFinished",
     ]  # fmt: skip
     assert recorder.events[-1].success is True
+
+
+def test_plan_checks_every_job_even_downstream_of_a_change():
+    log = []
+    a = flaky("A", None, log=log, TRIES=3)  # would run
+    b = flaky("B", 1, [a], log=log)  # passes now, but A upstream will change
+    c = flaky("C", None, [b], log=log)
+    d = flaky("D", 1, log=log)
+
+    class Ro(dojob.RunonlyJob):
+        def Run(self, *a, **k):
+            log.append("Ro ran")
+
+    report = dojob.run(make_job("Root", [c, d, Ro]), plan=True)
+    assert sorted(log) == sorted([("A", "check"), ("B", "check"), ("C", "check"), ("D", "check")])
+    plans = {j.name: j.plan for j in report}
+    assert plans == {
+        "A": "would_run",
+        "B": "ok_upstream_changes",
+        "C": "would_run_upstream_changes",
+        "D": "ok",
+        "Ro": "would_run",
+        "Root": "ok_upstream_changes",
+    }
+    assert report["A"].tries == 1 and not report.success
+    assert dojob.run(d, plan=True).success
+    assert dojob.run(d)["D"].plan is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import threading
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
@@ -33,6 +34,71 @@ Step = tuple[Phase, Callable[..., Any], tuple, dict]
 
 class NoActError(Exception):
     """A RunonlyJob cannot succeed when nothing may be run (``no_act``)."""
+
+
+class PhaseTimeout(TimeoutError):
+    """A phase ran longer than its job's ``TIMEOUT``; the try failed at once.
+
+    Attributes:
+        job, phase, timeout: which job, which phase, the limit in seconds.
+    """
+
+    def __init__(self, job: str, phase: Phase, timeout: float, *, abandoned: bool = False) -> None:
+        self.job = job
+        self.phase = phase
+        self.timeout = timeout
+        note = "; its thread cannot be killed and runs on, abandoned" if abandoned else ""
+        super().__init__(f"{job}.{phase.value} took longer than TIMEOUT={timeout:g}s{note}")
+
+
+class RunTimeout(TimeoutError):
+    """The run's ``timeout`` expired while this try was running."""
+
+
+class TryHandle:
+    """Shared between the sync driver and the thread running one try, to watch phase timeouts.
+
+    The worker records the current phase and its deadline; the driver may mark
+    the try abandoned once the deadline passes. Whoever takes the lock first
+    decides: a phase that ends in time is never abandoned.
+    """
+
+    __slots__ = ("lock", "phase", "deadline", "abandoned", "worker", "now", "timeout")
+
+    def __init__(self, now: Callable[[], float], timeout: float | None) -> None:
+        self.lock = threading.Lock()
+        self.phase: Phase | None = None
+        self.deadline: float | None = None
+        self.abandoned = False
+        self.worker: str | None = None
+        self.now = now
+        self.timeout = timeout
+
+    def begin(self, phase: Phase) -> None:
+        with self.lock:
+            self.phase = phase
+            self.worker = threading.current_thread().name
+            self.deadline = None if self.timeout is None else self.now() + self.timeout
+
+    def end(self) -> bool:
+        """The phase returned; False if the driver abandoned the try meanwhile."""
+        with self.lock:
+            self.deadline = None
+            return not self.abandoned
+
+    def abandon_if_late(self, now: float, run_deadline_passed: bool = False) -> bool:
+        """Mark the try abandoned if its phase overran (or the run's deadline passed)."""
+        with self.lock:
+            if self.abandoned:
+                return False
+            if run_deadline_passed or (self.deadline is not None and now >= self.deadline):
+                self.abandoned = True
+                return True
+            return False
+
+
+#: What :func:`execute` returns for a try the driver abandoned.
+ABANDONED = object()
 
 
 class TryOutcome(NamedTuple):
@@ -55,7 +121,7 @@ class TryContext:
             (or Run, for a RunonlyJob) was called, in call order: the Cleanup stack.
     """
 
-    __slots__ = ("args", "kwargs", "global_storage", "no_act", "cwd", "instances", "emit", "now")
+    __slots__ = ("args", "kwargs", "global_storage", "no_act", "cwd", "instances", "emit", "now", "worker")
 
     def __init__(
         self,
@@ -76,6 +142,12 @@ class TryContext:
         self.instances: list[tuple[JobSpec, Any]] = []
         self.emit = emit
         self.now = now
+        #: Names where a phase runs, for events (a thread name by default).
+        self.worker: Callable[[], str] = _thread_name
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
 
 
 def describe_error(exc: BaseException) -> tuple[str, str, str]:
@@ -97,22 +169,28 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     name = spec.name
     emit = ctx.emit
     now = ctx.now
-    try:
-        obj = yield INIT, spec.cls, (), {}
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        if emit is not None:
-            emit(PhaseEnded(name, try_number, INIT, False, now(), *describe_error(exc)))
-        return TryOutcome(False, exception=exc)
-    obj.storage = {}
-    obj.global_storage = ctx.global_storage
-    if spec.has_cleanup:
-        ctx.instances.append((spec, obj))
-    args, kwargs = ctx.args, ctx.kwargs
-    if spec.kind == "runonly":
+    kind = spec.kind
+    if kind == "awaitable":  # an object whose co_run() is the whole job
+        obj = spec.cls
+        run_name = "co_run"
+    else:
+        run_name = "Run"
+        try:
+            obj = yield INIT, spec.cls, (), {}
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if emit is not None:
+                emit(PhaseEnded(name, try_number, INIT, False, now(), *describe_error(exc)))
+            return TryOutcome(False, exception=exc)
+        obj.storage = {}
+        obj.global_storage = ctx.global_storage
+        if spec.has_cleanup:
+            ctx.instances.append((spec, obj))
+    args, kwargs = (ctx.args, ctx.kwargs) if kind != "awaitable" else ((), {})
+    if kind == "runonly" or kind == "awaitable":
         if ctx.no_act:  # nothing may run, so the job cannot pass its (implicit) check
-            exc = NoActError(f"{name} is a RunonlyJob: it cannot succeed with no_act")
+            exc = NoActError(f"{name} only runs: it cannot succeed with no_act")
             if emit is not None:
                 emit(PhaseEnded(name, try_number, CHECK, False, now(), *describe_error(exc)))
             return TryOutcome(False, exception=exc)
@@ -123,12 +201,12 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         phases = (CHECK, RUN, RECHECK)
     for phase in phases:
         if phase is RUN:
-            fn = obj.Run
+            fn = getattr(obj, run_name)
         else:
             obj._check_phase = phase.value
             fn = obj.Check
         if emit is not None:
-            emit(PhaseStarted(name, try_number, phase, now()))
+            emit(PhaseStarted(name, try_number, phase, now(), ctx.worker()))
         try:
             value = yield phase, fn, args, kwargs
         except GeneratorExit:
@@ -136,7 +214,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         except BaseException as exc:
             if emit is not None:
                 emit(PhaseEnded(name, try_number, phase, False, now(), *describe_error(exc)))
-            if phase is not RECHECK and len(phases) > 1:
+            if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
                 continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
             return TryOutcome(False, exception=exc)
         if emit is not None:
@@ -175,12 +253,18 @@ def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseExcept
     return failures
 
 
-def execute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> Any:
+def execute(
+    steps: Generator[Step, Any, Any],
+    cwd: str | None = None,
+    handle: TryHandle | None = None,
+) -> Any:
     """Run ``steps`` in this thread; return the generator's value.
 
     Args:
         steps: from :func:`attempt` or :func:`cleanups`.
         cwd: if set, ``os.chdir`` there before every phase (serial runs).
+        handle: if set, phases are watched for timeouts by the driver; once it
+            abandons the try, the steps are closed and :data:`ABANDONED` is returned.
     """
     value: Any = None
     error: BaseException | None = None
@@ -193,6 +277,8 @@ def execute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> Any:
         except StopIteration as stop:
             return stop.value
         error = None
+        if handle is not None:
+            handle.begin(phase)
         try:
             if cwd is not None and phase is not INIT:
                 os.chdir(cwd)
@@ -210,6 +296,9 @@ def execute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> Any:
         except BaseException as exc:
             error = exc
             value = None
+        if handle is not None and not handle.end():
+            steps.close()
+            return ABANDONED
 
 
 def _in_dir(cwd: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -220,11 +309,40 @@ def _in_dir(cwd: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-async def aexecute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> Any:
+async def _call_with_timeout(awaitable: Any, timeout: float) -> Any:
+    """Await ``awaitable`` for at most ``timeout`` seconds; raise :class:`asyncio.TimeoutError` past it.
+
+    Unlike ``asyncio.wait_for``, a ``TimeoutError`` raised by the awaitable
+    itself is not mistaken for an overrun: it propagates as is.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})
+        raise _Overrun
+    return task.result()
+
+
+class _Overrun(Exception):
+    """Internal: a phase overran its timeout."""
+
+
+async def aexecute(
+    steps: Generator[Step, Any, Any],
+    cwd: str | None = None,
+    timeout: float | None = None,
+    job: str = "?",
+) -> Any:
     """Run ``steps`` on the running loop: coroutine functions natively, plain ones in a thread.
 
-    Creating the instance (``__init__``) runs on the loop. Cancellation closes
-    the steps and propagates.
+    Creating the instance (``__init__``) runs on the loop. A phase longer than
+    ``timeout`` is cancelled (a thread phase is abandoned) and fails the try
+    with :class:`PhaseTimeout` naming ``job``. Cancellation closes the steps and propagates.
     """
     value: Any = None
     error: BaseException | None = None
@@ -237,17 +355,27 @@ async def aexecute(steps: Generator[Step, Any, Any], cwd: str | None = None) -> 
         except StopIteration as stop:
             return stop.value
         error = None
+        in_thread = False
         try:
             if phase is INIT:
                 value = fn(*args, **kwargs)
-            elif inspect.iscoroutinefunction(fn):
-                if cwd is not None:
-                    os.chdir(cwd)
-                value = await fn(*args, **kwargs)
             else:
-                value = await asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
+                if inspect.iscoroutinefunction(fn):
+                    if cwd is not None:
+                        os.chdir(cwd)
+                    awaitable = fn(*args, **kwargs)
+                else:
+                    in_thread = True
+                    awaitable = asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
+                if timeout is None or phase is CLEANUP:
+                    value = await awaitable
+                else:
+                    value = await _call_with_timeout(awaitable, timeout)
             if value is not None and inspect.isawaitable(value):
                 value = await value
+        except _Overrun:
+            error = PhaseTimeout(job, phase, timeout or 0.0, abandoned=in_thread)
+            value = None
         except (asyncio.CancelledError, *STOPPERS):
             steps.close()
             raise

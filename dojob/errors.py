@@ -101,14 +101,16 @@ class DuplicateJobError(GraphError, ValueError):
         classes: the two classes.
     """
 
-    def __init__(self, name: str, first: type, second: type) -> None:
+    def __init__(self, name: str, first: Any, second: Any) -> None:
         self.name = name
         self.classes = (first, second)
-        super().__init__(
-            f"two different job classes are named {name!r}: "
-            f"{first.__module__}.{first.__qualname__} and "
-            f"{second.__module__}.{second.__qualname__}"
-        )
+
+        def where(obj: Any) -> str:
+            if isinstance(obj, type):
+                return f"{obj.__module__}.{obj.__qualname__}"
+            return repr(obj)
+
+        super().__init__(f"two different jobs are named {name!r}: {where(first)} and {where(second)}")
 
 
 class CycleError(GraphError, ValueError):

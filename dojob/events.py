@@ -67,10 +67,13 @@ class TryStarted:
 
 @_event
 class PhaseStarted:
+    """A phase started; ``worker`` names where it runs (a thread or process)."""
+
     job: str
     try_number: int
     phase: Phase
     time: float
+    worker: str | None = None
 
 
 @_event
@@ -116,6 +119,29 @@ class JobBlocked:
 
 
 @_event
+class LockWait:
+    """``job`` is ready but waits: a resource it CLAIMS or USES is held by a running try."""
+
+    job: str
+    try_number: int
+    time: float
+    claims: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+
+
+@_event
+class PhaseAbandoned:
+    """A sync phase overran its TIMEOUT (or the run's deadline): its try is failed at once
+    and its thread, which cannot be killed, runs on unwatched."""
+
+    job: str
+    try_number: int
+    phase: Phase
+    time: float
+    worker: str | None = None
+
+
+@_event
 class RunStopping:
     """The run starts no new job from now on; ``reason`` says why."""
 
@@ -155,6 +181,8 @@ Event = (
     | TryEnded
     | JobFinished
     | JobBlocked
+    | LockWait
+    | PhaseAbandoned
     | RunStopping
     | CleanupStarted
     | CleanupEnded

@@ -31,7 +31,13 @@ if TYPE_CHECKING:
 
 
 class JobSpec:
-    """Everything the planner and drivers need to know about one job, fixed for a run."""
+    """Everything the planner and drivers need to know about one job, fixed for a run.
+
+    ``kind`` is "job", "dummy", "runonly" (Job classes) or "awaitable" (an
+    object whose ``co_run()`` coroutine is the job, e.g. a ``dojob.aio`` job;
+    then ``cls`` holds that object). ``fail_blocks`` False makes DEPS mere
+    ordering, as in asynciojobs: dependents of a failed job still run.
+    """
 
     __slots__ = (
         "name",
@@ -44,6 +50,11 @@ class JobSpec:
         "critical",
         "is_async",
         "has_cleanup",
+        "forever",
+        "timeout",
+        "claims",
+        "uses",
+        "fail_blocks",
     )
 
     def __init__(
@@ -58,6 +69,11 @@ class JobSpec:
         critical: bool = False,
         is_async: bool = False,
         has_cleanup: bool = False,
+        forever: bool = False,
+        timeout: float | None = None,
+        claims: tuple[str, ...] = (),
+        uses: tuple[str, ...] = (),
+        fail_blocks: bool = True,
     ) -> None:
         self.name = name
         self.index = index
@@ -69,6 +85,11 @@ class JobSpec:
         self.critical = critical
         self.is_async = is_async
         self.has_cleanup = has_cleanup
+        self.forever = forever
+        self.timeout = timeout
+        self.claims = claims
+        self.uses = uses
+        self.fail_blocks = fail_blocks
 
     def __repr__(self) -> str:
         return f"<JobSpec {self.index}:{self.name} kind={self.kind} tries={self.tries}>"
@@ -177,11 +198,29 @@ def _is_job_class(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, Job)
 
 
-def _deps_of(cls: type[Job]) -> tuple[Any, ...]:
+def is_awaitable_node(value: Any) -> bool:
+    """Whether ``value`` is a job object run by awaiting its ``co_run()`` (e.g. a ``dojob.aio`` job)."""
+    return not isinstance(value, type) and callable(getattr(value, "co_run", None))
+
+
+def node_name(value: Any) -> str:
+    """The graph name of a Job class or an awaitable node."""
+    if isinstance(value, type):
+        return value.__name__
+    label = getattr(value, "label", None)
+    if isinstance(label, str) and label and label != "NOLABEL":
+        return label
+    return f"{type(value).__name__}@{id(value):x}"
+
+
+def _deps_of(cls: Any) -> tuple[Any, ...]:
     """The DEPS of ``cls`` as a tuple, duplicates dropped; the container is validated here.
 
     Elements are validated when first met (see :func:`_check_dep`), once per class.
+    An awaitable node has no DEPS (its own requirements live in its scheduler).
     """
+    if not isinstance(cls, type):
+        return ()
     raw = cls.DEPS
     kind = type(raw)
     if kind is tuple:
@@ -206,7 +245,11 @@ def _deps_of(cls: type[Job]) -> tuple[Any, ...]:
 
 
 def _check_dep(cls: type[Job], dep: Any) -> None:
-    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class."""
+    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class or an awaitable job."""
+    if is_awaitable_node(dep):
+        if getattr(dep, "forever", False):
+            raise DepsError(cls.__name__, dep, "cannot list a forever job (it never completes)")
+        return
     if not _is_job_class(dep):
         if isinstance(dep, Job):
             raise DepsError(cls.__name__, dep, "must list Job classes, not instances")
@@ -229,7 +272,40 @@ def _is_coroutine_function(fn: Any) -> bool:
         return inspect.iscoroutinefunction(fn)
 
 
-def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: float) -> JobSpec:
+def _check_resources(name: str, attribute: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
+        raise JobAttributeError(name, attribute, value, "a tuple of resource names, e.g. ('db',)")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise JobAttributeError(name, attribute, value, "a tuple of non-empty strings")
+    return tuple(sorted(set(value)))
+
+
+def _check_timeout(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise JobAttributeError(name, "TIMEOUT", value, "None or a finite number of seconds > 0")
+
+
+def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: float) -> JobSpec:
+    name = node_name(node)
+    tries = getattr(node, "tries", None)
+    tries = default_tries if tries is None else check_tries(tries, job=name, attribute="tries")
+    delay = getattr(node, "retry_delay", None)
+    delay = default_delay if delay is None else check_delay(delay, job=name, attribute="retry_delay")
+    return JobSpec(
+        name, index, node, "awaitable", tries, delay,
+        critical=bool(getattr(node, "critical", False)),
+        is_async=True,
+        forever=bool(getattr(node, "forever", False)),
+    )  # fmt: skip
+
+
+def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float) -> JobSpec:
+    if not isinstance(cls, type):
+        return _awaitable_spec(cls, index, default_tries, default_delay)
     name = cls.__name__
     kind = cls._dojob_kind
     tries = cls.TRIES
@@ -245,6 +321,20 @@ def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: fl
     priority = cls.PRIORITY
     if type(priority) is not int and (not isinstance(priority, int) or isinstance(priority, bool)):
         raise JobAttributeError(name, "PRIORITY", priority, "an int")
+    critical = cls.CRITICAL
+    if critical is not False and critical is not True:
+        raise JobAttributeError(name, "CRITICAL", critical, "True or False")
+    timeout = cls.TIMEOUT
+    if timeout is not None:
+        timeout = _check_timeout(name, timeout)
+    claims = cls.CLAIMS
+    if claims:
+        claims = _check_resources(name, "CLAIMS", claims)
+    uses = cls.USES
+    if uses:
+        uses = _check_resources(name, "USES", uses)
+        if claims and set(claims) & set(uses):
+            uses = tuple(u for u in uses if u not in claims)  # an exclusive lock covers the shared one
     check = getattr(cls, "Check", None)
     run = getattr(cls, "Run", None)
     cleanup = getattr(cls, "Cleanup", None)
@@ -261,17 +351,14 @@ def _make_spec(cls: type[Job], index: int, default_tries: int, default_delay: fl
     iscoro = _is_coroutine_function
     is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
-        name,
-        index,
-        cls,
-        kind,
-        tries,
-        delay,
-        priority,
-        critical=bool(getattr(cls, "CRITICAL", False)),
+        name, index, cls, kind, tries, delay, priority,
+        critical=critical,
         is_async=is_async,
         has_cleanup=callable(cleanup),
-    )
+        timeout=timeout,
+        claims=tuple(claims or ()),
+        uses=tuple(uses or ()),
+    )  # fmt: skip
 
 
 def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: float = 1) -> JobGraph:
@@ -287,7 +374,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
         DepsError: a DEPS is not an iterable of Job classes.
         CycleError: the DEPS form a cycle; ``.cycle`` lists it.
         DuplicateJobError: two different classes share a name.
-        JobAttributeError: TRIES, RETRY_DELAY or PRIORITY has a bad value.
+        JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS or USES has a bad value.
         JobDefinitionError: a job lacks Check/Run.
         OptionError: a default is invalid.
     """
@@ -301,8 +388,8 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     by_name: dict[str, type] = {}
     on_stack: dict[type, int] = {}
 
-    def enter(cls: type[Job]) -> list[Any]:
-        name = cls.__name__
+    def enter(cls: Any) -> list[Any]:
+        name = node_name(cls)
         other = by_name.setdefault(name, cls)
         if other is not cls:
             raise DuplicateJobError(name, other, cls)
@@ -332,7 +419,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
                 frame[2] = i + 1
                 if dep in on_stack:
                     start = on_stack[dep]
-                    cycle = [f[0].__name__ for f in stack[start:]] + [dep.__name__]
+                    cycle = [node_name(f[0]) for f in stack[start:]] + [node_name(dep)]
                     raise CycleError(cycle)
                 _check_dep(cls, dep)
                 stack.append(enter(dep))

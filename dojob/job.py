@@ -26,6 +26,14 @@ class Job:
       tries of this job; None takes the run's ``default_retry_delay``.
     * ``PRIORITY``: among jobs ready at the same moment with the same number of
       tries used, lower runs first (default 0).
+    * ``CRITICAL``: if True and the job fails all its tries, the run stops:
+      nothing new starts, running tries finish (async ones are cancelled),
+      Cleanups run and the run is reported as stopped by this job.
+    * ``TIMEOUT``: seconds each phase (check, run, recheck) may take; an
+      overrun fails the try at once (no recheck). Async phases are cancelled;
+      a sync phase's thread cannot be killed: it is abandoned and runs on.
+    * ``CLAIMS`` / ``USES``: names of resources this job locks exclusively /
+      shares during a try; conflicting tries never run at the same time.
 
     During a try, ``self.storage`` is a dict shared by that try's Check, Run
     and recheck (fresh for every try) and ``self.global_storage`` is the one
@@ -47,6 +55,10 @@ class Job:
     TRIES: ClassVar[int | None] = None
     RETRY_DELAY: ClassVar[float | None] = None
     PRIORITY: ClassVar[int] = 0
+    CRITICAL: ClassVar[bool] = False
+    TIMEOUT: ClassVar[float | None] = None
+    CLAIMS: ClassVar[tuple[str, ...]] = ()
+    USES: ClassVar[tuple[str, ...]] = ()
 
     #: How the engine treats the class: "job", "dummy" or "runonly".
     _dojob_kind: ClassVar[str] = "job"

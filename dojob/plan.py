@@ -1,10 +1,10 @@
 """The planner: a pure, I/O-free state machine that decides everything about a run.
 
-Which job may start, when a failed job may retry, what becomes blocked, when
-the run is over: the sync and async drivers both drive this one class, so their
-semantics are identical by construction. It never reads a clock, sleeps or
-prints; drivers pass the time in and read decisions out, like
-:class:`graphlib.TopologicalSorter`::
+Which job may start, when a failed job may retry, what becomes blocked, which
+resources are locked, when the run must stop and when it is over: the sync and
+async drivers both drive this one class, so their semantics are identical by
+construction. It never reads a clock, sleeps or prints; drivers pass the time
+in and read decisions out, like :class:`graphlib.TopologicalSorter`::
 
     planner = Planner(graph, max_running=4)
     while planner.is_active():
@@ -14,15 +14,30 @@ prints; drivers pass the time in and read decisions out, like
         planner.complete(index, ok, now(), result=..., exception=...)
     planner.finish(now())
 
-Round-robin retries fall out of the ready heap's key ``(tries used, priority,
-post-order index)``: every ready job's k-th try sorts before any job's (k+1)-th.
-Failed jobs wait in a second heap keyed by the earliest time of their next try,
-so waiting for a retry never blocks another job. All work per job is O(1)
-amortised (O(log n) heap operations); blocking is iterative.
+Rules, in order of precedence when choosing the next try:
+
+* round-robin: the ready heap is keyed ``(tries used, PRIORITY, post-order
+  index)``, so every ready job's k-th try sorts before any job's (k+1)-th;
+* retry delays: failed jobs wait in a second heap keyed by the earliest start
+  of their next try (previous start + RETRY_DELAY); waiting never blocks others;
+* resource locks: a try holds an exclusive lock on each of its CLAIMS and a
+  shared one on each of its USES, taken all at once when it starts (so no
+  deadlock is possible) and released when it ends; a ready job whose
+  resources conflict is passed over, and reserves them so that later jobs
+  cannot starve it;
+* stopping: a CRITICAL job that fails all its tries, the run's deadline, or an
+  interrupt stops the run: nothing new starts, and :meth:`cancel_running` tells
+  drivers to cancel (async) or abandon (threads, for a deadline) what runs.
+
+Forever jobs (asyncio-style monitors) do not keep a run alive: once every other
+job has finished, :meth:`cancel_running` asks for them to be cancelled. All
+work per job is O(1) amortised plus O(log n) heap operations; blocking is
+iterative.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from typing import Any
@@ -30,6 +45,7 @@ from typing import Any
 from .events import (
     JobBlocked,
     JobFinished,
+    LockWait,
     RunStopping,
     Status,
     TryEnded,
@@ -46,7 +62,7 @@ NOT_RUN = Status.NOT_RUN
 
 
 class Planner:
-    """Decides which tries start, retries and blocking for one run of a :class:`JobGraph`.
+    """Decides which tries start, retries, locks, blocking and stopping for one run.
 
     Args:
         graph: the validated graph.
@@ -54,6 +70,7 @@ class Planner:
         no_act: give every job a single try (a Check-only run).
         plan: a truthful plan: every job gets one Check, even downstream of a
             job whose Check fails (that job "would run"); nothing is blocked.
+        deadline: the time after which nothing new starts (the run times out).
         emit: called with each event, or None to build no events at all.
 
     All times are floats on the driver's clock; events carry them as given.
@@ -66,6 +83,7 @@ class Planner:
         max_running: int = 1,
         no_act: bool = False,
         plan: bool = False,
+        deadline: float | None = None,
         emit: Callable[[Any], None] | None = None,
     ) -> None:
         if max_running < 1:
@@ -76,6 +94,7 @@ class Planner:
         self._emit = emit
         self._max_running = max_running
         self.plan = plan
+        self.deadline = deadline
         self._max_tries = [1] * n if no_act or plan else [s.tries for s in specs]
         self.status: list[Status] = [PENDING] * n
         self.tries: list[int] = [0] * n
@@ -90,7 +109,12 @@ class Planner:
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
-        self._unfinished = n
+        self._forever = [i for i, s in enumerate(specs) if s.forever]
+        self._unfinished = n - len(self._forever)  # jobs that keep the run alive
+        self._locking = any(s.claims or s.uses for s in specs)
+        self._exclusive: set[str] = set()
+        self._shared: Counter[str] = Counter()
+        self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round
         #: Why the run stopped starting jobs ("critical", "timeout", "interrupted"), or None.
         self.stopped: str | None = None
         self.stopped_job: str | None = None
@@ -107,35 +131,78 @@ class Planner:
             return True
         return self.stopped is None and self._unfinished > 0
 
+    def cancel_running(self) -> bool:
+        """Whether tries still running should be cancelled now.
+
+        True once the run stopped (critical failure, deadline) or when only
+        forever jobs are left. Async drivers cancel; the sync driver abandons
+        threads only when the deadline passed (threads cannot be cancelled).
+        """
+        return self._running > 0 and (self.stopped is not None or self._unfinished == 0)
+
     def next_wakeup(self) -> float | None:
-        """The earliest time a waiting retry becomes ready, or None."""
-        if self.stopped is None and self._waiting:
-            return self._waiting[0][0]
-        return None
+        """When the driver must call :meth:`next_actions` again at the latest, or None.
+
+        The earliest of the next retry and the run's deadline.
+        """
+        if self.stopped is not None:
+            return None
+        wake = self._waiting[0][0] if self._waiting else None
+        if self.deadline is not None and (wake is None or self.deadline < wake):
+            return self.deadline
+        return wake
+
+    def succeeded(self) -> bool:
+        """Every job that is not a forever job succeeded, and the run was not stopped."""
+        if self.stopped is not None:
+            return False
+        specs = self.specs
+        return all(s.ok or specs[i].forever for i, s in enumerate(self.status))
 
     # -- transitions -------------------------------------------------------
     def next_actions(self, now: float) -> list[int]:
-        """Start as many ready tries as free slots allow; return their job indices.
+        """Start as many ready tries as free slots and locks allow; return their job indices.
 
-        The try number of each is ``tries[index]`` after this call.
+        The try number of each is ``tries[index]`` after this call. Past the
+        deadline, stops the run instead.
         """
         if self.stopped is not None:
+            return []
+        if self.deadline is not None and now >= self.deadline:
+            self.stop("timeout", now)
             return []
         ready = self._ready
         waiting = self._waiting
         tries = self.tries
+        specs = self.specs
         while waiting and waiting[0][0] <= now:
             index = heappop(waiting)[1]
-            heappush(ready, (tries[index], self.specs[index].priority, index))
+            heappush(ready, (tries[index], specs[index].priority, index))
         free = self._max_running - self._running
         if free <= 0 or not ready:
+            return []
+        if self._unfinished == 0:  # only forever jobs left: start nothing more
             return []
         out = []
         emit = self._emit
         started = self.started
         last_start = self.last_start
+        passed_over: list[tuple[int, int, int]] = []
+        reserved: set[str] = set()
         while free and ready:
-            index = heappop(ready)[2]
+            entry = heappop(ready)
+            index = entry[2]
+            if self._locking:
+                spec = specs[index]
+                if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
+                    passed_over.append(entry)
+                    reserved.update(spec.claims)
+                    reserved.update(spec.uses)
+                    if emit is not None and index not in self._lock_waits:
+                        emit(LockWait(spec.name, tries[index] + 1, now, spec.claims, spec.uses))
+                    self._lock_waits.add(index)
+                    continue
+            self._lock_waits.discard(index)
             tries[index] += 1
             last_start[index] = now
             if started[index] is None:
@@ -143,7 +210,9 @@ class Planner:
             out.append(index)
             free -= 1
             if emit is not None:
-                emit(TryStarted(self.specs[index].name, tries[index], now))
+                emit(TryStarted(specs[index].name, tries[index], now))
+        for entry in passed_over:
+            heappush(ready, entry)
         self._running += len(out)
         return out
 
@@ -156,23 +225,40 @@ class Planner:
         changed: bool = False,
         result: Any = None,
         exception: BaseException | None = None,
+        cancelled: bool = False,
     ) -> None:
-        """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block."""
+        """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
+
+        Args:
+            cancelled: the try was cut short because the run stopped or only
+                forever jobs were left; the job ends not run, and blocks nothing.
+        """
         self._running -= 1
         self.ended[index] = now
         spec = self.specs[index]
+        if spec.claims or spec.uses:
+            self._release(spec)
         emit = self._emit
         if ok:
             status = CHANGED if changed else OK
             self.status[index] = status
             self.results[index] = result
-            self._unfinished -= 1
+            if not spec.forever:
+                self._unfinished -= 1
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], True, now))
                 emit(JobFinished(spec.name, status, self.tries[index], now))
             self._release_dependents(index)
             return
         self.exceptions[index] = exception
+        if cancelled:
+            self.status[index] = NOT_RUN
+            if not spec.forever:
+                self._unfinished -= 1
+            if emit is not None:
+                emit(TryEnded(spec.name, self.tries[index], False, now))
+                emit(JobFinished(spec.name, NOT_RUN, self.tries[index], now))
+            return
         if self.stopped is None and self.tries[index] < self._max_tries[index]:
             retry_at = self.last_start[index] + spec.retry_delay
             heappush(self._waiting, (retry_at, index))
@@ -181,27 +267,19 @@ class Planner:
             return
         if emit is not None:
             emit(TryEnded(spec.name, self.tries[index], False, now))
-        if self.plan:  # the job would run: its dependents are still checked
+        if self.plan or not spec.fail_blocks:
+            # a plan: the job would run, its dependents are still checked;
+            # asyncio-style ordering: dependents run after a failure too
             self.status[index] = FAILED
-            self._unfinished -= 1
+            if not spec.forever:
+                self._unfinished -= 1
             if emit is not None:
                 emit(JobFinished(spec.name, FAILED, self.tries[index], now))
             self._release_dependents(index)
-            return
-        self._fail(index, now)
-        if spec.critical and self.stopped is None:
+        else:
+            self._fail(index, now)
+        if spec.critical and not self.plan and self.stopped is None:
             self.stop("critical", now, job=spec.name)
-
-    def _release_dependents(self, index: int) -> None:
-        """Job ``index`` is done: dependents whose last unmet dependency it was become ready."""
-        if self.stopped is not None:
-            return
-        unmet = self._unmet
-        specs = self.specs
-        for d in self.graph.dependents[index]:
-            unmet[d] -= 1
-            if not unmet[d]:
-                heappush(self._ready, (0, specs[d].priority, d))
 
     def stop(self, reason: str, now: float, *, job: str | None = None) -> None:
         """Start no new try from now on (running ones may still complete). First reason wins."""
@@ -230,12 +308,49 @@ class Planner:
                 status[index] = NOT_RUN
         self._unfinished = 0
 
+    # -- internals -----------------------------------------------------------
+    def _acquire(self, spec: Any, reserved: set[str]) -> bool:
+        """Take all of ``spec``'s locks at once, or none (also refusing resources reserved this round)."""
+        exclusive = self._exclusive
+        shared = self._shared
+        for name in spec.claims:
+            if name in exclusive or shared[name] or name in reserved:
+                return False
+        for name in spec.uses:
+            if name in exclusive or name in reserved:
+                return False
+        exclusive.update(spec.claims)
+        for name in spec.uses:
+            shared[name] += 1
+        return True
+
+    def _release(self, spec: Any) -> None:
+        self._exclusive.difference_update(spec.claims)
+        shared = self._shared
+        for name in spec.uses:
+            shared[name] -= 1
+            if not shared[name]:
+                del shared[name]
+
+    def _release_dependents(self, index: int) -> None:
+        """Job ``index`` is done: dependents whose last unmet dependency it was become ready."""
+        if self.stopped is not None:
+            return
+        unmet = self._unmet
+        specs = self.specs
+        for d in self.graph.dependents[index]:
+            unmet[d] -= 1
+            if not unmet[d]:
+                heappush(self._ready, (0, specs[d].priority, d))
+
     def _fail(self, index: int, now: float) -> None:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""
         status = self.status
+        specs = self.specs
         status[index] = FAILED
-        self._unfinished -= 1
-        name = self.specs[index].name
+        if not specs[index].forever:
+            self._unfinished -= 1
+        name = specs[index].name
         emit = self._emit
         if emit is not None:
             emit(JobFinished(name, FAILED, self.tries[index], now))
@@ -247,7 +362,8 @@ class Planner:
                 continue
             status[d] = BLOCKED
             self.blocked_by[d] = name
-            self._unfinished -= 1
+            if not specs[d].forever:
+                self._unfinished -= 1
             if emit is not None:
-                emit(JobBlocked(self.specs[d].name, name, now))
+                emit(JobBlocked(specs[d].name, name, now))
             stack.extend(dependents[d])

@@ -78,35 +78,41 @@ class Report:
 
     Attributes:
         jobs: job name -> :class:`JobReport`, in post-order (dependencies first).
-        success: every job succeeded (and the run was not stopped).
+        success: every job succeeded (forever jobs aside) and the run was not stopped.
         elapsed: seconds the run took, Cleanups excluded.
         stopped: why the run stopped early ("critical", "timeout", "interrupted") or None.
         stopped_job: the job that caused a critical stop, or None.
         roots: the root jobs' names.
+        graph: the :class:`~dojob.graph.JobGraph` that ran (for pictures), or None.
     """
 
-    __slots__ = ("jobs", "success", "elapsed", "stopped", "stopped_job", "roots", "_cleanup")
+    __slots__ = ("jobs", "success", "elapsed", "stopped", "stopped_job", "roots", "graph", "_cleanup")
 
     def __init__(
         self,
         jobs: Mapping[str, JobReport],
         *,
+        success: bool | None = None,
         elapsed: float,
         stopped: str | None = None,
         stopped_job: str | None = None,
         roots: tuple[str, ...] = (),
         cleanup: Callable[[], None] | None = None,
+        graph: Any = None,
     ) -> None:
         setter = object.__setattr__
         if not isinstance(jobs, JobsView):
             jobs = MappingProxyType(dict(jobs))
         setter(self, "jobs", jobs)
-        statuses = jobs.column("status") if isinstance(jobs, JobsView) else [j.status for j in jobs.values()]
-        setter(self, "success", stopped is None and all(s.ok for s in statuses))
+        if success is None:
+            statuses = jobs.column("status") if isinstance(jobs, JobsView) else [j.status for j in jobs.values()]
+            success = stopped is None and all(s.ok for s in statuses)
+        setter(self, "success", success)
         setter(self, "elapsed", elapsed)
         setter(self, "stopped", stopped)
         setter(self, "stopped_job", stopped_job)
         setter(self, "roots", roots)
+        setter(self, "graph", graph)
         setter(self, "_cleanup", cleanup)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -148,6 +154,40 @@ class Report:
         for j in self.jobs.values():
             out[j.status.value] += 1
         return out
+
+    def summary(self, *, color: bool = False) -> str:
+        """The end-of-run recap as text: counts, failures with the jobs they blocked, elapsed time.
+
+        Args:
+            color: add ANSI colours (for a terminal that supports them).
+
+        See :func:`dojob.recap.summary`.
+        """
+        from .recap import summary
+
+        return summary(self, color=color)
+
+    def to_html(self, timeline: Any = None, *, title: str | None = None) -> str:
+        """One self-contained HTML page: recap, coloured graph, timeline, failures with tracebacks.
+
+        Args:
+            timeline: a :class:`dojob.timeline.Timeline` that observed the run, for
+                a timeline of every phase of every try; without it each job is one bar.
+            title: the page's title.
+
+        See :func:`dojob.htmlreport.to_html`.
+        """
+        from .htmlreport import to_html
+
+        return to_html(self, timeline, title=title)
+
+    def _repr_svg_(self) -> str | None:
+        """The graph coloured by this run, for Jupyter; None when the graph is unknown."""
+        if self.graph is None:
+            return None
+        from .render import graph_dot, svg
+
+        return svg(graph_dot(self.graph, self))
 
     def cleanup(self) -> None:
         """Run the Cleanups a run with ``cleanup=False`` deferred (LIFO); later calls do nothing.

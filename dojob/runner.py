@@ -20,7 +20,7 @@ from .attempt import TryContext, aexecute, cleanups, execute
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
-from .graph import JobGraph, build_graph
+from .graph import JobGraph, build_graph, check_delay
 from .job import Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
 from .plan import Planner
@@ -65,6 +65,8 @@ class Session:
         verbose, debug: write DoJobber's trace to stderr.
         observers: more callables to receive every event.
         clock: the time source (a FakeClock in tests).
+        global_storage: the dict shared by all jobs (a fresh one by default).
+        timeout: seconds after which nothing new starts and the run is reported timed out.
     """
 
     def __init__(
@@ -81,9 +83,12 @@ class Session:
         observers: Iterable[Observer] = (),
         clock: SystemClock | None = None,
         global_storage: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.graph = graph
         self.workers = _check_workers(workers)
+        if timeout is not None:
+            timeout = check_delay(timeout, option="timeout")
         self.clock = clock or SystemClock()
         self.t0 = self.clock.now()
         observers = list(observers)
@@ -94,7 +99,9 @@ class Session:
         self.dispatcher = Dispatcher(observers)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
-        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, emit=emit)
+        self.planner = Planner(
+            graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit
+        )
         self.ctx = TryContext(
             args=tuple(args),
             kwargs=kwargs,
@@ -135,11 +142,13 @@ class Session:
         )
         report = Report(
             jobs,
+            success=planner.succeeded(),
             elapsed=t,
             stopped=planner.stopped,
             stopped_job=planner.stopped_job,
             roots=self.graph.roots,
             cleanup=self.cleanup if deferred_cleanup else None,
+            graph=self.graph,
         )
         if self.emit is not None:
             self.emit(RunFinished(report.success, t, planner.stopped))
@@ -178,6 +187,8 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
 
 def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None) -> Report:
     if stopper is not None:
+        with contextlib.suppress(Exception):  # lets the CLI recap an interrupted run
+            stopper.report = report  # type: ignore[attr-defined]
         raise stopper
     if failures is not None:
         failures.report = report
@@ -259,6 +270,7 @@ def run(
     observers: Iterable[Observer] = (),
     clock: SystemClock | None = None,
     executor: cf.Executor | None = None,
+    timeout: float | None = None,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -278,6 +290,9 @@ def run(
         observers: callables receiving every engine event.
         clock: the time source; a :class:`~dojob.clock.FakeClock` makes retries instant in tests.
         executor: a ``concurrent.futures.Executor`` to run tries on instead of the built-in pool.
+        timeout: seconds for the whole run: then nothing new starts, running async
+            tries are cancelled and sync ones abandoned, the report says
+            ``stopped == "timeout"``, and the Cleanups run.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -306,6 +321,7 @@ def run(
             observers=observers,
             clock=clock,
             executor=executor,
+            timeout=timeout,
         )
 
 
@@ -323,6 +339,7 @@ async def arun(
     default_retry_delay: float = 1,
     observers: Iterable[Observer] = (),
     clock: SystemClock | None = None,
+    timeout: float | None = None,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
@@ -338,4 +355,5 @@ async def arun(
         cleanup=cleanup,
         observers=observers,
         clock=clock,
+        timeout=timeout,
     )

@@ -1,20 +1,91 @@
 """The sync driver: drives the planner in this thread, or over a pool of threads.
 
-With one worker and no executor, tries run inline, in post-order, exactly
-like DoJobber's serial traversal (plus non-blocking retries). With more, up
-to ``workers`` tries run at once in a thread pool (or any
-``concurrent.futures.Executor`` given).
+With one worker, no executor and no timeouts, tries run inline, in post-order,
+exactly like DoJobber's serial traversal (plus non-blocking retries).
+Otherwise up to ``workers`` tries run at once on threads (or on any
+``concurrent.futures.Executor`` given). When a job has a ``TIMEOUT`` or the run
+a deadline, each try carries a :class:`~dojob.attempt.TryHandle`: a phase that
+overruns fails its try at once and its thread, which cannot be killed, is
+abandoned (no longer counted against ``workers``; the built-in pool starts a
+replacement).
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
+import queue
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from .attempt import STOPPERS, TryContext, attempt, execute
+from .attempt import (
+    ABANDONED,
+    STOPPERS,
+    PhaseTimeout,
+    RunTimeout,
+    TryContext,
+    TryHandle,
+    attempt,
+    describe_error,
+    execute,
+)
 from .clock import SystemClock
+from .events import PhaseAbandoned, PhaseEnded
 from .plan import Planner
+
+
+class ThreadPool(cf.Executor):
+    """A minimal pool of daemon threads that can replace a thread stuck in an abandoned try.
+
+    Unlike :class:`~concurrent.futures.ThreadPoolExecutor`, a thread stuck in
+    user code does not hold a slot forever, nor block interpreter exit.
+    """
+
+    def __init__(self, size: int, *, name: str = "dojob") -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._abandoned: set[str] = set()
+        self._name = name
+        for _ in range(size):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the driver
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        future: cf.Future = cf.Future()
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def abandon(self, thread_name: str | None) -> None:
+        """The thread ``thread_name`` is stuck in an abandoned try: add a replacement."""
+        if thread_name:
+            self._abandoned.add(thread_name)
+        self._spawn()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                if thread.name not in self._abandoned:
+                    thread.join()
 
 
 def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], float]) -> BaseException | None:
@@ -22,12 +93,12 @@ def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], f
 
     A ``KeyboardInterrupt``/``SystemExit`` stops the planner first (so the job is
     not retried) and is returned for the driver to re-raise once it has drained.
+    A try cancelled because the run stopped (or only forever jobs were left)
+    ends not run.
     """
     t = now()
     if future.cancelled():
-        import asyncio
-
-        planner.complete(index, False, t, exception=asyncio.CancelledError())
+        planner.complete(index, False, t, exception=asyncio.CancelledError(), cancelled=True)
         return None
     exc = future.exception()
     if exc is None:
@@ -43,7 +114,7 @@ def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], f
 
 
 def _idle(planner: Planner, clock: SystemClock, now: Callable[[], float]) -> None:
-    """Nothing runs: sleep until the next retry may start."""
+    """Nothing runs: sleep until the next retry may start (or the deadline)."""
     wake = planner.next_wakeup()
     if wake is None:  # pragma: no cover - a planner invariant
         raise RuntimeError("dojob planner is active with nothing running, ready or waiting")
@@ -65,10 +136,11 @@ def drive(
     planner stops, running tries are waited for and recorded, and the
     exception propagates.
     """
-    if executor is None and workers == 1:
+    watch = planner.deadline is not None or any(s.timeout is not None for s in planner.specs)
+    if executor is None and workers == 1 and not watch:
         _drive_inline(planner, ctx, now=now, clock=clock)
     else:
-        _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=executor)
+        _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=executor, watch=watch)
 
 
 def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float], clock: SystemClock) -> None:
@@ -92,6 +164,38 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
             complete(index, out.ok, now(), changed=out.changed, result=out.result, exception=out.exception)
 
 
+def _abandon_overruns(
+    planner: Planner,
+    ctx: TryContext,
+    running: dict[cf.Future, int],
+    handles: dict[int, TryHandle],
+    pool: cf.Executor,
+    now: Callable[[], float],
+) -> None:
+    """Fail and forget the tries whose phase overran, or all of them once the run timed out."""
+    timed_out = planner.stopped == "timeout"
+    t = now()
+    for future, index in sorted(running.items(), key=lambda item: item[1]):
+        handle = handles[index]
+        if not handle.abandon_if_late(t, timed_out):
+            continue
+        del running[future]
+        del handles[index]
+        spec = planner.specs[index]
+        phase = handle.phase
+        if timed_out:
+            exc: BaseException = RunTimeout(f"the run timed out while {spec.name} was running; its thread runs on")
+        else:
+            exc = PhaseTimeout(spec.name, phase, spec.timeout or 0.0, abandoned=True)
+        if ctx.emit is not None and phase is not None:
+            try_number = planner.tries[index]
+            ctx.emit(PhaseAbandoned(spec.name, try_number, phase, t, handle.worker))
+            ctx.emit(PhaseEnded(spec.name, try_number, phase, False, t, *describe_error(exc)))
+        planner.complete(index, False, t, exception=exc, cancelled=timed_out)
+        if isinstance(pool, ThreadPool):
+            pool.abandon(handle.worker)
+
+
 def _drive_pool(
     planner: Planner,
     ctx: TryContext,
@@ -100,22 +204,40 @@ def _drive_pool(
     clock: SystemClock,
     workers: int,
     executor: cf.Executor | None,
+    watch: bool,
 ) -> None:
     specs = planner.specs
     tries = planner.tries
-    pool = executor or cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dojob")
+    cwd = ctx.cwd if workers == 1 and executor is None else None
+    pool = executor or ThreadPool(workers)
     running: dict[cf.Future, int] = {}
+    handles: dict[int, TryHandle] = {}
     try:
         while planner.is_active():
             for index in planner.next_actions(now()):
-                running[pool.submit(execute, attempt(specs[index], tries[index], ctx))] = index
+                handle = TryHandle(now, specs[index].timeout) if watch else None
+                future = pool.submit(execute, attempt(specs[index], tries[index], ctx), cwd, handle)
+                running[future] = index
+                if handle is not None:
+                    handles[index] = handle
+            if watch:
+                _abandon_overruns(planner, ctx, running, handles, pool, now)
             if not running:
-                _idle(planner, clock, now)
+                if planner.is_active():
+                    _idle(planner, clock, now)
                 continue
             wake = planner.next_wakeup()
+            if watch:
+                deadlines = [h.deadline for h in handles.values() if h.deadline is not None]
+                if deadlines and (wake is None or min(deadlines) < wake):
+                    wake = min(deadlines)
             done = clock.wait(running, None if wake is None else max(0.0, wake - now()))
             for future in sorted(done, key=running.__getitem__):
-                stopper = complete_from(planner, running.pop(future), future, now)
+                index = running.pop(future)
+                handles.pop(index, None)
+                if not future.cancelled() and future.exception() is None and future.result() is ABANDONED:
+                    continue
+                stopper = complete_from(planner, index, future, now)
                 if stopper is not None:
                     raise stopper
     except BaseException:

@@ -25,9 +25,10 @@ async def adrive(
 ) -> None:
     """Run every try the planner hands out until it is no longer active.
 
-    If the driver is cancelled or a job raises ``KeyboardInterrupt``/``SystemExit``,
-    the planner stops, running tries are cancelled and recorded, and the
-    exception propagates.
+    Once the planner says so (a critical failure, the deadline, only forever
+    jobs left), running tries are cancelled. If the driver itself is cancelled
+    or a job raises ``KeyboardInterrupt``/``SystemExit``, the planner stops,
+    running tries are cancelled and recorded, and the exception propagates.
     """
     specs = planner.specs
     tries = planner.tries
@@ -36,10 +37,16 @@ async def adrive(
     try:
         while planner.is_active():
             for index in planner.next_actions(now()):
-                tasks[asyncio.ensure_future(aexecute(attempt(specs[index], tries[index], ctx), cwd))] = index
+                spec = specs[index]
+                steps = attempt(spec, tries[index], ctx)
+                tasks[asyncio.ensure_future(aexecute(steps, cwd, spec.timeout, spec.name))] = index
+            if planner.cancel_running():  # the run stopped, or only forever jobs are left
+                for task in tasks:
+                    task.cancel()
             wake = planner.next_wakeup()
             if not tasks:
-                await clock.asleep(wake - now())  # type: ignore[operator]
+                if planner.is_active():
+                    await clock.asleep(wake - now())  # type: ignore[operator]
                 continue
             done = await clock.await_first(tasks, None if wake is None else max(0.0, wake - now()))
             for task in sorted(done, key=tasks.__getitem__):

@@ -30,10 +30,15 @@ class SystemClock:
     async def asleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
-    async def await_first(self, tasks: Collection[asyncio.Future], timeout: float | None) -> set:
-        """Wait until one of ``tasks`` is done or ``timeout`` passes; return the done ones."""
-        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        return done
+    async def wait_event(self, event: asyncio.Event, timeout: float | None) -> None:
+        """Wait until ``event`` is set or ``timeout`` passes."""
+        if timeout is None:
+            await event.wait()
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
 
 class FakeClock(SystemClock):
@@ -69,6 +74,5 @@ class FakeClock(SystemClock):
         self.advance(seconds)
         await asyncio.sleep(0)
 
-    async def await_first(self, tasks: Collection[asyncio.Future], timeout: float | None) -> set:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        return done
+    async def wait_event(self, event: asyncio.Event, timeout: float | None) -> None:
+        await event.wait()

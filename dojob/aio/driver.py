@@ -2,12 +2,14 @@
 
 Coroutine phases run natively on the loop, plain ones in a thread; up to
 ``workers`` tries run at once. Semantics are the planner's, so a graph behaves
-the same under both drivers.
+the same under both drivers. Finished tries are collected through a done
+callback, so each loop turn costs O(finished), not O(running).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 from ..attempt import TryContext, aexecute, attempt
@@ -34,22 +36,35 @@ async def adrive(
     tries = planner.tries
     cwd = ctx.cwd
     tasks: dict[asyncio.Future, int] = {}
+    finished: deque[asyncio.Future] = deque()
+    wakeup = asyncio.Event()
+
+    def on_done(task: asyncio.Future) -> None:
+        finished.append(task)
+        wakeup.set()
+
     try:
         while planner.is_active():
             for index in planner.next_actions(now()):
                 spec = specs[index]
                 steps = attempt(spec, tries[index], ctx)
-                tasks[asyncio.ensure_future(aexecute(steps, cwd, spec.timeout, spec.name))] = index
+                task = asyncio.ensure_future(aexecute(steps, cwd, spec.timeout, spec.name))
+                task.add_done_callback(on_done)
+                tasks[task] = index
             if planner.cancel_running():  # the run stopped, or only forever jobs are left
                 for task in tasks:
                     task.cancel()
-            wake = planner.next_wakeup()
-            if not tasks:
-                if planner.is_active():
-                    await clock.asleep(wake - now())  # type: ignore[operator]
-                continue
-            done = await clock.await_first(tasks, None if wake is None else max(0.0, wake - now()))
-            for task in sorted(done, key=tasks.__getitem__):
+            if not finished:
+                wake = planner.next_wakeup()
+                timeout = None if wake is None else max(0.0, wake - now())
+                if not tasks:
+                    if planner.is_active():
+                        await clock.asleep(timeout)  # type: ignore[arg-type]
+                    continue
+                wakeup.clear()
+                await clock.wait_event(wakeup, timeout)
+            while finished:
+                task = finished.popleft()
                 stopper = complete_from(planner, tasks.pop(task), task, now)
                 if stopper is not None:
                     raise stopper

@@ -164,7 +164,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     """The steps of one try of ``spec``: create, check, and if that fails run then recheck.
 
     Each phase is one ``yield``; the executor sends back its value or throws
-    its exception in. Events are built only when the run has observers.
+    its exception in. The instance is created in the generator itself (on the
+    caller's thread or loop). Events are built only when the run has observers.
     """
     name = spec.name
     emit = ctx.emit
@@ -176,8 +177,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     else:
         run_name = "Run"
         try:
-            obj = yield INIT, spec.cls, (), {}
-        except GeneratorExit:
+            obj = spec.cls()  # no step of its own: creating the instance needs no executor
+        except STOPPERS:
             raise
         except BaseException as exc:
             if emit is not None:
@@ -203,7 +204,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         if phase is RUN:
             fn = getattr(obj, run_name)
         else:
-            obj._check_phase = phase.value
+            obj._check_phase = "check" if phase is CHECK else "recheck"
             fn = obj.Check
         if emit is not None:
             emit(PhaseStarted(name, try_number, phase, now(), ctx.worker()))
@@ -253,16 +254,40 @@ def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseExcept
     return failures
 
 
+def _chdir(cwd: str | int) -> None:
+    """Go back to ``cwd``: a path, or an open directory descriptor (3x cheaper)."""
+    if type(cwd) is int:
+        os.fchdir(cwd)
+    else:
+        os.chdir(cwd)
+
+
+def open_dir(path: str) -> str | int:
+    """A descriptor for ``path`` to restore the working directory cheaply, or the path itself."""
+    if hasattr(os, "fchdir") and hasattr(os, "O_DIRECTORY"):
+        try:
+            return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            pass
+    return path
+
+
+def close_dir(cwd: str | int | None) -> None:
+    if type(cwd) is int:
+        os.close(cwd)
+
+
 def execute(
     steps: Generator[Step, Any, Any],
-    cwd: str | None = None,
+    cwd: str | int | None = None,
     handle: TryHandle | None = None,
 ) -> Any:
     """Run ``steps`` in this thread; return the generator's value.
 
     Args:
         steps: from :func:`attempt` or :func:`cleanups`.
-        cwd: if set, ``os.chdir`` there before every phase (serial runs).
+        cwd: if set, go back there before every phase (serial runs): a path or
+            a directory descriptor from :func:`open_dir`.
         handle: if set, phases are watched for timeouts by the driver; once it
             abandons the try, the steps are closed and :data:`ABANDONED` is returned.
     """
@@ -280,8 +305,8 @@ def execute(
         if handle is not None:
             handle.begin(phase)
         try:
-            if cwd is not None and phase is not INIT:
-                os.chdir(cwd)
+            if cwd is not None:
+                _chdir(cwd)
             value = fn(*args, **kwargs)
             if value is not None and inspect.isawaitable(value):
                 close = getattr(value, "close", None)
@@ -340,7 +365,7 @@ async def aexecute(
 ) -> Any:
     """Run ``steps`` on the running loop: coroutine functions natively, plain ones in a thread.
 
-    Creating the instance (``__init__``) runs on the loop. A phase longer than
+    A phase longer than
     ``timeout`` is cancelled (a thread phase is abandoned) and fails the try
     with :class:`PhaseTimeout` naming ``job``. Cancellation closes the steps and propagates.
     """
@@ -357,20 +382,17 @@ async def aexecute(
         error = None
         in_thread = False
         try:
-            if phase is INIT:
-                value = fn(*args, **kwargs)
+            if inspect.iscoroutinefunction(fn):
+                if cwd is not None:
+                    os.chdir(cwd)
+                awaitable = fn(*args, **kwargs)
             else:
-                if inspect.iscoroutinefunction(fn):
-                    if cwd is not None:
-                        os.chdir(cwd)
-                    awaitable = fn(*args, **kwargs)
-                else:
-                    in_thread = True
-                    awaitable = asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
-                if timeout is None or phase is CLEANUP:
-                    value = await awaitable
-                else:
-                    value = await _call_with_timeout(awaitable, timeout)
+                in_thread = True
+                awaitable = asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
+            if timeout is None or phase is CLEANUP:
+                value = await awaitable
+            else:
+                value = await _call_with_timeout(awaitable, timeout)
             if value is not None and inspect.isawaitable(value):
                 value = await value
         except _Overrun:

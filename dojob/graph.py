@@ -8,6 +8,7 @@ declaration order), which is also the serial run order and DoJobber's.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
 from collections.abc import Iterator
@@ -121,7 +122,7 @@ class JobGraph:
                 dependents[d].append(i)
         self.dependents: tuple[tuple[int, ...], ...] = tuple(map(tuple, dependents))
         self.roots = roots
-        self._index = {s.name: s.index for s in specs}
+        self._index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -153,10 +154,15 @@ class JobGraph:
             for d in ds:
                 yield specs[i].name, specs[d].name
 
-    @property
+    @cached_property
     def has_async(self) -> bool:
         """Whether any job needs an event loop."""
         return any(s.is_async for s in self.specs)
+
+    @cached_property
+    def has_timeouts(self) -> bool:
+        """Whether any job has a phase TIMEOUT."""
+        return any(s.timeout is not None for s in self.specs)
 
     @cached_property
     def nx(self) -> networkx.DiGraph:
@@ -256,7 +262,7 @@ def _check_dep(cls: type[Job], dep: Any) -> None:
         raise DepsError(cls.__name__, dep, "must contain only Job classes")
 
 
-_CORO_CACHE: dict[Any, bool] = {}
+_CORO_CACHE: dict[Any, bool] = {None: False}
 
 
 def _is_coroutine_function(fn: Any) -> bool:
@@ -303,9 +309,34 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
     )  # fmt: skip
 
 
-def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float) -> JobSpec:
+def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float, memo: dict) -> JobSpec:
+    """The spec of ``cls``; validation is memoised on the attribute values that decide it.
+
+    Jobs made from one base class (the common case, e.g. dynamic jobs) share
+    every validated value, so only the first of them pays for the checks.
+    """
     if not isinstance(cls, type):
         return _awaitable_spec(cls, index, default_tries, default_delay)
+    key = (
+        cls._dojob_kind, cls.TRIES, cls.RETRY_DELAY, cls.PRIORITY, cls.CRITICAL, cls.TIMEOUT,
+        cls.CLAIMS, cls.USES, getattr(cls, "Check", None), getattr(cls, "Run", None), getattr(cls, "Cleanup", None),
+    )  # fmt: skip
+    try:
+        fields = memo.get(key)
+    except TypeError:  # an unhashable attribute value: validate without the memo
+        fields = key = None
+    if fields is None:
+        spec = _validate_spec(cls, index, default_tries, default_delay)
+        if key is not None:
+            memo[key] = (
+                spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
+                spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses,
+            )  # fmt: skip
+        return spec
+    return JobSpec(cls.__name__, index, cls, *fields)
+
+
+def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float) -> JobSpec:
     name = cls.__name__
     kind = cls._dojob_kind
     tries = cls.TRIES
@@ -348,16 +379,15 @@ def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float) -
             raise JobDefinitionError(name, "is a RunonlyJob but defines no Run method")
         if check is not None:
             raise JobDefinitionError(name, "is a RunonlyJob and must not define Check")
-    iscoro = _is_coroutine_function
-    is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
+    cache = _CORO_CACHE
+    try:
+        is_async = cache[check] or cache[run] or cache[cleanup]
+    except (KeyError, TypeError):
+        iscoro = _is_coroutine_function
+        is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
-        name, index, cls, kind, tries, delay, priority,
-        critical=critical,
-        is_async=is_async,
-        has_cleanup=callable(cleanup),
-        timeout=timeout,
-        claims=tuple(claims or ()),
-        uses=tuple(uses or ()),
+        name, index, cls, kind, tries, delay, priority, critical, is_async, callable(cleanup),
+        False, timeout, tuple(claims) if claims else (), tuple(uses) if uses else (),
     )  # fmt: skip
 
 
@@ -382,53 +412,69 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     default_delay = check_delay(default_retry_delay, option="default_retry_delay")
     if not roots:
         raise RootError(None)
+    # Building allocates a few containers per job and frees none: pausing the
+    # collector meanwhile saves its futile passes (~6% at 4 000 jobs).
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _build(roots, default_tries, default_delay)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> JobGraph:
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
-    index_of: dict[type, int] = {}
-    by_name: dict[str, type] = {}
-    on_stack: dict[type, int] = {}
+    seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index
+    memo: dict[tuple, tuple] = {}
+    by_name: dict[str, Any] = {}
 
-    def enter(cls: Any) -> list[Any]:
-        name = node_name(cls)
-        other = by_name.setdefault(name, cls)
-        if other is not cls:
-            raise DuplicateJobError(name, other, cls)
-        on_stack[cls] = len(stack)
-        return [cls, _deps_of(cls), 0]
+    def enter(node: Any) -> tuple[Any, tuple[Any, ...]]:
+        name = node.__name__ if type(node) is type else node_name(node)
+        other = by_name.setdefault(name, node)
+        if other is not node:
+            raise DuplicateJobError(name, other, node)
+        seen[node] = -1
+        return node, _deps_of(node)
 
     for root in roots:
         if not _is_job_class(root):
             raise RootError(root)
-        if root in index_of:
+        if root in seen:
             continue
-        stack: list[list[Any]] = []
-        stack.append(enter(root))
+        stack = [enter(root)]
+        positions = [0]
         while stack:
-            frame = stack[-1]
-            cls, deps, i = frame
+            cls, deps = stack[-1]
+            i = positions[-1]
             n = len(deps)
             while i < n:  # skip dependencies already placed
                 dep = deps[i]
                 try:
-                    if dep not in index_of:
-                        break
-                except TypeError:  # unhashable: certainly not a Job class
+                    mark = seen.get(dep)
+                except TypeError:  # unhashable: certainly not a job
                     _check_dep(cls, dep)
+                    raise
+                if mark is None:
+                    break
+                if mark < 0:
+                    start = [frame[0] for frame in stack].index(dep)
+                    raise CycleError([node_name(f[0]) for f in stack[start:]] + [node_name(dep)])
                 i += 1
             if i < n:
-                frame[2] = i + 1
-                if dep in on_stack:
-                    start = on_stack[dep]
-                    cycle = [node_name(f[0]) for f in stack[start:]] + [node_name(dep)]
-                    raise CycleError(cycle)
-                _check_dep(cls, dep)
+                positions[-1] = i + 1
+                if type(dep) is not type or not issubclass(dep, Job):  # the fast path covers plain classes
+                    _check_dep(cls, dep)
                 stack.append(enter(dep))
+                positions.append(0)
             else:
                 stack.pop()
-                del on_stack[cls]
-                idx = len(specs)
-                index_of[cls] = idx
-                specs.append(_make_spec(cls, idx, default_tries, default_delay))
-                dep_lists.append(tuple([index_of[d] for d in deps]))
+                positions.pop()
+                index = len(specs)
+                seen[cls] = index
+                specs.append(_make_spec(cls, index, default_tries, default_delay, memo))
+                dep_lists.append(tuple(map(seen.__getitem__, deps)) if deps else ())
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     return JobGraph(specs, dep_lists, root_names)

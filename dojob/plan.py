@@ -105,7 +105,8 @@ class Planner:
         self.ended: list[float | None] = [None] * n  # end of the last try
         self.blocked_by: list[str | None] = [None] * n
         self._unmet = [len(d) for d in graph.deps]
-        self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in range(n) if not self._unmet[i]]
+        self._priority = priority = [s.priority for s in specs]
+        self._ready: list[tuple[int, int, int]] = [(0, priority[i], i) for i in range(n) if not self._unmet[i]]
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
@@ -156,8 +157,11 @@ class Planner:
         """Every job that is not a forever job succeeded, and the run was not stopped."""
         if self.stopped is not None:
             return False
+        succeeded = (OK, CHANGED)
+        if not self._forever:
+            return all(s in succeeded for s in self.status)
         specs = self.specs
-        return all(s.ok or specs[i].forever for i, s in enumerate(self.status))
+        return all(s in succeeded or specs[i].forever for i, s in enumerate(self.status))
 
     # -- transitions -------------------------------------------------------
     def next_actions(self, now: float) -> list[int]:
@@ -177,7 +181,7 @@ class Planner:
         specs = self.specs
         while waiting and waiting[0][0] <= now:
             index = heappop(waiting)[1]
-            heappush(ready, (tries[index], specs[index].priority, index))
+            heappush(ready, (tries[index], self._priority[index], index))
         free = self._max_running - self._running
         if free <= 0 or not ready:
             return []
@@ -187,7 +191,7 @@ class Planner:
         emit = self._emit
         started = self.started
         last_start = self.last_start
-        passed_over: list[tuple[int, int, int]] = []
+        passed_over: list[tuple[int, int, int]] | None = None
         reserved: set[str] = set()
         while free and ready:
             entry = heappop(ready)
@@ -195,6 +199,8 @@ class Planner:
             if self._locking:
                 spec = specs[index]
                 if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
+                    if passed_over is None:
+                        passed_over = []
                     passed_over.append(entry)
                     reserved.update(spec.claims)
                     reserved.update(spec.uses)
@@ -202,7 +208,7 @@ class Planner:
                         emit(LockWait(spec.name, tries[index] + 1, now, spec.claims, spec.uses))
                     self._lock_waits.add(index)
                     continue
-            self._lock_waits.discard(index)
+                self._lock_waits.discard(index)
             tries[index] += 1
             last_start[index] = now
             if started[index] is None:
@@ -211,8 +217,9 @@ class Planner:
             free -= 1
             if emit is not None:
                 emit(TryStarted(specs[index].name, tries[index], now))
-        for entry in passed_over:
-            heappush(ready, entry)
+        if passed_over:
+            for entry in passed_over:
+                heappush(ready, entry)
         self._running += len(out)
         return out
 
@@ -221,10 +228,10 @@ class Planner:
         index: int,
         ok: bool,
         now: float,
-        *,
         changed: bool = False,
         result: Any = None,
         exception: BaseException | None = None,
+        *,
         cancelled: bool = False,
     ) -> None:
         """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
@@ -337,11 +344,12 @@ class Planner:
         if self.stopped is not None:
             return
         unmet = self._unmet
-        specs = self.specs
+        priority = self._priority
+        ready = self._ready
         for d in self.graph.dependents[index]:
             unmet[d] -= 1
             if not unmet[d]:
-                heappush(self._ready, (0, specs[d].priority, d))
+                heappush(ready, (0, priority[d], d))
 
     def _fail(self, index: int, now: float) -> None:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""

@@ -13,7 +13,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .attempt import TryContext, aexecute, cleanups, execute
@@ -90,7 +90,10 @@ class Session:
         if timeout is not None:
             timeout = check_delay(timeout, option="timeout")
         self.clock = clock or SystemClock()
-        self.t0 = self.clock.now()
+        self.t0 = t0 = self.clock.now()
+        clock_now = self.clock.now
+        #: Seconds since the run started, on the run's clock.
+        self.now: Callable[[], float] = lambda: clock_now() - t0
         observers = list(observers)
         if verbose or debug:
             observers.append(Trace(debug=debug))
@@ -112,10 +115,6 @@ class Session:
             now=self.now,
         )
         self._cleaned = False
-
-    def now(self) -> float:
-        """Seconds since the run started, on the run's clock."""
-        return self.clock.now() - self.t0
 
     def start(self, driver: str) -> None:
         if self.emit is not None:

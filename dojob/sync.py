@@ -27,8 +27,10 @@ from .attempt import (
     TryContext,
     TryHandle,
     attempt,
+    close_dir,
     describe_error,
     execute,
+    open_dir,
 )
 from .clock import SystemClock
 from .events import PhaseAbandoned, PhaseEnded
@@ -136,7 +138,7 @@ def drive(
     planner stops, running tries are waited for and recorded, and the
     exception propagates.
     """
-    watch = planner.deadline is not None or any(s.timeout is not None for s in planner.specs)
+    watch = planner.deadline is not None or planner.graph.has_timeouts
     if executor is None and workers == 1 and not watch:
         _drive_inline(planner, ctx, now=now, clock=clock)
     else:
@@ -147,21 +149,29 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
     specs = planner.specs
     tries = planner.tries
     complete = planner.complete
-    cwd = ctx.cwd
-    while planner.is_active():
-        actions = planner.next_actions(now())
-        if not actions:
-            _idle(planner, clock, now)
-            continue
-        for index in actions:
-            try:
-                out = execute(attempt(specs[index], tries[index], ctx), cwd)
-            except STOPPERS as exc:
+    next_actions = planner.next_actions
+    cwd = open_dir(ctx.cwd) if ctx.cwd is not None else None
+    try:
+        t = now()
+        while planner.is_active():
+            actions = next_actions(t)
+            if not actions:
+                _idle(planner, clock, now)
                 t = now()
-                planner.stop("interrupted", t)
-                complete(index, False, t, exception=exc)
-                raise
-            complete(index, out.ok, now(), changed=out.changed, result=out.result, exception=out.exception)
+                continue
+            for index in actions:
+                try:
+                    out = execute(attempt(specs[index], tries[index], ctx), cwd)
+                except STOPPERS as exc:
+                    t = now()
+                    planner.stop("interrupted", t)
+                    complete(index, False, t, exception=exc)
+                    raise
+                ok, changed, result, exception = out
+                t = now()
+                complete(index, ok, t, changed, result, exception)
+    finally:
+        close_dir(cwd)
 
 
 def _abandon_overruns(

@@ -7,9 +7,9 @@ and run instantly, with exact, repeatable times.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
+import queue
 import time
-from collections.abc import Collection
+from typing import Any
 
 
 class SystemClock:
@@ -21,10 +21,12 @@ class SystemClock:
         if seconds > 0:
             time.sleep(seconds)
 
-    def wait(self, futures: Collection[cf.Future], timeout: float | None) -> set[cf.Future]:
-        """Wait until one of ``futures`` is done or ``timeout`` passes; return the done ones."""
-        done, _ = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        return done
+    def get(self, items: queue.SimpleQueue, timeout: float | None) -> Any:
+        """The next item of ``items``, waiting at most ``timeout`` seconds; None if none came."""
+        try:
+            return items.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     async def asleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -65,9 +67,8 @@ class FakeClock(SystemClock):
     def sleep(self, seconds: float) -> None:
         self.advance(seconds)
 
-    def wait(self, futures: Collection[cf.Future], timeout: float | None) -> set[cf.Future]:
-        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-        return done
+    def get(self, items: queue.SimpleQueue, timeout: float | None) -> Any:
+        return items.get()
 
     async def asleep(self, seconds: float) -> None:
         self.advance(seconds)

@@ -113,16 +113,21 @@ class JobGraph:
         specs: list[JobSpec],
         deps: list[tuple[int, ...]],
         roots: tuple[str, ...],
+        index: dict[str, int] | None = None,
     ) -> None:
         self.specs: tuple[JobSpec, ...] = tuple(specs)
         self.deps: tuple[tuple[int, ...], ...] = tuple(deps)
-        dependents: list[list[int]] = [[] for _ in specs]
+        dependents: list[Any] = [[] for _ in specs]
         for i, ds in enumerate(deps):
             for d in ds:
                 dependents[d].append(i)
-        self.dependents: tuple[tuple[int, ...], ...] = tuple(map(tuple, dependents))
+        for i, ds in enumerate(dependents):  # one list at a time, to keep the peak low
+            dependents[i] = tuple(ds) if ds else ()
+        self.dependents: tuple[tuple[int, ...], ...] = tuple(dependents)
         self.roots = roots
-        self._index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
+        if index is None:
+            index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
+        self._index = index
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -137,10 +142,10 @@ class JobGraph:
         """The spec of the job called ``name``."""
         return self.specs[self._index[name]]
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
-        """Job names in post-order."""
-        return list(self._index)
+        """Job names in post-order (do not mutate)."""
+        return [s.name for s in self.specs]
 
     @property
     def index(self) -> dict[str, int]:
@@ -477,4 +482,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 specs.append(_make_spec(cls, index, default_tries, default_delay, memo))
                 dep_lists.append(tuple(map(seen.__getitem__, deps)) if deps else ())
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
-    return JobGraph(specs, dep_lists, root_names)
+    del seen
+    for spec in specs:  # reuse the name table as the name -> index map
+        by_name[spec.name] = spec.index
+    return JobGraph(specs, dep_lists, root_names, by_name)

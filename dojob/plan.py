@@ -159,7 +159,8 @@ class Planner:
             return False
         succeeded = (OK, CHANGED)
         if not self._forever:
-            return all(s in succeeded for s in self.status)
+            status = self.status
+            return status.count(OK) + status.count(CHANGED) == len(status)
         specs = self.specs
         return all(s in succeeded or specs[i].forever for i, s in enumerate(self.status))
 
@@ -310,9 +311,10 @@ class Planner:
         self._waiting.clear()
         self._ready.clear()
         status = self.status
-        for index in range(len(status)):
-            if status[index] is PENDING:
-                status[index] = NOT_RUN
+        if PENDING in status:
+            for index in range(len(status)):
+                if status[index] is PENDING:
+                    status[index] = NOT_RUN
         self._unfinished = 0
 
     # -- internals -----------------------------------------------------------

@@ -70,7 +70,10 @@ class JobsView(Mapping[str, JobReport]):
 
     def column(self, field: str) -> Sequence[Any]:
         """All jobs' values of one JobReport field, in order (fast bulk access)."""
-        return self._columns[JobReport._fields.index(field) - 1]
+        column = self._columns[JobReport._fields.index(field) - 1]
+        if not isinstance(column, Sequence):  # a constant column
+            return [column[i] for i in range(len(self._names))]
+        return column
 
 
 class Report:

@@ -136,7 +136,7 @@ class Session:
                 planner.started,
                 planner.ended,
                 planner.blocked_by,
-                _plan_column(self.graph, planner.status) if planner.plan else [None] * len(planner.specs),
+                _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
             ),
         )
         report = Report(
@@ -167,6 +167,16 @@ class Session:
         failures = await aexecute(cleanups(self.ctx), self.ctx.cwd)
         if failures:
             raise CleanupError(failures)
+
+
+class _Nothing:
+    """A column that holds None for every job (saves a list per run)."""
+
+    def __getitem__(self, index: int) -> None:
+        return None
+
+
+_NOTHING = _Nothing()
 
 
 def _plan_column(graph: JobGraph, status: list) -> list[str | None]:

@@ -42,6 +42,7 @@ class ThreadPool(cf.Executor):
 
     Unlike :class:`~concurrent.futures.ThreadPoolExecutor`, a thread stuck in
     user code does not hold a slot forever, nor block interpreter exit.
+    Threads start on demand (up to ``size``), so a short run starts few.
     """
 
     def __init__(self, size: int, *, name: str = "dojob") -> None:
@@ -49,8 +50,9 @@ class ThreadPool(cf.Executor):
         self._threads: list[threading.Thread] = []
         self._abandoned: set[str] = set()
         self._name = name
-        for _ in range(size):
-            self._spawn()
+        self._size = size
+        self._idle = 0
+        self._lock = threading.Lock()
 
     def _spawn(self) -> None:
         thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
@@ -58,8 +60,14 @@ class ThreadPool(cf.Executor):
         thread.start()
 
     def _work(self) -> None:
+        get = self._queue.get
+        lock = self._lock
         while True:
-            item = self._queue.get()
+            with lock:
+                self._idle += 1
+            item = get()
+            with lock:
+                self._idle -= 1
             if item is None:
                 return
             future, fn, args, kwargs = item
@@ -73,13 +81,18 @@ class ThreadPool(cf.Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
         future: cf.Future = cf.Future()
         self._queue.put((future, fn, args, kwargs))
+        with self._lock:
+            spawn = self._queue.qsize() > self._idle and len(self._threads) - len(self._abandoned) < self._size
+        if spawn:
+            self._spawn()
         return future
 
     def abandon(self, thread_name: str | None) -> None:
-        """The thread ``thread_name`` is stuck in an abandoned try: add a replacement."""
+        """The thread ``thread_name`` is stuck in an abandoned try: it no longer counts."""
         if thread_name:
             self._abandoned.add(thread_name)
-        self._spawn()
+        if self._queue.qsize():
+            self._spawn()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         for _ in self._threads:
@@ -222,6 +235,7 @@ def _drive_pool(
     pool = executor or ThreadPool(workers)
     running: dict[cf.Future, int] = {}
     handles: dict[int, TryHandle] = {}
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
     try:
         while planner.is_active():
             for index in planner.next_actions(now()):
@@ -230,6 +244,7 @@ def _drive_pool(
                 running[future] = index
                 if handle is not None:
                     handles[index] = handle
+                future.add_done_callback(finished.put)
             if watch:
                 _abandon_overruns(planner, ctx, running, handles, pool, now)
             if not running:
@@ -241,15 +256,16 @@ def _drive_pool(
                 deadlines = [h.deadline for h in handles.values() if h.deadline is not None]
                 if deadlines and (wake is None or min(deadlines) < wake):
                     wake = min(deadlines)
-            done = clock.wait(running, None if wake is None else max(0.0, wake - now()))
-            for future in sorted(done, key=running.__getitem__):
-                index = running.pop(future)
-                handles.pop(index, None)
-                if not future.cancelled() and future.exception() is None and future.result() is ABANDONED:
-                    continue
-                stopper = complete_from(planner, index, future, now)
-                if stopper is not None:
-                    raise stopper
+            done = clock.get(finished, None if wake is None else max(0.0, wake - now()))
+            while done is not None:  # drain every try that ended, then plan again
+                index = running.pop(done, None)
+                if index is not None:  # else: abandoned earlier, already recorded
+                    handles.pop(index, None)
+                    if done.cancelled() or done.exception() is not None or done.result() is not ABANDONED:
+                        stopper = complete_from(planner, index, done, now)
+                        if stopper is not None:
+                            raise stopper
+                done = None if finished.empty() else finished.get()
     except BaseException:
         planner.stop("interrupted", now())
         for future, index in sorted(running.items(), key=lambda item: item[1]):

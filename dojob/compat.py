@@ -20,7 +20,7 @@ from .errors import CleanupError, DojobError
 from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
-from .render import graph_dot, render
+from .render import graph_dot, render, svg
 from .report import Report
 from .runner import run_graph
 
@@ -151,6 +151,12 @@ class DoJobber:
         if self._graph is None:
             raise DojobError("configure() must be called first")
         return graph_dot(self._graph, self._report)
+
+    def _repr_svg_(self) -> str | None:
+        """The graph coloured by the last run, for Jupyter; None before :meth:`configure`."""
+        if self._graph is None:
+            return None
+        return svg(self.dot())
 
     def write_graph(self, fileobj: IO[Any], fmt: str = "png") -> None:
         """Write the graph, coloured by the last run, to ``fileobj`` in format ``fmt``.

@@ -19,8 +19,11 @@ from .events import (
     CleanupEnded,
     CleanupStarted,
     JobBlocked,
+    LockWait,
     Phase,
+    PhaseAbandoned,
     PhaseEnded,
+    PhaseStarted,
     RunStopping,
     TryEnded,
 )
@@ -118,6 +121,16 @@ class Trace:
         elif kind is JobBlocked:
             if self.debug:
                 self._write(f"  {one_line(event.job)} blocked by {one_line(event.blocked_by)}")
+        elif kind is PhaseStarted:
+            if self.debug and event.worker not in (None, "MainThread") and event.phase is not Phase.RECHECK:
+                self._write(f"  {one_line(event.job)} try {event.try_number} {event.phase.value} on {event.worker}")
+        elif kind is PhaseAbandoned:
+            where = f" on {event.worker}" if event.worker else ""
+            self._write(f"{one_line(event.job)}.{event.phase.value}: abandoned (thread{where} runs on)")
+        elif kind is LockWait:
+            if self.debug:
+                held = ", ".join((*event.claims, *event.uses))
+                self._write(f"  {one_line(event.job)} waits for lock(s): {one_line(held)}")
         elif kind is RunStopping:
             who = f" ({one_line(event.job)})" if event.job else ""
             self._write(f"run stopping: {event.reason}{who}")

@@ -288,6 +288,11 @@ def invite_friends(friends):
     InviteFriends.DEPS = tuple(jobs)  # exactly these friends, no duplicates
 
 
+# The default guests are invited at import, so that `dojob run
+# examples/movie_night.py:WatchMovie` sees the whole graph too.
+invite_friends(FRIENDS)
+
+
 # --------------------------------------------------------------------------
 # The top of the graph.
 # --------------------------------------------------------------------------

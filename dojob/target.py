@@ -1,0 +1,112 @@
+"""Finding the root jobs the ``dojob`` command is asked to run.
+
+A target is ``path/to/file.py:RootJob`` or ``package.module:RootJob``; the
+attribute may be dotted (``module:Outer.Inner``). A file is imported under a
+unique module name (``dojob_target_<n>_<stem>``) with its directory first on
+``sys.path``, so it can import its neighbours; a file named by several targets
+is imported once, so their jobs are the same classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from types import ModuleType
+from typing import Any
+
+from .errors import DojobError
+from .job import Job
+
+__all__ = ["TargetError", "load_target", "load_targets"]
+
+_loaded_files: dict[str, ModuleType] = {}
+
+
+class TargetError(DojobError):
+    """A target cannot be loaded: bad syntax, missing file or module, import failure, not a Job class.
+
+    Attributes:
+        target: the target as given.
+    """
+
+    def __init__(self, target: str, problem: str) -> None:
+        self.target = target
+        super().__init__(f"target {target!r}: {problem}")
+
+
+def _split(target: str) -> tuple[str, str]:
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise TargetError(target, "expected path/to/file.py:RootJob or package.module:RootJob")
+    return where, attr
+
+
+def _is_path(where: str) -> bool:
+    return where.endswith(".py") or os.sep in where or "/" in where or os.path.isfile(where)
+
+
+def _import_file(target: str, path: str) -> ModuleType:
+    real = os.path.realpath(path)
+    module = _loaded_files.get(real)
+    if module is not None:
+        return module
+    if not os.path.isfile(real):
+        raise TargetError(target, f"no such file: {path}")
+    folder = os.path.dirname(real)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(real))[0])
+    name = f"dojob_target_{len(_loaded_files)}_{stem}"
+    spec = importlib.util.spec_from_file_location(name, real)
+    if spec is None or spec.loader is None:
+        raise TargetError(target, f"cannot import {path} (not a Python file?)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    _loaded_files[real] = module
+    return module
+
+
+def _import_module(target: str, name: str) -> ModuleType:
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` would
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise TargetError(target, f"no module named {exc.name!r}") from exc
+        raise
+
+
+def load_target(target: str) -> type[Job]:
+    """The Job class named by ``target``.
+
+    Raises:
+        TargetError: the target is malformed, its file or module is missing, or
+            it does not name a Job class.
+        Exception: whatever importing the file or module raised (its own bug);
+            the caller reports it.
+    """
+    where, attr = _split(target)
+    module = _import_file(target, where) if _is_path(where) else _import_module(target, where)
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(target, f"{where} has no attribute {attr!r}") from None
+    if not (isinstance(obj, type) and issubclass(obj, Job)):
+        raise TargetError(target, f"{attr} is not a Job class (it is a {type(obj).__name__})")
+    return obj
+
+
+def load_targets(targets: list[str]) -> list[type[Job]]:
+    """The Job classes named by ``targets``, in order (see :func:`load_target`)."""
+    return [load_target(t) for t in targets]

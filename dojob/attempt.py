@@ -63,9 +63,11 @@ class TryHandle:
     decides: a phase that ends in time is never abandoned.
     """
 
-    __slots__ = ("lock", "phase", "deadline", "abandoned", "worker", "now", "timeout")
+    __slots__ = ("lock", "phase", "deadline", "abandoned", "worker", "now", "timeout", "wake")
 
-    def __init__(self, now: Callable[[], float], timeout: float | None) -> None:
+    def __init__(
+        self, now: Callable[[], float], timeout: float | None, wake: Callable[[], None] | None = None
+    ) -> None:
         self.lock = threading.Lock()
         self.phase: Phase | None = None
         self.deadline: float | None = None
@@ -73,12 +75,15 @@ class TryHandle:
         self.worker: str | None = None
         self.now = now
         self.timeout = timeout
+        self.wake = wake  # tells the driver a new deadline exists
 
     def begin(self, phase: Phase) -> None:
         with self.lock:
             self.phase = phase
             self.worker = threading.current_thread().name
             self.deadline = None if self.timeout is None else self.now() + self.timeout
+        if self.timeout is not None and self.wake is not None:
+            self.wake()
 
     def end(self) -> bool:
         """The phase returned; False if the driver abandoned the try meanwhile."""

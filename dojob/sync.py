@@ -194,10 +194,14 @@ def _abandon_overruns(
     handles: dict[int, TryHandle],
     pool: cf.Executor,
     now: Callable[[], float],
-) -> None:
-    """Fail and forget the tries whose phase overran, or all of them once the run timed out."""
+) -> int:
+    """Fail and forget the tries whose phase overran, or all of them once the run timed out.
+
+    Returns how many tries were abandoned.
+    """
     timed_out = planner.stopped == "timeout"
     t = now()
+    abandoned = 0
     for future, index in sorted(running.items(), key=lambda item: item[1]):
         handle = handles[index]
         if not handle.abandon_if_late(t, timed_out):
@@ -215,8 +219,10 @@ def _abandon_overruns(
             ctx.emit(PhaseAbandoned(spec.name, try_number, phase, t, handle.worker))
             ctx.emit(PhaseEnded(spec.name, try_number, phase, False, t, *describe_error(exc)))
         planner.complete(index, False, t, exception=exc, cancelled=timed_out)
+        abandoned += 1
         if isinstance(pool, ThreadPool):
             pool.abandon(handle.worker)
+    return abandoned
 
 
 def _drive_pool(
@@ -236,17 +242,21 @@ def _drive_pool(
     running: dict[cf.Future, int] = {}
     handles: dict[int, TryHandle] = {}
     finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
+
+    def nudge() -> None:  # a phase with a deadline began: recompute how long to wait
+        finished.put(None)
+
     try:
         while planner.is_active():
             for index in planner.next_actions(now()):
-                handle = TryHandle(now, specs[index].timeout) if watch else None
+                handle = TryHandle(now, specs[index].timeout, nudge) if watch else None
                 future = pool.submit(execute, attempt(specs[index], tries[index], ctx), cwd, handle)
                 running[future] = index
                 if handle is not None:
                     handles[index] = handle
                 future.add_done_callback(finished.put)
-            if watch:
-                _abandon_overruns(planner, ctx, running, handles, pool, now)
+            if watch and _abandon_overruns(planner, ctx, running, handles, pool, now):
+                continue  # the planner may have work to hand out now
             if not running:
                 if planner.is_active():
                     _idle(planner, clock, now)
@@ -257,7 +267,11 @@ def _drive_pool(
                 if deadlines and (wake is None or min(deadlines) < wake):
                     wake = min(deadlines)
             done = clock.get(finished, None if wake is None else max(0.0, wake - now()))
-            while done is not None:  # drain every try that ended, then plan again
+            while not finished.empty() or done is not None:  # drain every try that ended, then plan again
+                if done is None:
+                    done = finished.get()
+                    if done is None:
+                        continue  # a wake-up only
                 index = running.pop(done, None)
                 if index is not None:  # else: abandoned earlier, already recorded
                     handles.pop(index, None)
@@ -265,7 +279,7 @@ def _drive_pool(
                         stopper = complete_from(planner, index, done, now)
                         if stopper is not None:
                             raise stopper
-                done = None if finished.empty() else finished.get()
+                done = None
     except BaseException:
         planner.stop("interrupted", now())
         for future, index in sorted(running.items(), key=lambda item: item[1]):

@@ -482,7 +482,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 specs.append(_make_spec(cls, index, default_tries, default_delay, memo))
                 dep_lists.append(tuple(map(seen.__getitem__, deps)) if deps else ())
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
-    del seen
+    seen.clear()  # free the DFS table before the graph's own tables are built
     for spec in specs:  # reuse the name table as the name -> index map
         by_name[spec.name] = spec.index
     return JobGraph(specs, dep_lists, root_names, by_name)

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_LABEL_CHARS",
     "MAX_LABEL_LINES",
     "STATUS_STYLES",
+    "ClusterStyle",
     "NodeStyle",
     "RenderError",
     "render",
@@ -114,6 +115,9 @@ class NodeStyle:
         forever: Draw a dotted border.
         tooltip: Optional tooltip text, e.g. the last error message.
         detail: Optional extra line shown at the bottom of the label.
+        label: Optional text shown instead of ``name`` (which stays the key
+            used by ``edges``), for graphs whose names are not unique texts.
+        cluster: Optional name of the :class:`ClusterStyle` drawn around it.
     """
 
     name: str
@@ -124,6 +128,34 @@ class NodeStyle:
     forever: bool = False
     tooltip: str | None = None
     detail: str | None = None
+    label: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterStyle:
+    """A box drawn around a group of nodes, e.g. a nested scheduler and its jobs.
+
+    Edges may name a cluster instead of a node: the arrow then starts or ends
+    at the cluster's border (Graphviz ``ltail``/``lhead``). A cluster holding
+    no node at all is drawn as a plain node.
+
+    Attributes:
+        name: Key used by ``NodeStyle.cluster``, ``parent`` and ``edges``;
+            unique among nodes and clusters.
+        label: Text shown at the top of the box (default: ``name``).
+        parent: Name of the enclosing cluster, or None.
+        critical: Draw a thick red border.
+        forever: Draw a dotted border.
+        status: As for :class:`NodeStyle`, used when drawn as a plain node.
+    """
+
+    name: str
+    label: str | None = None
+    parent: str | None = None
+    critical: bool = False
+    forever: bool = False
+    status: str | None = None
 
 
 def _visible_escape(char: str) -> str:
@@ -248,7 +280,7 @@ def _label_lines(node: NodeStyle) -> tuple[str, str | None]:
         The sanitised label text and the sanitised tooltip text, or ``None``
         when Graphviz's default tooltip (the label) is good enough.
     """
-    full_name = _sanitize(node.name)
+    full_name = _sanitize(node.name if node.label is None else node.label)
     name, shortened = _truncate(full_name, MAX_LABEL_CHARS, MAX_LABEL_LINES)
     lines = [name]
     facts: list[str] = []
@@ -312,6 +344,7 @@ def to_dot(
     *,
     title: str | None = None,
     rankdir: str = "TB",
+    clusters: Iterable[ClusterStyle] = (),
 ) -> str:
     """Build Graphviz DOT source for a job graph.
 
@@ -322,34 +355,58 @@ def to_dot(
         nodes: How each job looks.  Names must be unique.
         edges: ``(job, dependency)`` name pairs; each is drawn as an arrow
             from the job to its dependency.  Duplicate pairs are drawn once.
-            A name not among ``nodes`` gets a default (pending) node, added
-            after the given nodes in order of first appearance.
+            A name may be a cluster's: the arrow then touches the cluster's
+            border.  A name not among ``nodes`` or ``clusters`` gets a default
+            (pending) node, added after the given nodes in order of first
+            appearance.
         title: Optional graph label, shown at the top.
         rankdir: Graphviz layout direction: ``"TB"``, ``"LR"``, ``"BT"`` or
             ``"RL"``.
+        clusters: Boxes drawn around nodes (see :class:`ClusterStyle`), e.g.
+            nested schedulers; nodes join one through ``NodeStyle.cluster``.
 
     Returns:
         The DOT source text, ending with a newline.
 
     Raises:
-        ValueError: On a duplicate node name, an unknown status or an
-            invalid ``rankdir``.
+        ValueError: On a duplicate node or cluster name, an unknown status or
+            cluster, a cycle of cluster parents, or an invalid ``rankdir``.
     """
     if rankdir not in _RANKDIRS:
         raise ValueError(f"invalid rankdir {rankdir!r}; expected one of: {', '.join(_RANKDIRS)}")
+    nodes = list(nodes)
+    boxes, nodes = _layout_clusters(list(clusters), nodes)
     ids: dict[str, str] = {}
     lines = ["digraph dojob {"]
     graph_attrs = [f"rankdir={rankdir}"]
+    if boxes:
+        graph_attrs.append("compound=true")
     if title is not None:
         text, _ = _truncate(_sanitize(title), MAX_LABEL_CHARS, MAX_LABEL_LINES)
         graph_attrs += [f"label={_quote(text)}", "labelloc=t"]
     lines.append(f"  graph [{', '.join(graph_attrs)}];")
     lines.append('  node [shape=box, style="rounded,filled", fillcolor="white", fontname="Helvetica"];')
+    inside: dict[str | None, list[str]] = {None: []}
+    first_node: dict[str, str] = {}
     for node in nodes:
-        if node.name in ids:
+        if node.name in ids or node.name in boxes:
             raise ValueError(f"duplicate node name {node.name[:80]!r}")
         ids[node.name] = node_id = f"n{len(ids)}"
-        lines.append(f"  {node_id} [{_node_attrs(node)}];")
+        inside.setdefault(node.cluster, []).append(f"{node_id} [{_node_attrs(node)}];")
+        if node.cluster is not None:
+            first_node.setdefault(node.cluster, node_id)
+    lines.extend("  " + line for line in inside[None])
+    if boxes:
+        lines.extend(_cluster_lines(boxes, inside))
+
+    def anchor(name: str, side: str) -> tuple[str, str]:
+        if name in ids:
+            return ids[name], ""
+        if name in boxes:
+            return _first_node(name, boxes, first_node), f"{side}={boxes[name][0]}"
+        ids[name] = node_id = f"n{len(ids)}"
+        lines.append(f"  {node_id} [{_node_attrs(NodeStyle(name))}];")
+        return node_id, ""
 
     edge_lines: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -357,14 +414,102 @@ def to_dot(
         if (job, dependency) in seen:
             continue
         seen.add((job, dependency))
-        for name in (job, dependency):
-            if name not in ids:
-                ids[name] = node_id = f"n{len(ids)}"
-                lines.append(f"  {node_id} [{_node_attrs(NodeStyle(name))}];")
-        edge_lines.append(f"  {ids[job]} -> {ids[dependency]};")
+        tail, ltail = anchor(job, "ltail")
+        head, lhead = anchor(dependency, "lhead")
+        attrs = ", ".join(a for a in (ltail, lhead) if a)
+        edge_lines.append(f"  {tail} -> {head}" + (f" [{attrs}];" if attrs else ";"))
     lines.extend(edge_lines)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _layout_clusters(
+    clusters: list[ClusterStyle], nodes: list[NodeStyle]
+) -> tuple[dict[str, tuple[str, ClusterStyle]], list[NodeStyle]]:
+    """Validate ``clusters``; return the ones drawn as boxes (name -> (DOT id, style)) and the nodes.
+
+    A cluster with no member (node or sub-cluster) is drawn as a plain node
+    in its parent instead, appended to the returned nodes.
+    """
+    if not clusters:
+        for node in nodes:
+            if node.cluster is not None:
+                raise ValueError(f"node {node.name[:80]!r} is in unknown cluster {node.cluster[:80]!r}")
+        return {}, nodes
+    by_name: dict[str, ClusterStyle] = {}
+    for cluster in clusters:
+        if cluster.name in by_name:
+            raise ValueError(f"duplicate cluster name {cluster.name[:80]!r}")
+        by_name[cluster.name] = cluster
+    members: dict[str, int] = dict.fromkeys(by_name, 0)
+    for cluster in clusters:
+        seen = {cluster.name}
+        parent = cluster.parent
+        while parent is not None:  # check the parent chain: known, no cycle
+            if parent not in by_name:
+                raise ValueError(f"cluster {cluster.name[:80]!r} has unknown parent {parent[:80]!r}")
+            if parent in seen:
+                raise ValueError(f"cluster {cluster.name[:80]!r} is its own ancestor")
+            seen.add(parent)
+            parent = by_name[parent].parent
+        if cluster.parent is not None:
+            members[cluster.parent] += 1
+    for node in nodes:
+        if node.cluster is not None:
+            if node.cluster not in by_name:
+                raise ValueError(f"node {node.name[:80]!r} is in unknown cluster {node.cluster[:80]!r}")
+            members[node.cluster] += 1
+    boxes: dict[str, tuple[str, ClusterStyle]] = {}
+    extra: list[NodeStyle] = []
+    for cluster in clusters:
+        if members[cluster.name]:
+            boxes[cluster.name] = (f"cluster_{len(boxes)}", cluster)
+        else:
+            extra.append(
+                NodeStyle(
+                    cluster.name,
+                    status=cluster.status,
+                    critical=cluster.critical,
+                    forever=cluster.forever,
+                    label=cluster.label,
+                    cluster=cluster.parent,
+                )
+            )
+    return boxes, nodes + extra
+
+
+def _cluster_lines(boxes: dict[str, tuple[str, ClusterStyle]], inside: dict[str | None, list[str]]) -> list[str]:
+    """The ``subgraph cluster_k { ... }`` blocks, nested, iteratively."""
+    children: dict[str | None, list[str]] = {}
+    for name, (_, cluster) in boxes.items():
+        children.setdefault(cluster.parent, []).append(name)
+    out: list[str] = []
+    # a stack of (cluster name, depth, opening?) so that nesting needs no recursion
+    stack: list[tuple[str, int, bool]] = [(name, 1, True) for name in reversed(children.get(None, []))]
+    while stack:
+        name, depth, opening = stack.pop()
+        pad = "  " * depth
+        if not opening:
+            out.append(pad + "}")
+            continue
+        dot_id, cluster = boxes[name]
+        text, _ = _truncate(_sanitize(cluster.name if cluster.label is None else cluster.label), MAX_LABEL_CHARS, 3)
+        attrs = [f"label={_quote(text)}", f'style="{"dotted" if cluster.forever else "solid"}"']
+        if cluster.critical:
+            attrs += ['color="red"', "penwidth=3"]
+        out.append(f"{pad}subgraph {dot_id} {{")
+        out.append(f"{pad}  graph [{', '.join(attrs)}];")
+        out.extend(f"{pad}  {line}" for line in inside.get(name, []))
+        stack.append((name, depth, False))
+        stack.extend((child, depth + 1, True) for child in reversed(children.get(name, [])))
+    return out
+
+
+def _first_node(name: str, boxes: dict[str, tuple[str, ClusterStyle]], first_node: dict[str, str]) -> str:
+    """A node inside cluster ``name`` (directly, or in its first sub-cluster), for ``lhead``/``ltail``."""
+    while name not in first_node:
+        name = next(child for child, (_, c) in boxes.items() if c.parent == name)
+    return first_node[name]
 
 
 def render(dot_source: str, fmt: str = "svg", *, engine: str = "dot") -> bytes:

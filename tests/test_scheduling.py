@@ -280,10 +280,11 @@ def test_shared_users_run_together_and_lock_waits_are_traced(capsys):
 
 def test_a_claimer_is_not_starved_by_a_stream_of_users():
     order = []
-    users = [
-        make_job(f"U{i}", check=lambda self, *a, **k: (order.append(type(self).__name__), time.sleep(0.02)), USES=("db",))
-        for i in range(8)
-    ]
+    def use(self, *a, **k):
+        order.append(type(self).__name__)
+        time.sleep(0.02)
+
+    users = [make_job(f"U{i}", check=use, USES=("db",)) for i in range(8)]
     owner = make_job("Owner", check=lambda self, *a, **k: order.append("Owner"), CLAIMS=("db",), PRIORITY=-1)
     dojob.run(make_job("Root", [*users, owner]), workers=2)
     assert order.index("Owner") <= 2  # it goes first (priority) or right after the users already running

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import math
 import os
@@ -146,6 +145,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-cleanup", action="store_true", help="do not call the jobs' Cleanup methods")
     parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop starting jobs after S seconds")
+    parser.add_argument(
+        "--executor",
+        default=None,
+        metavar="WHERE",
+        help="where tries run: threads (default), processes, or dask://host:port (needs dojob[dask])",
+    )
     parser.add_argument("--events", metavar="FILE", help="write every engine event as a JSON line to FILE")
     parser.add_argument("--report", metavar="FILE", help="write an HTML report (recap, graph, timeline) to FILE")
     parser.add_argument(
@@ -269,15 +274,6 @@ def _load(targets: list[str], err: _Err) -> list[type] | None:
     return roots
 
 
-def _supports_timeout() -> bool:
-    from . import run
-
-    try:
-        return "timeout" in inspect.signature(run).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
-
-
 # -- commands ------------------------------------------------------------------------
 
 
@@ -352,9 +348,11 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     args = [parse_value(a) for a in ns.args]
     extra: dict[str, Any] = {}
     if ns.timeout is not None:
-        if not _supports_timeout():
-            parser.error("--timeout is not supported yet by this version of dojob")
         extra["timeout"] = ns.timeout
+    if ns.executor is not None:
+        if ns.executor not in ("threads", "processes") and not ns.executor.startswith("dask://"):
+            parser.error(f"--executor must be threads, processes or dask://host:port, not {ns.executor!r}")
+        extra["executor"] = ns.executor
     for path in ns.graphs:
         _graph_format(path)  # a bad extension is a usage error before anything runs
     outputs = [(p, "--graph") for p in ns.graphs] + [(ns.report, "--report"), (ns.events, "--events")]

@@ -24,6 +24,7 @@ from .graph import JobGraph, build_graph, check_delay
 from .job import Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
 from .plan import Planner
+from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
 from .sync import drive
 
@@ -115,6 +116,7 @@ class Session:
             now=self.now,
         )
         self._cleaned = False
+        self.remote: RemoteTries | None = None
 
     def start(self, driver: str) -> None:
         if self.emit is not None:
@@ -154,11 +156,17 @@ class Session:
         return report
 
     def cleanup(self) -> None:
-        """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised."""
+        """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised.
+
+        Failures of Cleanups that ran in remote workers are raised here too.
+        """
         if self.graph.has_async:
             failures = asyncio.run(aexecute(cleanups(self.ctx), self.ctx.cwd))
         else:
             failures = execute(cleanups(self.ctx), self.ctx.cwd)
+        if self.remote is not None:
+            failures = self.remote.cleanup_failures + failures
+            self.remote.cleanup_failures = []
         if failures:
             raise CleanupError(failures)
 
@@ -209,7 +217,7 @@ def run_graph(
     graph: JobGraph,
     *,
     cleanup: bool = True,
-    executor: cf.Executor | None = None,
+    executor: cf.Executor | str | Any = None,
     **options: Any,
 ) -> Report:
     """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
@@ -220,7 +228,15 @@ def run_graph(
             return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
         raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
     session = Session(graph, **options)
-    session.start("sync" if session.workers == 1 and executor is None else "threads")
+    pool, is_remote, close = resolve_executor(executor, session.workers)
+    remote = None
+    if is_remote:
+        replace = None
+        if executor == "processes":
+            def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
+                return cf.ProcessPoolExecutor(max_workers=session.workers)
+        remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
+    session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
     stopper = None
     try:
         drive(
@@ -229,10 +245,15 @@ def run_graph(
             now=session.now,
             clock=session.clock,
             workers=session.workers,
-            executor=executor,
+            executor=None if remote else pool,
+            remote=remote,
         )
     except BaseException as exc:
         stopper = exc
+    finally:
+        if remote is not None and remote.executor is not pool:
+            remote.executor.shutdown(wait=False, cancel_futures=True)
+        close()
     report = session.finish(deferred_cleanup=not cleanup)
     failures = None
     if cleanup or stopper is not None:
@@ -278,8 +299,9 @@ def run(
     default_retry_delay: float = 1,
     observers: Iterable[Observer] = (),
     clock: SystemClock | None = None,
-    executor: cf.Executor | None = None,
+    executor: cf.Executor | str | Any = None,
     timeout: float | None = None,
+    global_storage: dict[str, Any] | None = None,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -298,7 +320,12 @@ def run(
         default_retry_delay: RETRY_DELAY of jobs that set none.
         observers: callables receiving every engine event.
         clock: the time source; a :class:`~dojob.clock.FakeClock` makes retries instant in tests.
-        executor: a ``concurrent.futures.Executor`` to run tries on instead of the built-in pool.
+        executor: where tries run instead of the built-in threads: ``"processes"`` (a
+            process pool of ``workers``), ``"dask://host:port"`` or a ``distributed.Client``
+            (``pip install 'dojob[dask]'``), or any ``concurrent.futures.Executor``;
+            see :mod:`dojob.remote` for what travels and how ``global_storage`` merges.
+        global_storage: the dict shared by the jobs (``self.global_storage``); pass
+            one to seed it or to read it after the run (default: a fresh dict).
         timeout: seconds for the whole run: then nothing new starts, running async
             tries are cancelled and sync ones abandoned, the report says
             ``stopped == "timeout"``, and the Cleanups run.
@@ -331,6 +358,7 @@ def run(
             clock=clock,
             executor=executor,
             timeout=timeout,
+            global_storage=global_storage,
         )
 
 
@@ -349,6 +377,7 @@ async def arun(
     observers: Iterable[Observer] = (),
     clock: SystemClock | None = None,
     timeout: float | None = None,
+    global_storage: dict[str, Any] | None = None,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
@@ -365,4 +394,5 @@ async def arun(
         observers=observers,
         clock=clock,
         timeout=timeout,
+        global_storage=global_storage,
     )

@@ -35,6 +35,7 @@ from .attempt import (
 from .clock import SystemClock
 from .events import PhaseAbandoned, PhaseEnded
 from .plan import Planner
+from .remote import RemoteTries
 
 
 class ThreadPool(cf.Executor):
@@ -144,13 +145,21 @@ def drive(
     clock: SystemClock,
     workers: int = 1,
     executor: cf.Executor | None = None,
+    remote: RemoteTries | None = None,
 ) -> None:
     """Run every try the planner hands out until it is no longer active.
+
+    Args:
+        executor: an in-process executor (threads) to run tries on.
+        remote: runs tries in other processes instead (see :mod:`dojob.remote`).
 
     On ``KeyboardInterrupt``/``SystemExit`` (from a job or from the user) the
     planner stops, running tries are waited for and recorded, and the
     exception propagates.
     """
+    if remote is not None:
+        _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=None, watch=False, remote=remote)
+        return
     watch = planner.deadline is not None or planner.graph.has_timeouts
     if executor is None and workers == 1 and not watch:
         _drive_inline(planner, ctx, now=now, clock=clock)
@@ -234,11 +243,12 @@ def _drive_pool(
     workers: int,
     executor: cf.Executor | None,
     watch: bool,
+    remote: RemoteTries | None = None,
 ) -> None:
     specs = planner.specs
     tries = planner.tries
     cwd = ctx.cwd if workers == 1 and executor is None else None
-    pool = executor or ThreadPool(workers)
+    pool = executor or (None if remote else ThreadPool(workers))
     running: dict[cf.Future, int] = {}
     handles: dict[int, TryHandle] = {}
     finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
@@ -250,13 +260,23 @@ def _drive_pool(
         while planner.is_active():
             for index in planner.next_actions(now()):
                 handle = TryHandle(now, specs[index].timeout, nudge) if watch else None
-                future = pool.submit(execute, attempt(specs[index], tries[index], ctx), cwd, handle)
+                if remote is not None:
+                    future = remote.submit(specs[index], tries[index])
+                else:
+                    future = pool.submit(execute, attempt(specs[index], tries[index], ctx), cwd, handle)
                 running[future] = index
                 if handle is not None:
                     handles[index] = handle
                 future.add_done_callback(finished.put)
             if watch and _abandon_overruns(planner, ctx, running, handles, pool, now):
                 continue  # the planner may have work to hand out now
+            if remote is not None and planner.stopped == "timeout" and running:
+                t = now()  # remote tries cannot be stopped: the run no longer waits for them
+                for index in sorted(running.values()):
+                    exc = RunTimeout(f"the run timed out while {specs[index].name} was running remotely")
+                    planner.complete(index, False, t, exception=exc, cancelled=True)
+                running.clear()
+                continue
             if not running:
                 if planner.is_active():
                     _idle(planner, clock, now)
@@ -287,5 +307,5 @@ def _drive_pool(
             complete_from(planner, index, future, now)
         raise
     finally:
-        if executor is None:
+        if executor is None and pool is not None:
             pool.shutdown(wait=True)

@@ -875,3 +875,34 @@ def test_no_progress_on_a_terminal_when_asked(tmp_path):
     assert status == 0
     assert "done" not in terminal and "\x1b[" not in terminal
     assert screen_lines(terminal) == ["Alpha.check: fail", "Alpha.run: pass", "Alpha.recheck: pass"]
+
+
+def test_executor_option_runs_tries_in_worker_processes(tmp_path):
+    target = tmp_path / "pids.py"
+    target.write_text(
+        "import os, dojob\n"
+        "class Where(dojob.Job):\n"
+        "    def Check(self, *a, **k):\n"
+        "        if 'pid' not in self.global_storage: raise LookupError\n"
+        "    def Run(self, *a, **k):\n"
+        "        self.global_storage['pid'] = os.getpid()\n"
+        "class Root(dojob.Job):\n"
+        "    DEPS = (Where,)\n"
+        "    def Check(self, *a, **k):\n"
+        "        assert self.global_storage['pid'] != k['cli_pid'], 'ran in the dojob process'\n"
+        "    def Run(self, *a, **k): pass\n"
+    )
+    script = (
+        "import os, sys, runpy; sys.argv[2:2] = ['--set', f'cli_pid={os.getpid()}']; "
+        "runpy.run_module('dojob', run_name='__main__')"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-c", script, "run", f"{target}:Root", "--executor", "processes", "-j", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "dojob", "run", f"{target}:Root", "--executor", "nowhere"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--executor" in bad.stderr

@@ -53,6 +53,14 @@ from .events import (
 )
 from .graph import JobGraph
 
+
+class SparseColumn(dict):
+    """Per-job values for the few jobs that have one; None (or 0) for the others."""
+
+    def __missing__(self, index: int) -> None:
+        return None
+
+
 PENDING = Status.PENDING
 OK = Status.OK
 CHANGED = Status.CHANGED
@@ -116,6 +124,10 @@ class Planner:
         self._exclusive: set[str] = set()
         self._shared: Counter[str] = Counter()
         self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round
+        #: How many times each job was ready but waited for a lock (only jobs that did).
+        self.lock_waits: SparseColumn = SparseColumn()
+        #: Where each job's last try ran, when a driver said (threads, processes).
+        self.workers: SparseColumn = SparseColumn()
         #: Why the run stopped starting jobs ("critical", "timeout", "interrupted"), or None.
         self.stopped: str | None = None
         self.stopped_job: str | None = None
@@ -205,9 +217,11 @@ class Planner:
                     passed_over.append(entry)
                     reserved.update(spec.claims)
                     reserved.update(spec.uses)
-                    if emit is not None and index not in self._lock_waits:
-                        emit(LockWait(spec.name, tries[index] + 1, now, spec.claims, spec.uses))
-                    self._lock_waits.add(index)
+                    if index not in self._lock_waits:
+                        self._lock_waits.add(index)
+                        self.lock_waits[index] = self.lock_waits.get(index, 0) + 1
+                        if emit is not None:
+                            emit(LockWait(spec.name, tries[index] + 1, now, spec.claims, spec.uses))
                     continue
                 self._lock_waits.discard(index)
             tries[index] += 1

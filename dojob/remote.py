@@ -158,12 +158,13 @@ def run_remote_try(payload: bytes) -> bytes:
         changed,
         removed,
         [(job, _portable(exc)) for job, exc in cleanup_failures],
+        name,
     )
     try:
         return dumps(result)
     except Exception as exc:  # an unpicklable result or stored value
         problem = RemoteError(type(exc).__name__, f"cannot send the try's outcome back: {exc}", "")
-        return dumps((TryOutcome(False, exception=problem), events, {}, [], []))
+        return dumps((TryOutcome(False, exception=problem), events, {}, [], [], name))
 
 
 def resolve_executor(executor: Any, workers: int) -> tuple[cf.Executor | None, bool, Callable[[], None]]:
@@ -273,7 +274,8 @@ class RemoteTries:
             lost.__cause__ = exc
             outer.set_result(TryOutcome(False, exception=lost))
             return
-        outcome, events, changed, removed, cleanup_failures = reply
+        outcome, events, changed, removed, cleanup_failures, worker = reply
+        outer.worker = worker  # for the report
         emit = self.ctx.emit
         if emit is not None:
             for event in events:

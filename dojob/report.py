@@ -14,7 +14,11 @@ class JobReport(NamedTuple):
 
     ``plan`` is set by plan runs only: 'ok' (Check passes), 'would_run' (Check
     fails), or either with '_upstream_changes' when a job upstream would run,
-    so the Check's answer may change.
+    so the Check's answer may change. ``worker`` names where the last try ran
+    (a thread or ``host:pid``; None for serial and async runs), and
+    ``lock_waits`` how often the job was ready but waited for a CLAIMS/USES
+    lock (None if never). A phase timeout shows as a ``TimeoutError``
+    exception; an abort as the report's ``stopped``/``stopped_job``.
     """
 
     name: str
@@ -26,6 +30,8 @@ class JobReport(NamedTuple):
     ended: float | None
     blocked_by: str | None = None
     plan: str | None = None
+    worker: str | None = None
+    lock_waits: int | None = None
 
     @property
     def ok(self) -> bool | None:

@@ -139,6 +139,8 @@ class Session:
                 planner.ended,
                 planner.blocked_by,
                 _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
+                planner.workers,
+                planner.lock_waits,
             ),
         )
         report = Report(

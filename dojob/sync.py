@@ -74,6 +74,7 @@ class ThreadPool(cf.Executor):
             future, fn, args, kwargs = item
             if not future.set_running_or_notify_cancel():
                 continue
+            future.worker = threading.current_thread().name  # for the report
             try:
                 future.set_result(fn(*args, **kwargs))
             except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the driver
@@ -116,6 +117,9 @@ def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], f
     if future.cancelled():
         planner.complete(index, False, t, exception=asyncio.CancelledError(), cancelled=True)
         return None
+    worker = getattr(future, "worker", None)
+    if worker is not None:
+        planner.workers[index] = worker
     exc = future.exception()
     if exc is None:
         out = future.result()

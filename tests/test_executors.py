@@ -70,6 +70,7 @@ def test_tries_run_in_worker_processes_and_the_trace_says_where(recorder):
     assert report.success
     workers = {e.worker for e in recorder.of(PhaseStarted)}
     assert workers and all(":" in w and not w.endswith(f":{os.getpid()}") for w in workers)
+    assert {job.worker for job in report if job.tries} <= workers  # the report says where, too
 
 
 def test_exceptions_and_tracebacks_come_back_intact():

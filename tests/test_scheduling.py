@@ -318,3 +318,15 @@ def test_round_robin_stays_above_priority(recorder):
     dojob.run(make_job("Root", [urgent, *relaxed]), observers=[recorder], clock=FakeClock())
     # Urgent's second try waits until every ready job had its first one
     assert recorder.try_starts()[:4] == [("Urgent", 1), ("R0", 1), ("R1", 1), ("Urgent", 2)]
+
+
+def test_the_report_shows_lock_waits_workers_timeouts_and_aborts():
+    users = [make_job(f"U{i}", check=sleeper(0.1), USES=("db",)) for i in range(2)]
+    owner = make_job("Owner", check=sleeper(0.01), CLAIMS=("db",))
+    slow = make_job("Slow", check=sleeper(1), TIMEOUT=0.05, TRIES=1)
+    report = dojob.run(make_job("Root", [*users, owner, slow]), workers=3)
+    assert report["Owner"].lock_waits == 1 and report["U0"].lock_waits is None
+    assert {report[n].worker for n in ("U0", "U1", "Owner")} <= {"dojob-0", "dojob-1", "dojob-2", "dojob-3"}
+    assert isinstance(report["Slow"].exception, PhaseTimeout)
+    serial = dojob.run(make_job("Root", [flaky("C", None, TRIES=1, CRITICAL=True)]))
+    assert (serial.stopped, serial.stopped_job, serial["C"].worker) == ("critical", "C", None)

@@ -165,6 +165,11 @@ class JobGraph:
         return any(s.is_async for s in self.specs)
 
     @cached_property
+    def awaitables(self) -> tuple[JobSpec, ...]:
+        """The specs of awaitable nodes (e.g. ``dojob.aio`` jobs in DEPS)."""
+        return tuple(s for s in self.specs if s.kind == "awaitable")
+
+    @cached_property
     def has_timeouts(self) -> bool:
         """Whether any job has a phase TIMEOUT."""
         return any(s.timeout is not None for s in self.specs)

@@ -153,6 +153,10 @@ class Session:
             cleanup=self.cleanup if deferred_cleanup else None,
             graph=self.graph,
         )
+        for spec in self.graph.awaitables:  # let aio jobs know how they ended (or close them)
+            finished = getattr(spec.cls, "dojob_finished", None)
+            if finished is not None:
+                finished(jobs[spec.name])
         if self.emit is not None:
             self.emit(RunFinished(report.success, t, planner.stopped))
         return report

@@ -447,3 +447,26 @@ def test_forever_job_that_never_starts_is_closed():
     # the regular job is done before the monitor could start: it never runs
     assert monitor.is_idle() and not monitor.is_running()
     assert monitor.corun.cr_frame is None
+
+
+def test_regression_aio_job_in_deps_that_never_starts_is_closed_and_one_that_ran_knows_its_result():
+    import gc
+
+    async def never():
+        return "unreachable"
+
+    async def value():
+        return 42
+
+    unstarted = aio.Job(never(), label="never")
+    ran = aio.Job(value(), label="ran")
+    stop = type("Stop", (dojob.Job,), {"Check": lambda s, *a, **k: 1 / 0, "Run": lambda s, *a, **k: 0,
+                                       "TRIES": 1, "CRITICAL": True})  # fmt: skip
+    later = type("Later", (dojob.Job,), {"DEPS": (stop, unstarted), "Check": lambda s, *a, **k: 0,
+                                         "Run": lambda s, *a, **k: 0})  # fmt: skip
+    first = type("First", (dojob.Job,), {"DEPS": (ran,), "Check": lambda s, *a, **k: 0, "Run": lambda s, *a, **k: 0})
+    report = dojob.run(type("Root", (dojob.DummyJob,), {"DEPS": (first, later)}))
+    gc.collect()  # an un-awaited coroutine would warn here (RuntimeWarning is an error in this suite)
+    assert report.stopped == "critical"
+    assert ran.is_done() and ran.result() == 42 and report["ran"].result == 42
+    assert not unstarted.is_done() and unstarted.corun.cr_frame is None

@@ -130,6 +130,21 @@ class AbstractJob:
         :class:`Job` closes its coroutine if it was never started. Does nothing here.
         """
 
+    def dojob_finished(self, job: Any) -> None:
+        """Record how this job ended in a class-based run that listed it in a ``DEPS``.
+
+        Args:
+            job: its :class:`~dojob.report.JobReport`. A job that never started
+                is closed (:meth:`close_unstarted`) and stays idle.
+        """
+        if not job.tries:
+            self.close_unstarted()
+            return
+        if job.status.ok or job.status.value == "failed":
+            self._done = True
+            self._result = job.result if job.status.ok else None
+            self._exception = None if job.status.ok else job.exception
+
     # -- requirements ----------------------------------------------------------
     def requires(self, *requirements: Any, remove: bool = False) -> AbstractJob:
         """Add (or with ``remove=True`` drop) requirements; return the job.

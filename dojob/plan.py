@@ -30,7 +30,8 @@ Rules, in order of precedence when choosing the next try:
   drivers to cancel (async) or abandon (threads, for a deadline) what runs.
 
 Forever jobs (asyncio-style monitors) do not keep a run alive: once every other
-job has finished, :meth:`cancel_running` asks for them to be cancelled. All
+job has finished, :meth:`cancel_running` asks for them to be cancelled. A run
+of forever jobs only lasts until they end (or the deadline). All
 work per job is O(1) amortised plus O(log n) heap operations; blocking is
 iterative.
 """
@@ -119,7 +120,11 @@ class Planner:
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
         self._forever = [i for i, s in enumerate(specs) if s.forever]
-        self._unfinished = n - len(self._forever)  # jobs that keep the run alive
+        # Jobs whose end the run waits for: all but forever jobs, unless there
+        # is nothing else (a run of monitors lasts until they end or time out).
+        only_forever = len(self._forever) == n
+        self._keeps_alive = [only_forever or not s.forever for s in specs]
+        self._unfinished = sum(self._keeps_alive)
         self._locking = any(s.claims or s.uses for s in specs)
         self._exclusive: set[str] = set()
         self._shared: Counter[str] = Counter()
@@ -265,7 +270,7 @@ class Planner:
             status = CHANGED if changed else OK
             self.status[index] = status
             self.results[index] = result
-            if not spec.forever:
+            if self._keeps_alive[index]:
                 self._unfinished -= 1
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], True, now))
@@ -275,7 +280,7 @@ class Planner:
         self.exceptions[index] = exception
         if cancelled:
             self.status[index] = NOT_RUN
-            if not spec.forever:
+            if self._keeps_alive[index]:
                 self._unfinished -= 1
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], False, now))
@@ -293,7 +298,7 @@ class Planner:
             # a plan: the job would run, its dependents are still checked;
             # asyncio-style ordering: dependents run after a failure too
             self.status[index] = FAILED
-            if not spec.forever:
+            if self._keeps_alive[index]:
                 self._unfinished -= 1
             if emit is not None:
                 emit(JobFinished(spec.name, FAILED, self.tries[index], now))
@@ -371,8 +376,9 @@ class Planner:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""
         status = self.status
         specs = self.specs
+        keeps_alive = self._keeps_alive
         status[index] = FAILED
-        if not specs[index].forever:
+        if keeps_alive[index]:
             self._unfinished -= 1
         name = specs[index].name
         emit = self._emit
@@ -386,7 +392,7 @@ class Planner:
                 continue
             status[d] = BLOCKED
             self.blocked_by[d] = name
-            if not specs[d].forever:
+            if keeps_alive[d]:
                 self._unfinished -= 1
             if emit is not None:
                 emit(JobBlocked(specs[d].name, name, now))

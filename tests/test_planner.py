@@ -155,3 +155,32 @@ def test_finish_refuses_running_tries():
 def test_max_running_must_be_positive():
     with pytest.raises(ValueError):
         Planner(build_graph(make_job("A")), max_running=0)
+
+
+def _forever(name, deps=()):
+    from dojob.graph import JobSpec
+
+    return JobSpec(name, 0, object(), "awaitable", 1, 0.0, is_async=True, forever=True)
+
+
+def test_forever_jobs_do_not_keep_a_run_alive_but_a_run_of_only_forever_jobs_lasts():
+    from dojob.graph import JobGraph, JobSpec
+
+    monitor = _forever("Monitor")
+    work = JobSpec("Work", 1, object(), "awaitable", 1, 0.0, is_async=True)
+    p = Planner(JobGraph([monitor, work], [(), ()], ()), max_running=2)
+    assert len(p.next_actions(0)) == 2
+    p.complete(1, True, 1.0)  # the real work is done: the monitor should be cancelled
+    assert p.cancel_running() and p.is_active()
+    p.complete(0, False, 1.0, cancelled=True)
+    assert not p.is_active()
+    p.finish(1.0)
+    assert p.succeeded()
+
+    only = Planner(JobGraph([_forever("M1"), _forever("M2")], [(), ()], ()), max_running=2, deadline=5.0)
+    assert len(only.next_actions(0)) == 2
+    assert not only.cancel_running()  # nothing else to wait for: they run until they end...
+    only.complete(0, True, 1.0)
+    assert only.is_active() and not only.cancel_running()
+    assert only.next_actions(5.0) == [] and only.stopped == "timeout"  # ...or the deadline
+    assert only.cancel_running()

@@ -27,19 +27,17 @@ _OK = Status.OK
 _CHANGED = Status.CHANGED
 _FAILED = Status.FAILED
 _ENDED = frozenset({_OK, _CHANGED, _FAILED})
-KEEPER_NAME = "(forever jobs)"
 
 
 class _Try:
     """What the planner awaits for one job: each call of :meth:`co_run` is one try."""
 
-    __slots__ = ("job", "tries", "count", "keeper")
+    __slots__ = ("job", "tries", "count")
 
-    def __init__(self, job: Any, tries: int, keeper: _Keeper | None) -> None:
+    def __init__(self, job: Any, tries: int) -> None:
         self.job = job
         self.tries = tries
         self.count = 0
-        self.keeper = keeper
 
     async def co_run(self) -> Any:
         job = self.job
@@ -56,58 +54,28 @@ class _Try:
             if self.count >= self.tries:
                 job._exception = exc
                 job._done = True
-                if self.keeper is not None:
-                    self.keeper.ended()
             raise
         job._result = value
         job._exception = None
         job._done = True
-        if self.keeper is not None:
-            self.keeper.ended()
         return value
-
-
-class _Keeper:
-    """Keeps a run of forever jobs only alive until they all end (or the deadline).
-
-    The planner ends a run once every non-forever job is done; asynciojobs
-    runs a scheduler holding only forever jobs until its timeout. This
-    non-forever node provides that: it returns once every forever job ended.
-    """
-
-    __slots__ = ("left", "future")
-
-    def __init__(self, left: int) -> None:
-        self.left = left
-        self.future: asyncio.Future | None = None
-
-    def ended(self) -> None:
-        self.left -= 1
-        if self.left <= 0 and self.future is not None and not self.future.done():
-            self.future.set_result(None)
-
-    async def co_run(self) -> None:
-        if self.left > 0:
-            self.future = asyncio.get_running_loop().create_future()
-            await self.future
 
 
 class RunPlan:
     """One run of a scheduler: the graph for the planner and the jobs in graph order."""
 
-    __slots__ = ("graph", "jobs", "keeper")
+    __slots__ = ("graph", "jobs")
 
-    def __init__(self, graph: JobGraph, jobs: list[Any], keeper: _Keeper | None) -> None:
+    def __init__(self, graph: JobGraph, jobs: list[Any]) -> None:
         self.graph = graph
         self.jobs = jobs
-        self.keeper = keeper
 
     def by_name(self) -> dict[str, Any]:
-        """Spec name -> job (the keeper aside)."""
+        """Spec name -> job."""
         return {spec.name: job for spec, job in zip(self.graph.specs, self.jobs, strict=False)}
 
     def job_index(self, name: str | None) -> int | None:
-        """The position of the job whose spec is called ``name`` (None for the keeper or None)."""
+        """The position of the job whose spec is called ``name`` (None for None)."""
         if name is None:
             return None
         index = self.graph.index.get(name)
@@ -128,8 +96,6 @@ def prepare(jobs: Any) -> RunPlan:
                 f"{job.repr_main()} requires {req.repr_main()}, which is not in this scheduler"
                 " (and not done): add it, or call sanitize()"
             )
-    n_forever = sum(1 for job in ordered if job.forever)
-    keeper = _Keeper(n_forever) if ordered and n_forever == len(ordered) else None
     specs = []
     for k, job in enumerate(ordered):
         tries = job.tries
@@ -148,7 +114,7 @@ def prepare(jobs: Any) -> RunPlan:
             JobSpec(
                 f"{k + 1} {label if label.__class__ is str else type(job).__name__}",
                 k,
-                _Try(job, tries, keeper if forever else None),
+                _Try(job, tries),
                 "awaitable",
                 tries,
                 delay,
@@ -166,10 +132,7 @@ def prepare(jobs: Any) -> RunPlan:
         job._running = job._done = job._scheduled = False
         job._result = job._exception = None
         job._deps = job.required
-    if keeper is not None:
-        specs.append(JobSpec(KEEPER_NAME, len(specs), keeper, "awaitable", 1, 0.0, is_async=True, fail_blocks=False))
-        deps.append(())
-    return RunPlan(JobGraph(specs, deps, ()), ordered, keeper)
+    return RunPlan(JobGraph(specs, deps, ()), ordered)
 
 
 def apply(plan: RunPlan, report: Any) -> None:

@@ -263,3 +263,21 @@ def test_graph_utilities():
     s.keep_only([d])
     assert list(s) == [d] and not d.required
     assert s.run() is True
+
+
+def test_scheduler_renders_as_svg_in_jupyter():
+    import xml.etree.ElementTree as ET
+
+    from dojob import aio
+
+    async def nothing():
+        return None
+
+    a = aio.Job(nothing(), label="first", critical=True)
+    b = aio.Job(nothing(), label="second <b>", required=a)
+    picture = aio.Scheduler(a, b)._repr_svg_()
+    root = ET.fromstring(picture)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "first" in texts and "second <b>" in texts
+    for job in (a, b):
+        job.close_unstarted()

@@ -402,6 +402,12 @@ class PureScheduler:
         """The graph as DOT text (drawn by :mod:`dojob.render`)."""
         return dot.dot_format(self)
 
+    def _repr_svg_(self) -> str:
+        """The graph as SVG, so a scheduler displays as a picture in Jupyter."""
+        from ..render import svg
+
+        return svg(self.dot_format())
+
     def export_as_dotfile(self, filename: str) -> str:
         """Write :meth:`dot_format` to ``filename``; return ``"(Over)wrote {filename}"``."""
         with open(filename, "w", encoding="utf-8") as output:

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from .events import Status
 from .observe import one_line
+from .render import format_duration
 
 __all__ = ["PLAN_WORDS", "format_seconds", "summary", "use_color"]
 
@@ -92,19 +93,10 @@ def use_color(stream: TextIO | None, environ: Mapping[str, str] | None = None) -
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A duration for people: ``"0.8 ms"``, ``"120 ms"``, ``"1.25 s"``, ``"2 min 05 s"``, ``"1 h 02 min"``."""
+    """A duration for people (see :func:`dojob.render.format_duration`), or ``"?"`` when unknown."""
     if seconds is None or seconds != seconds or seconds < 0:
         return "?"
-    if seconds < 0.00995:
-        return f"{seconds * 1000:.1f} ms"
-    if seconds < 0.9995:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 59.995:
-        return f"{seconds:.2f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+    return format_duration(seconds)
 
 
 def error_line(exception: BaseException | None) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_LABEL_LINES",
     "STATUS_STYLES",
     "ClusterStyle",
+    "format_duration",
     "NodeStyle",
     "RenderError",
     "render",
@@ -247,8 +248,8 @@ def _quote(text: str) -> str:
     return f'"{text}"'
 
 
-def _format_elapsed(seconds: float) -> str:
-    """Format a duration for a label.
+def format_duration(seconds: float) -> str:
+    """Format a duration for people (labels, recaps, reports).
 
     Args:
         seconds: Finite, non-negative duration in seconds.
@@ -289,7 +290,7 @@ def _label_lines(node: NodeStyle) -> tuple[str, str | None]:
         facts.append("1 try" if tries == 1 else f"{tries} tries")
     elapsed = node.elapsed
     if elapsed is not None and math.isfinite(elapsed) and elapsed >= 0:
-        facts.append(_format_elapsed(elapsed))
+        facts.append(format_duration(elapsed))
     if facts:
         lines.append(", ".join(facts))
     if node.detail:

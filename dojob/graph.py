@@ -274,6 +274,11 @@ def _check_dep(cls: type[Job], dep: Any) -> None:
 
 _CORO_CACHE: dict[Any, bool] = {None: False}
 
+#: Class attributes that decide a spec's validated values.
+_SPEC_NAMES = frozenset(
+    ("_dojob_kind", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES", "Check", "Run", "Cleanup")
+)
+
 
 def _is_coroutine_function(fn: Any) -> bool:
     """``inspect.iscoroutinefunction``, memoised per function (many jobs share methods)."""
@@ -327,10 +332,11 @@ def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float, m
     """
     if not isinstance(cls, type):
         return _awaitable_spec(cls, index, default_tries, default_delay)
-    key = (
-        cls._dojob_kind, cls.TRIES, cls.RETRY_DELAY, cls.PRIORITY, cls.CRITICAL, cls.TIMEOUT,
-        cls.CLAIMS, cls.USES, getattr(cls, "Check", None), getattr(cls, "Run", None), getattr(cls, "Cleanup", None),
-    )  # fmt: skip
+    # Within one build, a class's validated values depend only on its bases and
+    # on what its own __dict__ overrides: reading that dict avoids walking the
+    # MRO for a dozen names (the type attribute cache thrashes on big graphs).
+    own = cls.__dict__
+    key = (cls.__bases__, *[(name, own[name]) for name in _SPEC_NAMES.intersection(own)])
     try:
         fields = memo.get(key)
     except TypeError:  # an unhashable attribute value: validate without the memo
@@ -475,9 +481,15 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 i += 1
             if i < n:
                 positions[-1] = i + 1
-                if type(dep) is not type or not issubclass(dep, Job):  # the fast path covers plain classes
+                if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
+                    name = dep.__name__
+                    if by_name.setdefault(name, dep) is not dep:
+                        raise DuplicateJobError(name, by_name[name], dep)
+                    seen[dep] = -1
+                    stack.append((dep, _deps_of(dep)))
+                else:
                     _check_dep(cls, dep)
-                stack.append(enter(dep))
+                    stack.append(enter(dep))
                 positions.append(0)
             else:
                 stack.pop()

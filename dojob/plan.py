@@ -199,7 +199,7 @@ class Planner:
         specs = self.specs
         while waiting and waiting[0][0] <= now:
             index = heappop(waiting)[1]
-            heappush(ready, (tries[index], self._priority[index], index))
+            heappush(ready, (0, self._priority[index], index))
         free = self._max_running - self._running
         if free <= 0 or not ready:
             return []
@@ -275,7 +275,14 @@ class Planner:
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], True, now))
                 emit(JobFinished(spec.name, status, self.tries[index], now))
-            self._release_dependents(index)
+            if self.stopped is None:  # inlined _release_dependents: the hot path
+                unmet = self._unmet
+                priority = self._priority
+                ready = self._ready
+                for d in self.graph.dependents[index]:
+                    unmet[d] -= 1
+                    if not unmet[d]:
+                        heappush(ready, (0, priority[d], d))
             return
         self.exceptions[index] = exception
         if cancelled:

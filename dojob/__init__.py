@@ -29,6 +29,7 @@ from .observe import Dispatcher, LogObserver, Trace
 from .render import RenderError
 from .report import JobReport, Report
 from .runner import arun, run
+from .storage import SharedStorage
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "Report",
     "RootError",
     "RunonlyJob",
+    "SharedStorage",
     "Status",
     "SystemClock",
     "Trace",

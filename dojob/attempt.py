@@ -7,15 +7,19 @@ thread; :func:`aexecute` runs them on an event loop (coroutine functions
 natively, plain functions in a thread). So the sync and async drivers cannot
 disagree on what a try is.
 
-Exceptions: any ``BaseException`` raised by a phase fails that phase, except
-``KeyboardInterrupt`` and ``SystemExit``, which stop the run and propagate.
+Exceptions: any ``BaseException`` raised by a phase fails that phase (``GeneratorExit``
+and a ``CancelledError`` nobody asked for included), except ``KeyboardInterrupt`` and
+``SystemExit``, which stop the run and propagate; raised by a Cleanup, they end that
+Cleanup only, and the caller raises them once every Cleanup ran.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import os
+import queue
 import threading
 import traceback
 from collections.abc import Callable, Generator
@@ -23,6 +27,7 @@ from typing import Any, NamedTuple
 
 from .events import CleanupEnded, CleanupStarted, Phase, PhaseEnded, PhaseStarted
 from .graph import JobSpec
+from .storage import SharedStorage
 
 INIT, CHECK, RUN, RECHECK, CLEANUP = Phase.INIT, Phase.CHECK, Phase.RUN, Phase.RECHECK, Phase.CLEANUP
 
@@ -53,6 +58,11 @@ class PhaseTimeout(TimeoutError):
 
 class RunTimeout(TimeoutError):
     """The run's ``timeout`` expired while this try was running."""
+
+
+class CleanupTimeout(TimeoutError):
+    """A Cleanup did not end within the Cleanups' bound (with a run ``timeout``, the Cleanups
+    together get that many seconds again): it was abandoned, or not started at all."""
 
 
 class TryHandle:
@@ -106,6 +116,23 @@ class TryHandle:
 ABANDONED = object()
 
 
+class _Raised(Exception):
+    """Carries a ``GeneratorExit`` raised by a phase into the steps.
+
+    Thrown in bare, it would read as the steps being closed; a phase that
+    raises it fails like any other.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+
+def _throwable(exc: BaseException) -> BaseException:
+    """What to throw into the steps for a phase that raised ``exc``."""
+    return _Raised(exc) if isinstance(exc, GeneratorExit) else exc
+
+
 class TryOutcome(NamedTuple):
     """How a try ended: ``changed`` is True when it converged through Run."""
 
@@ -141,7 +168,8 @@ class TryContext:
     ) -> None:
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
-        self.global_storage = {} if global_storage is None else global_storage
+        #: A :class:`~dojob.storage.SharedStorage` unless the caller passed its own dict.
+        self.global_storage = SharedStorage() if global_storage is None else global_storage
         self.no_act = no_act
         self.cwd = cwd
         self.instances: list[tuple[JobSpec, Any]] = []
@@ -218,6 +246,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         except GeneratorExit:
             raise
         except BaseException as exc:
+            if type(exc) is _Raised:
+                exc = exc.exc
             if emit is not None:
                 emit(PhaseEnded(name, try_number, phase, False, now(), *describe_error(exc)))
             if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
@@ -250,6 +280,8 @@ def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseExcept
         except GeneratorExit:
             raise
         except BaseException as exc:
+            if type(exc) is _Raised:
+                exc = exc.exc
             failures.append((spec.name, exc))
             if emit is not None:
                 emit(CleanupEnded(spec.name, False, ctx.now(), *describe_error(exc)))
@@ -303,7 +335,7 @@ def execute(
             if error is None:
                 phase, fn, args, kwargs = steps.send(value)
             else:
-                phase, fn, args, kwargs = steps.throw(error)
+                phase, fn, args, kwargs = steps.throw(_throwable(error))
         except StopIteration as stop:
             return stop.value
         error = None
@@ -320,15 +352,80 @@ def execute(
                 raise TypeError(
                     f"{phase.value} returned an awaitable; run jobs with coroutines through the async driver"
                 )
-        except STOPPERS:
-            steps.close()
-            raise
+        except STOPPERS as exc:
+            if phase is not CLEANUP:
+                steps.close()
+                raise
+            error = exc  # every Cleanup runs; the caller raises the stopper after them
+            value = None
         except BaseException as exc:
             error = exc
             value = None
         if handle is not None and not handle.end():
             steps.close()
             return ABANDONED
+
+
+def execute_within(
+    steps: Generator[Step, Any, Any],
+    within: float,
+    *,
+    now: Callable[[], float],
+    wait: Callable[[queue.SimpleQueue, float | None], Any],
+    cwd: str | None = None,
+) -> Any:
+    """Run ``steps`` like :func:`execute`, all of them within ``within`` seconds (the Cleanups under a run timeout).
+
+    Each step runs on a daemon thread of its own; one still running when the
+    time is up is abandoned (its thread runs on, it never delays exit), and the
+    later ones are not started: each fails with :class:`CleanupTimeout`.
+
+    Args:
+        now: the clock.
+        wait: ``wait(queue, seconds)``: the next item of the queue, or None once
+            ``seconds`` passed (a clock's ``get``).
+        cwd: if set, go back there before every step.
+    """
+    end = now() + within
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                phase, fn, args, kwargs = steps.send(value)
+            else:
+                phase, fn, args, kwargs = steps.throw(_throwable(error))
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        left = end - now()
+        if left <= 0:
+            error = CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
+            continue
+        box: queue.SimpleQueue = queue.SimpleQueue()
+
+        def work(
+            fn: Callable[..., Any] = fn, args: tuple = args, kwargs: dict = kwargs, box: queue.SimpleQueue = box
+        ) -> None:
+            try:
+                if cwd is not None:
+                    _chdir(cwd)
+                box.put((True, fn(*args, **kwargs)))
+            except BaseException as exc:  # noqa: BLE001 - a stopper fails its Cleanup only
+                box.put((False, exc))
+
+        threading.Thread(target=work, name=f"dojob-{phase.value}", daemon=True).start()
+        try:
+            outcome = wait(box, left)
+        except KeyboardInterrupt as exc:  # Ctrl-C while it runs: that Cleanup is abandoned, the others run
+            error = exc
+            continue
+        if outcome is None:
+            error = CleanupTimeout(f"still running when the Cleanups' bound of {within:g}s passed; its thread runs on")
+            continue
+        ok, value = outcome
+        if not ok:
+            error, value = value, None
 
 
 def _in_dir(cwd: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -362,18 +459,75 @@ class _Overrun(Exception):
     """Internal: a phase overran its timeout."""
 
 
+class Stopped(Exception):
+    """Carries a ``KeyboardInterrupt``/``SystemExit`` raised in a try out of its asyncio task.
+
+    Raised bare, asyncio would re-raise it straight out of the event loop, past
+    the driver (no report, no Cleanups); the async driver unwraps it instead.
+    """
+
+    def __init__(self, stopper: BaseException) -> None:
+        super().__init__(repr(stopper))
+        self.stopper = stopper
+
+
+def _being_cancelled() -> bool:
+    """Whether someone asked to cancel the current task (assumed so where Python cannot tell)."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
+def _in_daemon_thread(fn: Callable[..., Any], args: tuple, kwargs: dict) -> asyncio.Future:
+    """Start ``fn`` on a daemon thread of its own; return a future of ``(ok, value or exception)``.
+
+    Unlike ``asyncio.to_thread``, nothing ever joins the thread: a phase that is
+    abandoned (its timeout, the run's) delays neither ``asyncio.run`` nor the
+    interpreter's exit. The outcome travels as a value, so any exception (even
+    ``StopIteration``) reaches the caller as raised.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: tuple[bool, Any]) -> None:
+        if not future.done():  # else: cancelled, the phase was abandoned
+            future.set_result(outcome)
+
+    def work() -> None:
+        try:
+            outcome = (True, context.run(fn, *args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the loop
+            outcome = (False, exc)
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits for this phase any more
+            pass
+
+    threading.Thread(target=work, name="dojob-phase", daemon=True).start()
+    return future
+
+
 async def aexecute(
     steps: Generator[Step, Any, Any],
     cwd: str | None = None,
     timeout: float | None = None,
     job: str = "?",
+    *,
+    within: float | None = None,
 ) -> Any:
-    """Run ``steps`` on the running loop: coroutine functions natively, plain ones in a thread.
+    """Run ``steps`` on the running loop: coroutine functions natively, plain ones on a daemon thread.
 
     A phase longer than
     ``timeout`` is cancelled (a thread phase is abandoned) and fails the try
     with :class:`PhaseTimeout` naming ``job``. Cancellation closes the steps and propagates.
+
+    Args:
+        within: seconds for all the steps together (the Cleanups under a run
+            timeout): a step still running then is cancelled or abandoned, and
+            the later ones are not started; each fails with :class:`CleanupTimeout`.
     """
+    loop = asyncio.get_running_loop()
+    end = None if within is None else loop.time() + within
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -381,11 +535,19 @@ async def aexecute(
             if error is None:
                 phase, fn, args, kwargs = steps.send(value)
             else:
-                phase, fn, args, kwargs = steps.throw(error)
+                phase, fn, args, kwargs = steps.throw(_throwable(error))
         except StopIteration as stop:
             return stop.value
         error = None
+        value = None
         in_thread = False
+        limit = None if phase is CLEANUP else timeout
+        if end is not None:
+            left = end - loop.time()
+            if left <= 0:
+                error = CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
+                continue
+            limit = left if limit is None else min(limit, left)
         try:
             if inspect.iscoroutinefunction(fn):
                 if cwd is not None:
@@ -393,17 +555,29 @@ async def aexecute(
                 awaitable = fn(*args, **kwargs)
             else:
                 in_thread = True
-                awaitable = asyncio.to_thread(_in_dir(cwd, fn) if cwd else fn, *args, **kwargs)
-            if timeout is None or phase is CLEANUP:
-                value = await awaitable
-            else:
-                value = await _call_with_timeout(awaitable, timeout)
+                awaitable = _in_daemon_thread(_in_dir(cwd, fn) if cwd else fn, args, kwargs)
+            value = await (awaitable if limit is None else _call_with_timeout(awaitable, limit))
+            if in_thread:
+                ok, value = value
+                if not ok:
+                    raise value
             if value is not None and inspect.isawaitable(value):
                 value = await value
         except _Overrun:
-            error = PhaseTimeout(job, phase, timeout or 0.0, abandoned=in_thread)
             value = None
-        except (asyncio.CancelledError, *STOPPERS):
+            if phase is CLEANUP:
+                fate = "its thread runs on" if in_thread else "cancelled"
+                error = CleanupTimeout(f"still running when the Cleanups' bound of {within:g}s passed; {fate}")
+            else:
+                error = PhaseTimeout(job, phase, timeout or 0.0, abandoned=in_thread)
+        except (asyncio.CancelledError, *STOPPERS) as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            if (phase is CLEANUP and not cancelled) or (cancelled and not _being_cancelled()):
+                # a stopper in a Cleanup: every Cleanup runs, the caller raises it after them;
+                # a CancelledError the job raised itself (nobody cancelled this task) fails the phase
+                error = exc
+                value = None
+                continue
             steps.close()
             raise
         except BaseException as exc:

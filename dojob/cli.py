@@ -144,7 +144,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="positional argument for every Check and Run, parsed like --set values (repeatable)",
     )
     parser.add_argument("--no-cleanup", action="store_true", help="do not call the jobs' Cleanup methods")
-    parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop starting jobs after S seconds")
+    parser.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="stop starting jobs after S seconds; Cleanups get S seconds more"
+    )
     parser.add_argument(
         "--executor",
         default=None,

@@ -272,11 +272,13 @@ def _check_dep(cls: type[Job], dep: Any) -> None:
         raise DepsError(cls.__name__, dep, "must contain only Job classes")
 
 
+#: ``inspect.iscoroutinefunction`` of the functions met during one build (cleared after it).
 _CORO_CACHE: dict[Any, bool] = {None: False}
 
 #: Class attributes that decide a spec's validated values.
 _SPEC_NAMES = frozenset(
-    ("_dojob_kind", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES", "Check", "Run", "Cleanup")
+    ("_dojob_kind", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
+    + ("Check", "Run", "Cleanup")
 )
 
 
@@ -436,6 +438,10 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     try:
         return _build(roots, default_tries, default_delay)
     finally:
+        # the memo lives for one build: kept, it would hold every job function ever seen (and
+        # all their closures hold) for the life of the process
+        _CORO_CACHE.clear()
+        _CORO_CACHE[None] = False
         if paused:
             gc.enable()
 

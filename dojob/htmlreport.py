@@ -75,13 +75,19 @@ pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.6em;overflow:auto;font-
 details summary{cursor:pointer;color:#036}
 """
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control characters, bidi overrides and isolates, line separators, lone surrogates
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _esc(text: Any) -> str:
     """Text for HTML (content or quoted attribute): control characters shown as ``\\xNN``, then escaped."""
     text = str(text)
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = _CONTROL.sub(_visible, text)
     return html.escape(text, quote=True)
 
 

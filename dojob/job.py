@@ -37,7 +37,9 @@ class Job:
 
     During a try, ``self.storage`` is a dict shared by that try's Check, Run
     and recheck (fresh for every try) and ``self.global_storage`` is the one
-    dict of the whole run.
+    dict of the whole run (a :class:`~dojob.storage.SharedStorage`: with
+    ``workers > 1``, hold ``self.global_storage.lock`` for read-modify-write, or
+    use ``self.global_storage.update_atomic(key, fn, default)``).
 
     ``Check``, ``Run`` and ``Cleanup`` may be ``async def``; such jobs run on an
     event loop.

@@ -35,6 +35,10 @@ Observer = Callable[[Any], None]
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
 _CONTROL[127] = "\\x7f"
 _CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+# bidi overrides and isolates could make a line display other than it reads; line separators break it
+_CONTROL.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)})
+# lone surrogates cannot even be written to a UTF-8 stream
+_CONTROL.update({c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)})
 
 
 def one_line(text: str, limit: int = 2000) -> str:
@@ -65,7 +69,9 @@ class Dispatcher:
             for observer in tuple(self._observers):
                 try:
                     observer(event)
-                except Exception:
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException:  # not only Exception: nothing an observer raises may break the run
                     self._observers.remove(observer)
                     logger.exception("dojob: observer %r raised on %r; it is dropped", observer, event)
 
@@ -89,8 +95,8 @@ class Trace:
         stream.flush()
 
     def _traceback(self, tb: str | None) -> None:
-        if self.debug and tb:
-            self._write("  Error was:\n  " + tb.replace("\n", "\n  "))
+        if self.debug and tb:  # the message inside may hold escapes: made safe line by line
+            self._write("  Error was:\n  " + "\n  ".join(one_line(line) for line in tb.split("\n")))
 
     def __call__(self, event: Any) -> None:
         kind = type(event)

@@ -199,7 +199,7 @@ class Planner:
         specs = self.specs
         while waiting and waiting[0][0] <= now:
             index = heappop(waiting)[1]
-            heappush(ready, (0, self._priority[index], index))
+            heappush(ready, (tries[index], self._priority[index], index))
         free = self._max_running - self._running
         if free <= 0 or not ready:
             return []

@@ -37,6 +37,7 @@ from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execut
 from .errors import DojobError, OptionError
 from .graph import JobSpec
 from .job import Job
+from .storage import SharedStorage
 
 try:  # cloudpickle ships dynamically created classes by value
     import cloudpickle
@@ -136,7 +137,7 @@ def run_remote_try(payload: bytes) -> bytes:
     """Run one try in this (worker) process; the far end of :meth:`RemoteTries.submit`."""
     spec, try_number, args, kwargs, storage, no_act, base, want_events = pickle.loads(payload)
     snapshot = pickle.loads(storage)
-    working = pickle.loads(storage)
+    working = SharedStorage(pickle.loads(storage))  # with its lock, as in the run's own process
     events: list[Any] = []
     t0 = time.monotonic()
     ctx = TryContext(

@@ -593,7 +593,11 @@ def graph_dot(graph: Any, report: Any = None, *, title: str | None = None) -> st
             continue
         tooltip = None
         if job.exception is not None and not job.status.ok:
-            tooltip = f"{type(job.exception).__name__}: {job.exception}"
+            try:
+                message = str(job.exception)
+            except Exception:  # a hostile __str__ must not break the picture
+                message = "<unprintable>"
+            tooltip = f"{type(job.exception).__name__}: {message}"
         elif job.blocked_by:
             tooltip = f"blocked by {job.blocked_by}"
         nodes.append(

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .attempt import TryContext, aexecute, cleanups, execute
+from .attempt import STOPPERS, TryContext, aexecute, cleanups, execute, execute_within
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
@@ -90,6 +90,8 @@ class Session:
         self.workers = _check_workers(workers)
         if timeout is not None:
             timeout = check_delay(timeout, option="timeout")
+        #: The run's timeout; the Cleanups together get as long again (see :meth:`cleanup`).
+        self.timeout = timeout
         self.clock = clock or SystemClock()
         self.t0 = t0 = self.clock.now()
         clock_now = self.clock.now
@@ -165,22 +167,36 @@ class Session:
         """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised.
 
         Failures of Cleanups that ran in remote workers are raised here too.
+        With a run ``timeout``, the Cleanups together get that many seconds:
+        one still running then is abandoned and the rest are not started (each
+        fails with :class:`~dojob.attempt.CleanupTimeout`). A ``KeyboardInterrupt``
+        or ``SystemExit`` raised in a Cleanup ends that Cleanup only; it is
+        raised once all of them ran.
         """
+        ctx, within = self.ctx, self.timeout
         if self.graph.has_async:
-            failures = asyncio.run(aexecute(cleanups(self.ctx), self.ctx.cwd))
+            failures = asyncio.run(aexecute(cleanups(ctx), ctx.cwd, within=within))
+        elif within is not None:
+            failures = execute_within(cleanups(ctx), within, now=self.now, wait=self.clock.get, cwd=ctx.cwd)
         else:
-            failures = execute(cleanups(self.ctx), self.ctx.cwd)
+            failures = execute(cleanups(ctx), ctx.cwd)
         if self.remote is not None:
             failures = self.remote.cleanup_failures + failures
             self.remote.cleanup_failures = []
-        if failures:
-            raise CleanupError(failures)
+        _raise_failures(failures)
 
     async def acleanup(self) -> None:
         """:meth:`cleanup` on the running loop."""
-        failures = await aexecute(cleanups(self.ctx), self.ctx.cwd)
-        if failures:
-            raise CleanupError(failures)
+        _raise_failures(await aexecute(cleanups(self.ctx), self.ctx.cwd, within=self.timeout))
+
+
+def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
+    """Raise the first stopper a Cleanup raised, else :class:`CleanupError` if any Cleanup failed."""
+    for _, exc in failures:
+        if isinstance(exc, STOPPERS):
+            raise exc
+    if failures:
+        raise CleanupError(failures)
 
 
 class _Nothing:
@@ -231,7 +247,15 @@ def run_graph(
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
+            try:
+                return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
+            except KeyboardInterrupt as exc:
+                # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
+                # turned the cancellation into a fresh KeyboardInterrupt: give it the report
+                report = getattr(exc.__context__, "report", None)
+                if report is not None and getattr(exc, "report", None) is None:
+                    exc.report = report  # type: ignore[attr-defined]
+                raise
         raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
     session = Session(graph, **options)
     pool, is_remote, close = resolve_executor(executor, session.workers)
@@ -267,6 +291,8 @@ def run_graph(
             session.cleanup()
         except CleanupError as exc:
             failures = exc
+        except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
+            stopper = stopper or exc
     return _conclude(report, stopper, failures)
 
 
@@ -288,6 +314,8 @@ async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -
             await session.acleanup()
         except CleanupError as exc:
             failures = exc
+        except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
+            stopper = stopper or exc
     return _conclude(report, stopper, failures)
 
 
@@ -331,10 +359,12 @@ def run(
             (``pip install 'dojob[dask]'``), or any ``concurrent.futures.Executor``;
             see :mod:`dojob.remote` for what travels and how ``global_storage`` merges.
         global_storage: the dict shared by the jobs (``self.global_storage``); pass
-            one to seed it or to read it after the run (default: a fresh dict).
+            one to seed it or to read it after the run (default: a fresh
+            :class:`~dojob.storage.SharedStorage`; pass one to keep its lock).
         timeout: seconds for the whole run: then nothing new starts, running async
             tries are cancelled and sync ones abandoned, the report says
-            ``stopped == "timeout"``, and the Cleanups run.
+            ``stopped == "timeout"``, and the Cleanups run, together within
+            ``timeout`` seconds more (see :meth:`Session.cleanup`).
 
     Returns:
         The immutable :class:`~dojob.report.Report`.

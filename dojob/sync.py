@@ -24,6 +24,7 @@ from .attempt import (
     STOPPERS,
     PhaseTimeout,
     RunTimeout,
+    Stopped,
     TryContext,
     TryHandle,
     attempt,
@@ -121,6 +122,8 @@ def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], f
     if worker is not None:
         planner.workers[index] = worker
     exc = future.exception()
+    if type(exc) is Stopped:  # a stopper carried out of an asyncio task
+        exc = exc.stopper
     if exc is None:
         out = future.result()
         planner.complete(index, out.ok, t, changed=out.changed, result=out.result, exception=out.exception)
@@ -159,7 +162,8 @@ def drive(
 
     On ``KeyboardInterrupt``/``SystemExit`` (from a job or from the user) the
     planner stops, running tries are waited for and recorded, and the
-    exception propagates.
+    exception propagates; a second ``KeyboardInterrupt`` while waiting
+    abandons the tries still running (recorded as not run).
     """
     if remote is not None:
         _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=None, watch=False, remote=remote)
@@ -256,6 +260,7 @@ def _drive_pool(
     running: dict[cf.Future, int] = {}
     handles: dict[int, TryHandle] = {}
     finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
+    abandoned_all = False
 
     def nudge() -> None:  # a phase with a deadline began: recompute how long to wait
         finished.put(None)
@@ -306,10 +311,18 @@ def _drive_pool(
                 done = None
     except BaseException:
         planner.stop("interrupted", now())
-        for future, index in sorted(running.items(), key=lambda item: item[1]):
-            cf.wait([future])
-            complete_from(planner, index, future, now)
+        pending = sorted(running.items(), key=lambda item: item[1])
+        try:
+            while pending:
+                cf.wait([pending[0][0]])
+                future, index = pending.pop(0)
+                complete_from(planner, index, future, now)
+        except KeyboardInterrupt as again:  # a second Ctrl-C: stop waiting, abandon the tries still running
+            abandoned_all = True
+            t = now()
+            for _future, index in pending:
+                planner.complete(index, False, t, exception=again, cancelled=True)
         raise
     finally:
         if executor is None and pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=not abandoned_all)

@@ -75,3 +75,31 @@ def flaky(name: str, passes_on: int | None, deps: Iterable[type] = (), log: list
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+# -- hypothesis profiles (issue 6) -------------------------------------------------------
+# "dev" (the default) explores more; "ci" (loaded when CI is set) is sized so that the
+# property, fault, stress and hostile suites together stay well under two minutes.
+# HYPOTHESIS_PROFILE=name picks one explicitly.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "dev",
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(  # HYPOTHESIS_PROFILE=thorough, before a release: ~5 minutes
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from ..attempt import TryContext, aexecute, attempt
+from ..attempt import STOPPERS, Stopped, TryContext, aexecute, attempt
 from ..clock import SystemClock
 from ..plan import Planner
 from ..sync import complete_from
+
+
+async def _stoppers_as_data(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await a try; a ``KeyboardInterrupt``/``SystemExit`` it raises comes back as :class:`Stopped`."""
+    try:
+        return await coro
+    except STOPPERS as exc:
+        raise Stopped(exc) from None
 
 
 async def adrive(
@@ -48,7 +57,7 @@ async def adrive(
             for index in planner.next_actions(now()):
                 spec = specs[index]
                 steps = attempt(spec, tries[index], ctx)
-                task = asyncio.ensure_future(aexecute(steps, cwd, spec.timeout, spec.name))
+                task = asyncio.ensure_future(_stoppers_as_data(aexecute(steps, cwd, spec.timeout, spec.name)))
                 task.add_done_callback(on_done)
                 tasks[task] = index
             if planner.cancel_running():  # the run stopped, or only forever jobs are left

@@ -10,10 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 
-def layered(n: int, base: type, width: int = 20, *, body: dict[str, Any] | None = None) -> tuple[type, list[type]]:
+def layered(
+    n: int, base: type, width: int = 20, *, body: dict[str, Any] | None = None, root_base: type | None = None
+) -> tuple[type, list[type]]:
     """``n`` job classes in layers of ``width``; each needs two jobs of the layer below.
 
-    Returns the root (depending on the whole top layer) and the classes.
+    Returns the root (depending on the whole top layer; of class ``root_base``
+    without ``body`` if given, else like the others) and the classes.
     """
     layers: list[list[type]] = []
     classes = []
@@ -28,7 +31,10 @@ def layered(n: int, base: type, width: int = 20, *, body: dict[str, Any] | None 
             layers.append([])
         layers[layer].append(cls)
         classes.append(cls)
-    root = type("Root", (base,), {"DEPS": tuple(layers[-1]), **(body or {})})
+    if root_base is not None:
+        root = type("Root", (root_base,), {"DEPS": tuple(layers[-1])})
+    else:
+        root = type("Root", (base,), {"DEPS": tuple(layers[-1]), **(body or {})})
     return root, classes
 
 

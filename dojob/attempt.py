@@ -217,8 +217,11 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             if emit is not None:
                 emit(PhaseEnded(name, try_number, INIT, False, now(), *describe_error(exc)))
             return TryOutcome(False, exception=exc)
-        obj.storage = {}
-        obj.global_storage = ctx.global_storage
+        # Job has no __slots__, so every instance has a __dict__; writing to it
+        # directly skips the class-hierarchy search that setattr does each time.
+        state = obj.__dict__
+        state["storage"] = {}
+        state["global_storage"] = ctx.global_storage
         if spec.has_cleanup:
             ctx.instances.append((spec, obj))
     args, kwargs = (ctx.args, ctx.kwargs) if kind != "awaitable" else ((), {})
@@ -237,7 +240,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         if phase is RUN:
             fn = getattr(obj, run_name)
         else:
-            obj._check_phase = "check" if phase is CHECK else "recheck"
+            state["_check_phase"] = "check" if phase is CHECK else "recheck"
             fn = obj.Check
         if emit is not None:
             emit(PhaseStarted(name, try_number, phase, now(), ctx.worker()))
@@ -344,7 +347,7 @@ def execute(
         try:
             if cwd is not None:
                 _chdir(cwd)
-            value = fn(*args, **kwargs)
+            value = fn(*args, **kwargs) if kwargs else fn(*args)
             if value is not None and inspect.isawaitable(value):
                 close = getattr(value, "close", None)
                 if close is not None:

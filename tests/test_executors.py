@@ -159,3 +159,25 @@ def test_dask_cluster_matches_a_serial_run(dask_cluster):
     assert remote.statuses() == serial.statuses() and remote_storage == serial_storage
     by_address, storage = converge(layered_graph(n=60), executor="dask://" + cluster.scheduler_address.split("://")[1])
     assert by_address.success and storage["J59"] > 1
+
+
+def test_a_dying_dask_worker_fails_its_try_and_the_run_goes_on():
+    distributed = pytest.importorskip("distributed", reason="the dask extra is installed by .ci/install")
+    import dask
+
+    def die(self, *a, **k):
+        os._exit(3)
+
+    def one(self, *a, **k):
+        return 1
+
+    dies = type("Dies", (dojob.Job,), {"Check": die, "Run": one, "TRIES": 1})
+    fine = type("Fine", (dojob.Job,), {"Check": one, "Run": one})
+    root = type("Root", (dojob.DummyJob,), {"DEPS": (dies, fine)})
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster, distributed.Client(cluster) as client:
+            report = dojob.run(root, executor=client, workers=2)
+    assert isinstance(report["Dies"].exception, WorkerLost) and "Dies" in str(report["Dies"].exception)
+    assert report["Fine"].ok and report["Root"].status is dojob.Status.BLOCKED

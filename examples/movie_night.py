@@ -100,14 +100,14 @@ class TurnOnTV(dojobber.Job):
 
     def Check(self, *_, **kwargs):
         if not world(self).get("tv_on"):
-            if kwargs["battery_state"] != "charged":
+            if kwargs.get("battery_state", "dead") != "charged":
                 raise RuntimeError("Remote batteries are dead.")
             raise RuntimeError("TV is off.")
 
     def Run(self, *_, **kwargs):
         # Pressing the button does nothing when the batteries are dead.
         # Run may raise or not, dojob ignores it: the recheck decides.
-        if kwargs["battery_state"] == "charged":
+        if kwargs.get("battery_state", "dead") == "charged":
             world(self)["tv_on"] = True
 
 
@@ -122,7 +122,7 @@ class SitOnCouch(dojobber.Job):
             raise RuntimeError("No space on couch.")
 
     def Run(self, *_, **kwargs):
-        if kwargs["couch_space"]:
+        if kwargs.get("couch_space", False):
             world(self)["seated"] = True
 
 
@@ -137,7 +137,7 @@ class PickMovie(dojobber.Job):
     TRIES = 1
 
     def Check(self, *_, **kwargs):
-        movie = kwargs["movie"]
+        movie = kwargs.get("movie", DEFAULT_MOVIE)
         if movie.casefold() in {bad.casefold() for bad in BAD_MOVIES}:
             raise ValueError(f"{movie}? Really?")
         world(self)["movie"] = movie
@@ -304,11 +304,11 @@ class StartMovie(dojobber.Job):
     DEPS = (TurnOnTV, SitOnCouch, DimTheLights, PickMovie, Snacks, FriendsArrive)
 
     def Check(self, *_, **kwargs):
-        if world(self).get("playing") != kwargs["movie"]:
+        if world(self).get("playing") != kwargs.get("movie", DEFAULT_MOVIE):
             raise RuntimeError("Nothing is playing.")
 
     def Run(self, *_, **kwargs):
-        world(self)["playing"] = kwargs["movie"]
+        world(self)["playing"] = kwargs.get("movie", DEFAULT_MOVIE)
 
 
 class WatchMovie(dojobber.DummyJob):

@@ -275,14 +275,7 @@ class Planner:
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], True, now))
                 emit(JobFinished(spec.name, status, self.tries[index], now))
-            if self.stopped is None:  # inlined _release_dependents: the hot path
-                unmet = self._unmet
-                priority = self._priority
-                ready = self._ready
-                for d in self.graph.dependents[index]:
-                    unmet[d] -= 1
-                    if not unmet[d]:
-                        heappush(ready, (0, priority[d], d))
+            self._release_dependents(index)
             return
         self.exceptions[index] = exception
         if cancelled:

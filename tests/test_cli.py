@@ -9,7 +9,6 @@ import json
 import os
 import re
 import select
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from interrupting import interrupt, launch
 
 import dojob
 from dojob.events import SCHEMA_VERSION
@@ -487,29 +487,8 @@ SLEEPY = """\
 
 
 def test_ctrl_c_cleans_up_recaps_and_exits_130(tmp_path):
-    write(tmp_path / "sleepy.py", SLEEPY)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dojob", "run", "sleepy.py:Root", "--events", "run.jsonl", "--report", "run.html"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        # A shell's background jobs ignore SIGINT; give the child Python's usual handler.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "started").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:Root", "--events", "run.jsonl", "--report", "run.html")
+    stdout, stderr, _ = interrupt(proc, tmp_path / "started", pause=0)
     assert proc.returncode == 130, (stdout, stderr)
     assert (tmp_path / "cleaned-up").exists()
     assert "Traceback" not in stderr

@@ -9,16 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from conftest import Recorder, make_job
+from interrupting import interrupt, launch
 
 import dojob
 from dojob import Status
@@ -441,44 +436,9 @@ SLEEPY = """\
 """
 
 
-def _dojob(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    (tmp_path / "sleepy.py").write_text(textwrap.dedent(SLEEPY), encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, "-m", "dojob", "run", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **(env or {})},
-        # A shell's background jobs ignore SIGINT; give the child Python's usual handler.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def _interrupt(proc: subprocess.Popen, started: Path, times: int = 1) -> tuple[str, str, float]:
-    """Send SIGINT ``times`` times once ``started`` exists; return stdout, stderr, seconds to exit."""
-    try:
-        deadline = time.monotonic() + 30
-        while not started.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.02)
-        t0 = time.monotonic()
-        for _ in range(times):
-            time.sleep(0.2)
-            proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-        return stdout, stderr, time.monotonic() - t0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 def test_ctrl_c_with_threads_lets_running_tries_finish_then_cleans_up(tmp_path):
-    proc = _dojob(tmp_path, "sleepy.py:Root", "-j", "4", "--events", "run.jsonl", env={"SLEEP": "1"})
-    stdout, stderr, seconds = _interrupt(proc, tmp_path / "started")
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:Root", "-j", "4", "--events", "run.jsonl", env={"SLEEP": "1"})
+    stdout, stderr, seconds = interrupt(proc, tmp_path / "started")
     assert proc.returncode == 130, (stdout, stderr)
     assert seconds >= 0.7  # the running try was waited for
     assert (tmp_path / "cleaned-up").exists() and "Traceback" not in stderr
@@ -493,8 +453,8 @@ def test_ctrl_c_with_threads_lets_running_tries_finish_then_cleans_up(tmp_path):
 def test_regression_a_second_ctrl_c_with_threads_crashed_instead_of_abandoning(tmp_path):
     """While the thread driver waited for running tries after a Ctrl-C, a second Ctrl-C escaped
     mid-wait: 'finish() called while 1 tries still run', no Cleanups, no recap."""
-    proc = _dojob(tmp_path, "sleepy.py:Root", "-j", "4")
-    stdout, stderr, seconds = _interrupt(proc, tmp_path / "started", times=2)
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:Root", "-j", "4")
+    stdout, stderr, seconds = interrupt(proc, tmp_path / "started", times=2)
     assert proc.returncode == 130, (stdout, stderr)
     assert seconds < 10
     assert (tmp_path / "cleaned-up").exists() and "Traceback" not in stderr
@@ -506,8 +466,8 @@ def test_regression_a_second_ctrl_c_with_threads_crashed_instead_of_abandoning(t
 def test_regression_ctrl_c_in_an_async_run_lost_the_recap(tmp_path):
     """asyncio.run turns Ctrl-C into a fresh KeyboardInterrupt: the report was lost, the command
     printed only 'dojob: interrupted'."""
-    proc = _dojob(tmp_path, "sleepy.py:AsyncRoot", "--report", "run.html")
-    stdout, stderr, seconds = _interrupt(proc, tmp_path / "started")
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:AsyncRoot", "--report", "run.html")
+    stdout, stderr, seconds = interrupt(proc, tmp_path / "started")
     assert proc.returncode == 130, (stdout, stderr)
     assert seconds < 10
     assert (tmp_path / "cleaned-up").exists() and "Traceback" not in stderr
@@ -520,7 +480,7 @@ def test_regression_ctrl_c_in_an_async_run_lost_the_recap(tmp_path):
 
 
 def test_the_dojob_command_ends_despite_a_hanging_cleanup_under_timeout(tmp_path):
-    proc = _dojob(tmp_path, "sleepy.py:HangingCleanup", "--timeout", "0.5")
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:HangingCleanup", "--timeout", "0.5")
     started = time.monotonic()
     try:
         stdout, stderr = proc.communicate(timeout=30)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import shutil
 
 import networkx
 import pytest
@@ -116,3 +118,21 @@ def test_loglevel_sets_the_dojob_logger_level():
 def test_module_exposes_dojobbers_names():
     for name in ("DoJobber", "Job", "DummyJob", "RunonlyJob"):
         assert hasattr(dojobber, name)
+
+
+def test_display_graph_opens_the_png_in_a_viewer(tmp_path, monkeypatch):
+    seen = tmp_path / "seen.png"
+    viewer = tmp_path / "bin" / "display"
+    viewer.parent.mkdir()
+    viewer.write_text(f'#!/bin/sh\ncp "$1" {seen}\n')
+    viewer.chmod(0o755)
+    dj = dojobber.DoJobber()
+    dj.configure(_graph())
+    dj.checknrun()
+    dot_dir = os.path.dirname(shutil.which("dot"))  # Graphviz renders the PNG; cp is there too
+    monkeypatch.setenv("PATH", f"{viewer.parent}:{dot_dir}")
+    dj.display_graph()
+    assert seen.read_bytes().startswith(b"\x89PNG")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(dojobber.DojobError, match="image viewer"):
+        dj.display_graph()

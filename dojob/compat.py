@@ -10,7 +10,6 @@ goes to the ``dojob`` logger, which has no handler unless you add one.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import tempfile
@@ -182,6 +181,3 @@ class DoJobber:
             self.write_graph(fh, "png")
         subprocess.run([viewer, fh.name], check=False)
 
-
-# DoJobber exposed its logger name; keep the level constants handy for scripts.
-CRITICAL = logging.CRITICAL

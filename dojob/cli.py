@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError
+from .events import RunStopping
 from .observe import Trace, one_line
 from .recap import error_line, use_color
 from .target import TargetError, load_target
@@ -238,6 +239,19 @@ def _write_graph(path: str, dot: str, fmt: str) -> None:
         fh.write(data)
 
 
+class _InterruptNotice:
+    """Tells the operator, once, what a Ctrl-C is doing while running tries finish."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+
+    def __call__(self, event: Any) -> None:
+        if type(event) is RunStopping and event.reason == "interrupted":
+            stream = self.stream or sys.stderr
+            stream.write("dojob: interrupted: waiting for running tries to finish (Ctrl-C again to abandon them)\n")
+            stream.flush()
+
+
 def _check_writable(path: str, option: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -381,6 +395,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
         observers.append(progress)
     if ns.verbose or ns.debug:
         observers.append(Trace(debug=ns.debug, stream=progress.writer() if progress else None))
+    observers.append(_InterruptNotice(progress.writer() if progress else None))
 
     report = None
     cleanup_error: CleanupError | None = None

@@ -442,6 +442,7 @@ def test_ctrl_c_with_threads_lets_running_tries_finish_then_cleans_up(tmp_path):
     assert proc.returncode == 130, (stdout, stderr)
     assert seconds >= 0.7  # the running try was waited for
     assert (tmp_path / "cleaned-up").exists() and "Traceback" not in stderr
+    assert stderr.count("waiting for running tries to finish (Ctrl-C again to abandon them)") == 1
     assert "run stopped: interrupted (Ctrl-C)" in stdout.splitlines()
     events = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     finished = {e["job"]: e["status"] for e in events if e["event"] == "JobFinished"}

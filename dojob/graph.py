@@ -255,7 +255,11 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
             deps = tuple(raw)
         except TypeError:
             raise DepsError(name, raw, "must be an iterable of Job classes") from None
-    if len(deps) > 1 and len(set(deps)) != len(deps):
+    n = len(deps)
+    if n == 2:  # the common small case, without building a set
+        if deps[0] is deps[1]:
+            deps = deps[:1]
+    elif n > 2 and len(set(deps)) != n:
         deps = tuple(dict.fromkeys(deps))
     return deps
 
@@ -338,7 +342,8 @@ def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float, m
     # on what its own __dict__ overrides: reading that dict avoids walking the
     # MRO for a dozen names (the type attribute cache thrashes on big graphs).
     own = cls.__dict__
-    key = (cls.__bases__, *[(name, own[name]) for name in _SPEC_NAMES.intersection(own)])
+    names = tuple(_SPEC_NAMES.intersection(own))
+    key = (cls.__bases__, names, *map(own.__getitem__, names))
     try:
         fields = memo.get(key)
     except TypeError:  # an unhashable attribute value: validate without the memo

@@ -72,7 +72,7 @@ def main() -> int:
         print("  (dask not installed: pip install 'dojob[dask]')")
     else:
         with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster, distributed.Client(cluster) as client:
             dojob.run(root, executor=client, workers=2)  # warm the workers
             rows.append(("dask LocalCluster", best_time(lambda: dojob.run(root, executor=client, workers=2), 3)))

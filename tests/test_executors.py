@@ -144,7 +144,7 @@ def test_bad_executor():
 @pytest.fixture(scope="module")
 def dask_cluster():
     distributed = pytest.importorskip("distributed", reason="the dask extra is installed by .ci/install")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = distributed.Client(cluster)
     yield cluster, client
     client.close()
@@ -177,7 +177,7 @@ def test_a_dying_dask_worker_fails_its_try_and_the_run_goes_on():
     root = type("Root", (dojob.DummyJob,), {"DEPS": (dies, fine)})
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster, distributed.Client(cluster) as client:
             report = dojob.run(root, executor=client, workers=2)
     assert isinstance(report["Dies"].exception, WorkerLost) and "Dies" in str(report["Dies"].exception)

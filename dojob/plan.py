@@ -41,6 +41,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any
 
 from .events import (
@@ -61,6 +63,10 @@ class SparseColumn(dict):
     def __missing__(self, index: int) -> None:
         return None
 
+
+_FOREVER = attrgetter("forever")
+_CLAIMS = attrgetter("claims")
+_USES = attrgetter("uses")
 
 PENDING = Status.PENDING
 OK = Status.OK
@@ -104,7 +110,7 @@ class Planner:
         self._max_running = max_running
         self.plan = plan
         self.deadline = deadline
-        self._max_tries = [1] * n if no_act or plan else [s.tries for s in specs]
+        self._single_try = no_act or plan
         self.status: list[Status] = [PENDING] * n
         self.tries: list[int] = [0] * n
         self.results: list[Any] = [None] * n
@@ -113,19 +119,23 @@ class Planner:
         self.last_start: list[float] = [0.0] * n
         self.ended: list[float | None] = [None] * n  # end of the last try
         self.blocked_by: list[str | None] = [None] * n
-        self._unmet = [len(d) for d in graph.deps]
-        self._priority = priority = [s.priority for s in specs]
-        self._ready: list[tuple[int, int, int]] = [(0, priority[i], i) for i in range(n) if not self._unmet[i]]
+        # Per-job columns are built with C-level iteration (map, compress): this
+        # setup is a visible share of a run of cheap jobs.
+        self._unmet = unmet = list(map(len, graph.deps))
+        leaves = compress(range(n), map(not_, unmet))
+        self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in leaves]
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
-        self._forever = [i for i, s in enumerate(specs) if s.forever]
+        self._forever = list(compress(range(n), map(_FOREVER, specs)))
         # Jobs whose end the run waits for: all but forever jobs, unless there
         # is nothing else (a run of monitors lasts until they end or time out).
-        only_forever = len(self._forever) == n
-        self._keeps_alive = [only_forever or not s.forever for s in specs]
+        if self._forever and len(self._forever) < n:
+            self._keeps_alive = list(map(not_, map(_FOREVER, specs)))
+        else:
+            self._keeps_alive = [True] * n
         self._unfinished = sum(self._keeps_alive)
-        self._locking = any(s.claims or s.uses for s in specs)
+        self._locking = any(map(_CLAIMS, specs)) or any(map(_USES, specs))
         self._exclusive: set[str] = set()
         self._shared: Counter[str] = Counter()
         self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round
@@ -193,54 +203,62 @@ class Planner:
         if self.deadline is not None and now >= self.deadline:
             self.stop("timeout", now)
             return []
-        ready = self._ready
         waiting = self._waiting
-        tries = self.tries
-        specs = self.specs
-        while waiting and waiting[0][0] <= now:
-            index = heappop(waiting)[1]
-            heappush(ready, (tries[index], self._priority[index], index))
+        if waiting and waiting[0][0] <= now:
+            ready = self._ready
+            tries = self.tries
+            specs = self.specs
+            while waiting and waiting[0][0] <= now:
+                index = heappop(waiting)[1]
+                heappush(ready, (tries[index], specs[index].priority, index))
         free = self._max_running - self._running
-        if free <= 0 or not ready:
+        ready = self._ready
+        if free <= 0 or not ready or not self._unfinished:  # (only forever jobs left: start nothing more)
             return []
-        if self._unfinished == 0:  # only forever jobs left: start nothing more
-            return []
-        out = []
+        if self._locking:
+            out = self._choose_locked(free, now)
+        elif free == 1:
+            out = [heappop(ready)[2]]
+        else:
+            out = [heappop(ready)[2] for _ in range(min(free, len(ready)))]
+        tries = self.tries
         emit = self._emit
-        started = self.started
-        last_start = self.last_start
-        passed_over: list[tuple[int, int, int]] | None = None
+        for index in out:
+            tries[index] = try_number = tries[index] + 1
+            self.last_start[index] = now
+            if try_number == 1:
+                self.started[index] = now
+            if emit is not None:
+                emit(TryStarted(self.specs[index].name, try_number, now))
+        self._running += len(out)
+        return out
+
+    def _choose_locked(self, free: int, now: float) -> list[int]:
+        """Pop up to ``free`` ready jobs whose locks can all be taken now; pass over (and reserve for) the others."""
+        ready = self._ready
+        specs = self.specs
+        out: list[int] = []
+        passed_over = []
         reserved: set[str] = set()
         while free and ready:
             entry = heappop(ready)
             index = entry[2]
-            if self._locking:
-                spec = specs[index]
-                if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
-                    if passed_over is None:
-                        passed_over = []
-                    passed_over.append(entry)
-                    reserved.update(spec.claims)
-                    reserved.update(spec.uses)
-                    if index not in self._lock_waits:
-                        self._lock_waits.add(index)
-                        self.lock_waits[index] = self.lock_waits.get(index, 0) + 1
-                        if emit is not None:
-                            emit(LockWait(spec.name, tries[index] + 1, now, spec.claims, spec.uses))
-                    continue
-                self._lock_waits.discard(index)
-            tries[index] += 1
-            last_start[index] = now
-            if started[index] is None:
-                started[index] = now
+            spec = specs[index]
+            if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
+                passed_over.append(entry)
+                reserved.update(spec.claims)
+                reserved.update(spec.uses)
+                if index not in self._lock_waits:
+                    self._lock_waits.add(index)
+                    self.lock_waits[index] = self.lock_waits.get(index, 0) + 1
+                    if self._emit is not None:
+                        self._emit(LockWait(spec.name, self.tries[index] + 1, now, spec.claims, spec.uses))
+                continue
+            self._lock_waits.discard(index)
             out.append(index)
             free -= 1
-            if emit is not None:
-                emit(TryStarted(specs[index].name, tries[index], now))
-        if passed_over:
-            for entry in passed_over:
-                heappush(ready, entry)
-        self._running += len(out)
+        for entry in passed_over:
+            heappush(ready, entry)
         return out
 
     def complete(
@@ -263,20 +281,30 @@ class Planner:
         self._running -= 1
         self.ended[index] = now
         spec = self.specs[index]
-        if spec.claims or spec.uses:
+        if self._locking and (spec.claims or spec.uses):
             self._release(spec)
-        emit = self._emit
         if ok:
             status = CHANGED if changed else OK
             self.status[index] = status
             self.results[index] = result
             if self._keeps_alive[index]:
                 self._unfinished -= 1
-            if emit is not None:
-                emit(TryEnded(spec.name, self.tries[index], True, now))
-                emit(JobFinished(spec.name, status, self.tries[index], now))
-            self._release_dependents(index)
+            if self._emit is not None:
+                self._emit(TryEnded(spec.name, self.tries[index], True, now))
+                self._emit(JobFinished(spec.name, status, self.tries[index], now))
+        elif not self._failed_try(index, now, exception, cancelled):
             return
+        if self.stopped is None:  # dependents whose last unmet dependency this was become ready
+            unmet = self._unmet
+            for d in self.graph.dependents[index]:
+                unmet[d] = left = unmet[d] - 1
+                if not left:
+                    heappush(self._ready, (0, self.specs[d].priority, d))
+
+    def _failed_try(self, index: int, now: float, exception: BaseException | None, cancelled: bool) -> bool:
+        """:meth:`complete` for a failed try: retry, or end the job; True if its dependents may still run."""
+        spec = self.specs[index]
+        emit = self._emit
         self.exceptions[index] = exception
         if cancelled:
             self.status[index] = NOT_RUN
@@ -285,16 +313,17 @@ class Planner:
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], False, now))
                 emit(JobFinished(spec.name, NOT_RUN, self.tries[index], now))
-            return
-        if self.stopped is None and self.tries[index] < self._max_tries[index]:
+            return False
+        if self.stopped is None and self.tries[index] < (1 if self._single_try else spec.tries):
             retry_at = self.last_start[index] + spec.retry_delay
             heappush(self._waiting, (retry_at, index))
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], False, now, retry_at))
-            return
+            return False
         if emit is not None:
             emit(TryEnded(spec.name, self.tries[index], False, now))
-        if self.plan or not spec.fail_blocks:
+        release = self.plan or not spec.fail_blocks
+        if release:
             # a plan: the job would run, its dependents are still checked;
             # asyncio-style ordering: dependents run after a failure too
             self.status[index] = FAILED
@@ -302,11 +331,11 @@ class Planner:
                 self._unfinished -= 1
             if emit is not None:
                 emit(JobFinished(spec.name, FAILED, self.tries[index], now))
-            self._release_dependents(index)
         else:
             self._fail(index, now)
         if spec.critical and not self.plan and self.stopped is None:
             self.stop("critical", now, job=spec.name)
+        return release
 
     def stop(self, reason: str, now: float, *, job: str | None = None) -> None:
         """Start no new try from now on (running ones may still complete). First reason wins."""
@@ -359,18 +388,6 @@ class Planner:
             shared[name] -= 1
             if not shared[name]:
                 del shared[name]
-
-    def _release_dependents(self, index: int) -> None:
-        """Job ``index`` is done: dependents whose last unmet dependency it was become ready."""
-        if self.stopped is not None:
-            return
-        unmet = self._unmet
-        priority = self._priority
-        ready = self._ready
-        for d in self.graph.dependents[index]:
-            unmet[d] -= 1
-            if not unmet[d]:
-                heappush(ready, (0, priority[d], d))
 
     def _fail(self, index: int, now: float) -> None:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""

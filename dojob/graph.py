@@ -13,7 +13,9 @@ import inspect
 import math
 from collections.abc import Iterator
 from functools import cached_property
+from itertools import compress, repeat
 from numbers import Real
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -162,17 +164,18 @@ class JobGraph:
     @cached_property
     def has_async(self) -> bool:
         """Whether any job needs an event loop."""
-        return any(s.is_async for s in self.specs)
+        return any(map(attrgetter("is_async"), self.specs))
 
     @cached_property
     def awaitables(self) -> tuple[JobSpec, ...]:
         """The specs of awaitable nodes (e.g. ``dojob.aio`` jobs in DEPS)."""
-        return tuple(s for s in self.specs if s.kind == "awaitable")
+        specs = self.specs
+        return tuple(compress(specs, map("awaitable".__eq__, map(attrgetter("kind"), specs))))
 
     @cached_property
     def has_timeouts(self) -> bool:
         """Whether any job has a phase TIMEOUT."""
-        return any(s.timeout is not None for s in self.specs)
+        return any(map(is_not, map(attrgetter("timeout"), self.specs), repeat(None)))
 
     @cached_property
     def nx(self) -> networkx.DiGraph:
@@ -457,30 +460,33 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index
     memo: dict[tuple, tuple] = {}
     by_name: dict[str, Any] = {}
+    index_of = seen.__getitem__
+    seen_get = seen.get
 
-    def enter(node: Any) -> tuple[Any, tuple[Any, ...]]:
+    def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any]]:
+        """Mark ``node`` as on the DFS path; its stack frame: (node, its DEPS, an iterator over them)."""
         name = node.__name__ if type(node) is type else node_name(node)
         other = by_name.setdefault(name, node)
         if other is not node:
             raise DuplicateJobError(name, other, node)
         seen[node] = -1
-        return node, _deps_of(node)
+        deps = _deps_of(node)
+        return node, deps, iter(deps)
 
     for root in roots:
         if not _is_job_class(root):
             raise RootError(root)
         if root in seen:
             continue
+        # Each frame iterates over its DEPS, skipping those already placed; the
+        # first one never met is entered, and a node whose DEPS are exhausted
+        # takes the next post-order index.
         stack = [enter(root)]
-        positions = [0]
         while stack:
-            cls, deps = stack[-1]
-            i = positions[-1]
-            n = len(deps)
-            while i < n:  # skip dependencies already placed
-                dep = deps[i]
+            cls, deps, pending = stack[-1]
+            for dep in pending:
                 try:
-                    mark = seen.get(dep)
+                    mark = seen_get(dep)
                 except TypeError:  # unhashable: certainly not a job
                     _check_dep(cls, dep)
                     raise
@@ -489,26 +495,23 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 if mark < 0:
                     start = [frame[0] for frame in stack].index(dep)
                     raise CycleError([node_name(f[0]) for f in stack[start:]] + [node_name(dep)])
-                i += 1
-            if i < n:
-                positions[-1] = i + 1
-                if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
-                    name = dep.__name__
-                    if by_name.setdefault(name, dep) is not dep:
-                        raise DuplicateJobError(name, by_name[name], dep)
-                    seen[dep] = -1
-                    stack.append((dep, _deps_of(dep)))
-                else:
-                    _check_dep(cls, dep)
-                    stack.append(enter(dep))
-                positions.append(0)
             else:
                 stack.pop()
-                positions.pop()
                 index = len(specs)
                 seen[cls] = index
                 specs.append(_make_spec(cls, index, default_tries, default_delay, memo))
-                dep_lists.append(tuple(map(seen.__getitem__, deps)) if deps else ())
+                dep_lists.append(tuple(map(index_of, deps)) if deps else ())
+                continue
+            if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
+                name = dep.__name__
+                if by_name.setdefault(name, dep) is not dep:
+                    raise DuplicateJobError(name, by_name[name], dep)
+                seen[dep] = -1
+                deps = _deps_of(dep)
+                stack.append((dep, deps, iter(deps)))
+            else:
+                _check_dep(cls, dep)
+                stack.append(enter(dep))
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     seen.clear()  # free the DFS table before the graph's own tables are built
     for spec in specs:  # reuse the name table as the name -> index map

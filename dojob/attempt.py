@@ -23,6 +23,7 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, NamedTuple
 
 from .events import CleanupEnded, CleanupStarted, Phase, PhaseEnded, PhaseStarted
@@ -144,6 +145,9 @@ class TryOutcome(NamedTuple):
 
 _PASSED = TryOutcome(True, False, None)
 
+_CONVERGE = {"job": (CHECK, RUN, RECHECK), "dummy": (CHECK, RUN, RECHECK), "runonly": (RUN,), "awaitable": (RUN,)}
+_CHECK_ONLY = {"job": (CHECK,), "dummy": (CHECK,), "runonly": (), "awaitable": ()}
+
 
 class TryContext:
     """What every try of a run shares: arguments, storage, the cleanup stack, the emitter.
@@ -153,7 +157,7 @@ class TryContext:
             (or Run, for a RunonlyJob) was called, in call order: the Cleanup stack.
     """
 
-    __slots__ = ("args", "kwargs", "global_storage", "no_act", "cwd", "instances", "emit", "now", "worker")
+    __slots__ = ("args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "emit", "now", "worker")
 
     def __init__(
         self,
@@ -171,6 +175,8 @@ class TryContext:
         #: A :class:`~dojob.storage.SharedStorage` unless the caller passed its own dict.
         self.global_storage = SharedStorage() if global_storage is None else global_storage
         self.no_act = no_act
+        #: The phases of a try, by job kind (none for a run-only job that may not run).
+        self.phases: dict[str, tuple[Phase, ...]] = _CHECK_ONLY if no_act else _CONVERGE
         self.cwd = cwd
         self.instances: list[tuple[JobSpec, Any]] = []
         self.emit = emit
@@ -200,22 +206,21 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     its exception in. The instance is created in the generator itself (on the
     caller's thread or loop). Events are built only when the run has observers.
     """
-    name = spec.name
     emit = ctx.emit
-    now = ctx.now
     kind = spec.kind
     if kind == "awaitable":  # an object whose co_run() is the whole job
         obj = spec.cls
+        state: dict[str, Any] = {}
+        args, kwargs = (), {}
         run_name = "co_run"
     else:
-        run_name = "Run"
         try:
             obj = spec.cls()  # no step of its own: creating the instance needs no executor
         except STOPPERS:
             raise
         except BaseException as exc:
             if emit is not None:
-                emit(PhaseEnded(name, try_number, INIT, False, now(), *describe_error(exc)))
+                emit(PhaseEnded(spec.name, try_number, INIT, False, ctx.now(), *describe_error(exc)))
             return TryOutcome(False, exception=exc)
         # Job has no __slots__, so every instance has a __dict__; writing to it
         # directly skips the class-hierarchy search that setattr does each time.
@@ -224,18 +229,15 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         state["global_storage"] = ctx.global_storage
         if spec.has_cleanup:
             ctx.instances.append((spec, obj))
-    args, kwargs = (ctx.args, ctx.kwargs) if kind != "awaitable" else ((), {})
-    if kind == "runonly" or kind == "awaitable":
-        if ctx.no_act:  # nothing may run, so the job cannot pass its (implicit) check
-            exc = NoActError(f"{name} only runs: it cannot succeed with no_act")
-            if emit is not None:
-                emit(PhaseEnded(name, try_number, CHECK, False, now(), *describe_error(exc)))
-            return TryOutcome(False, exception=exc)
-        phases: tuple[Phase, ...] = (RUN,)
-    elif ctx.no_act:
-        phases = (CHECK,)
-    else:
-        phases = (CHECK, RUN, RECHECK)
+        args = ctx.args
+        kwargs = ctx.kwargs
+        run_name = "Run"
+    phases = ctx.phases[kind]
+    if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
+        exc = NoActError(f"{spec.name} only runs: it cannot succeed with no_act")
+        if emit is not None:
+            emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(exc)))
+        return TryOutcome(False, exception=exc)
     for phase in phases:
         if phase is RUN:
             fn = getattr(obj, run_name)
@@ -243,7 +245,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             state["_check_phase"] = "check" if phase is CHECK else "recheck"
             fn = obj.Check
         if emit is not None:
-            emit(PhaseStarted(name, try_number, phase, now(), ctx.worker()))
+            emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
         try:
             value = yield phase, fn, args, kwargs
         except GeneratorExit:
@@ -252,12 +254,12 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             if type(exc) is _Raised:
                 exc = exc.exc
             if emit is not None:
-                emit(PhaseEnded(name, try_number, phase, False, now(), *describe_error(exc)))
+                emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
             if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
                 continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
             return TryOutcome(False, exception=exc)
         if emit is not None:
-            emit(PhaseEnded(name, try_number, phase, True, now()))
+            emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))
         if phase is CHECK:
             return _PASSED if value is None else TryOutcome(True, False, value)
         if phase is RUN and len(phases) > 1:
@@ -294,12 +296,11 @@ def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseExcept
     return failures
 
 
-def _chdir(cwd: str | int) -> None:
-    """Go back to ``cwd``: a path, or an open directory descriptor (3x cheaper)."""
-    if type(cwd) is int:
-        os.fchdir(cwd)
-    else:
-        os.chdir(cwd)
+def returner(cwd: str | int | None) -> Callable[[], None] | None:
+    """A call that goes back to ``cwd`` (a path, or a descriptor from :func:`open_dir`: 3x cheaper), or None."""
+    if cwd is None:
+        return None
+    return partial(os.fchdir if type(cwd) is int else os.chdir, cwd)
 
 
 def open_dir(path: str) -> str | int:
@@ -319,15 +320,15 @@ def close_dir(cwd: str | int | None) -> None:
 
 def execute(
     steps: Generator[Step, Any, Any],
-    cwd: str | int | None = None,
+    go_back: Callable[[], None] | None = None,
     handle: TryHandle | None = None,
 ) -> Any:
     """Run ``steps`` in this thread; return the generator's value.
 
     Args:
         steps: from :func:`attempt` or :func:`cleanups`.
-        cwd: if set, go back there before every phase (serial runs): a path or
-            a directory descriptor from :func:`open_dir`.
+        go_back: if set, called before every phase to restore the working
+            directory (serial runs; see :func:`returner`).
         handle: if set, phases are watched for timeouts by the driver; once it
             abandons the try, the steps are closed and :data:`ABANDONED` is returned.
     """
@@ -345,8 +346,8 @@ def execute(
         if handle is not None:
             handle.begin(phase)
         try:
-            if cwd is not None:
-                _chdir(cwd)
+            if go_back is not None:
+                go_back()
             value = fn(*args, **kwargs) if kwargs else fn(*args)
             if value is not None and inspect.isawaitable(value):
                 close = getattr(value, "close", None)
@@ -390,6 +391,7 @@ def execute_within(
         cwd: if set, go back there before every step.
     """
     end = now() + within
+    go_back = returner(cwd)
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -411,8 +413,8 @@ def execute_within(
             fn: Callable[..., Any] = fn, args: tuple = args, kwargs: dict = kwargs, box: queue.SimpleQueue = box
         ) -> None:
             try:
-                if cwd is not None:
-                    _chdir(cwd)
+                if go_back is not None:
+                    go_back()
                 box.put((True, fn(*args, **kwargs)))
             except BaseException as exc:  # noqa: BLE001 - a stopper fails its Cleanup only
                 box.put((False, exc))

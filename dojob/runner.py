@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .attempt import STOPPERS, TryContext, aexecute, cleanups, execute, execute_within
+from .attempt import STOPPERS, TryContext, aexecute, cleanups, execute, execute_within, returner
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
@@ -179,7 +179,7 @@ class Session:
         elif within is not None:
             failures = execute_within(cleanups(ctx), within, now=self.now, wait=self.clock.get, cwd=ctx.cwd)
         else:
-            failures = execute(cleanups(ctx), ctx.cwd)
+            failures = execute(cleanups(ctx), returner(ctx.cwd))
         if self.remote is not None:
             failures = self.remote.cleanup_failures + failures
             self.remote.cleanup_failures = []

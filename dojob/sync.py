@@ -32,6 +32,7 @@ from .attempt import (
     describe_error,
     execute,
     open_dir,
+    returner,
 )
 from .clock import SystemClock
 from .events import PhaseAbandoned, PhaseEnded
@@ -181,6 +182,7 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
     complete = planner.complete
     next_actions = planner.next_actions
     cwd = open_dir(ctx.cwd) if ctx.cwd is not None else None
+    go_back = returner(cwd)
     try:
         t = now()
         while planner.is_active():
@@ -191,7 +193,7 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
                 continue
             for index in actions:
                 try:
-                    out = execute(attempt(specs[index], tries[index], ctx), cwd)
+                    out = execute(attempt(specs[index], tries[index], ctx), go_back)
                 except STOPPERS as exc:
                     t = now()
                     planner.stop("interrupted", t)
@@ -255,7 +257,7 @@ def _drive_pool(
 ) -> None:
     specs = planner.specs
     tries = planner.tries
-    cwd = ctx.cwd if workers == 1 and executor is None else None
+    go_back = returner(ctx.cwd) if workers == 1 and executor is None else None
     pool = executor or (None if remote else ThreadPool(workers))
     running: dict[cf.Future, int] = {}
     handles: dict[int, TryHandle] = {}
@@ -272,7 +274,7 @@ def _drive_pool(
                 if remote is not None:
                     future = remote.submit(specs[index], tries[index])
                 else:
-                    future = pool.submit(execute, attempt(specs[index], tries[index], ctx), cwd, handle)
+                    future = pool.submit(execute, attempt(specs[index], tries[index], ctx), go_back, handle)
                 running[future] = index
                 if handle is not None:
                     handles[index] = handle

@@ -13,9 +13,8 @@ import inspect
 import math
 from collections.abc import Iterator
 from functools import cached_property
-from itertools import compress, repeat
 from numbers import Real
-from operator import attrgetter, is_not
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -108,7 +107,7 @@ class JobGraph:
         roots: the root jobs' names.
     """
 
-    __slots__ = ("specs", "deps", "dependents", "roots", "_index", "__dict__")
+    __slots__ = ("specs", "deps", "dependents", "roots", "_index", "_distinct", "__dict__")
 
     def __init__(
         self,
@@ -116,7 +115,11 @@ class JobGraph:
         deps: list[tuple[int, ...]],
         roots: tuple[str, ...],
         index: dict[str, int] | None = None,
+        distinct: list[JobSpec] | None = None,
     ) -> None:
+        """``distinct``, if given, holds a spec of each distinct set of validated
+        values plus every awaitable node: enough to answer the graph-wide
+        questions (:attr:`has_async`, :attr:`forever`...) without a pass over all jobs."""
         self.specs: tuple[JobSpec, ...] = tuple(specs)
         self.deps: tuple[tuple[int, ...], ...] = tuple(deps)
         dependents: list[Any] = [[] for _ in specs]
@@ -130,6 +133,7 @@ class JobGraph:
         if index is None:
             index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
         self._index = index
+        self._distinct = self.specs if distinct is None else tuple(distinct)
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -147,7 +151,7 @@ class JobGraph:
     @cached_property
     def names(self) -> list[str]:
         """Job names in post-order (do not mutate)."""
-        return [s.name for s in self.specs]
+        return list(map(attrgetter("name"), self.specs))
 
     @property
     def index(self) -> dict[str, int]:
@@ -164,18 +168,27 @@ class JobGraph:
     @cached_property
     def has_async(self) -> bool:
         """Whether any job needs an event loop."""
-        return any(map(attrgetter("is_async"), self.specs))
+        return any(map(attrgetter("is_async"), self._distinct))
 
     @cached_property
     def awaitables(self) -> tuple[JobSpec, ...]:
         """The specs of awaitable nodes (e.g. ``dojob.aio`` jobs in DEPS)."""
-        specs = self.specs
-        return tuple(compress(specs, map("awaitable".__eq__, map(attrgetter("kind"), specs))))
+        return tuple(s for s in self._distinct if s.kind == "awaitable")
+
+    @cached_property
+    def forever(self) -> list[int]:
+        """The indices of forever jobs (awaitable monitors), in order."""
+        return [s.index for s in self._distinct if s.forever]
 
     @cached_property
     def has_timeouts(self) -> bool:
         """Whether any job has a phase TIMEOUT."""
-        return any(map(is_not, map(attrgetter("timeout"), self.specs), repeat(None)))
+        return any(s.timeout is not None for s in self._distinct)
+
+    @cached_property
+    def has_locks(self) -> bool:
+        """Whether any job CLAIMS or USES a resource."""
+        return any(s.claims or s.uses for s in self._distinct)
 
     @cached_property
     def nx(self) -> networkx.DiGraph:
@@ -333,33 +346,37 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
     )  # fmt: skip
 
 
-def _make_spec(cls: Any, index: int, default_tries: int, default_delay: float, memo: dict) -> JobSpec:
-    """The spec of ``cls``; validation is memoised on the attribute values that decide it.
+def _spec_key(cls: Any) -> tuple | None:
+    """What a class's validated values depend on within one build, as a memo key (None if not hashable).
 
-    Jobs made from one base class (the common case, e.g. dynamic jobs) share
-    every validated value, so only the first of them pays for the checks.
+    That is its bases and what its own ``__dict__`` overrides: reading that
+    dict avoids walking the MRO for a dozen names (the type attribute cache
+    thrashes on big graphs). Jobs made from one base class (the common case,
+    e.g. dynamic jobs) share the key, so only the first of them pays for the checks.
     """
     if not isinstance(cls, type):
-        return _awaitable_spec(cls, index, default_tries, default_delay)
-    # Within one build, a class's validated values depend only on its bases and
-    # on what its own __dict__ overrides: reading that dict avoids walking the
-    # MRO for a dozen names (the type attribute cache thrashes on big graphs).
+        return None
     own = cls.__dict__
     names = tuple(_SPEC_NAMES.intersection(own))
     key = (cls.__bases__, names, *map(own.__getitem__, names))
     try:
-        fields = memo.get(key)
+        hash(key)
     except TypeError:  # an unhashable attribute value: validate without the memo
-        fields = key = None
-    if fields is None:
-        spec = _validate_spec(cls, index, default_tries, default_delay)
-        if key is not None:
-            memo[key] = (
-                spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
-                spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses,
-            )  # fmt: skip
-        return spec
-    return JobSpec(cls.__name__, index, cls, *fields)
+        return None
+    return key
+
+
+def _new_spec(cls: Any, index: int, default_tries: int, default_delay: float, memo: dict, key: tuple | None) -> JobSpec:
+    """Validate ``cls`` (or an awaitable node) into its spec, and remember its values under ``key``."""
+    if not isinstance(cls, type):
+        return _awaitable_spec(cls, index, default_tries, default_delay)
+    spec = _validate_spec(cls, index, default_tries, default_delay)
+    if key is not None:
+        memo[key] = (
+            spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
+            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses,
+        )  # fmt: skip
+    return spec
 
 
 def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float) -> JobSpec:
@@ -459,9 +476,12 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     dep_lists: list[tuple[int, ...]] = []
     seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index
     memo: dict[tuple, tuple] = {}
+    distinct: list[JobSpec] = []  # the specs not taken from the memo (see JobGraph)
     by_name: dict[str, Any] = {}
     index_of = seen.__getitem__
     seen_get = seen.get
+    memo_get = memo.get
+    overrides = _SPEC_NAMES.intersection
 
     def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any]]:
         """Mark ``node`` as on the DFS path; its stack frame: (node, its DEPS, an iterator over them)."""
@@ -499,7 +519,23 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 stack.pop()
                 index = len(specs)
                 seen[cls] = index
-                specs.append(_make_spec(cls, index, default_tries, default_delay, memo))
+                if type(cls) is type:  # the memo lookup of _spec_key, inlined for plain classes
+                    own = cls.__dict__
+                    names = tuple(overrides(own))
+                    key: tuple | None = (cls.__bases__, names, *map(own.__getitem__, names))
+                    try:
+                        fields = memo_get(key)
+                    except TypeError:
+                        fields = key = None
+                else:
+                    key = _spec_key(cls)
+                    fields = None if key is None else memo_get(key)
+                if fields is None:
+                    spec = _new_spec(cls, index, default_tries, default_delay, memo, key)
+                    specs.append(spec)
+                    distinct.append(spec)
+                else:
+                    specs.append(JobSpec(cls.__name__, index, cls, *fields))
                 dep_lists.append(tuple(map(index_of, deps)) if deps else ())
                 continue
             if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
@@ -507,7 +543,9 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 if by_name.setdefault(name, dep) is not dep:
                     raise DuplicateJobError(name, by_name[name], dep)
                 seen[dep] = -1
-                deps = _deps_of(dep)
+                deps = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
+                if type(deps) is not tuple or len(deps) > 2 or (len(deps) == 2 and deps[0] is deps[1]):
+                    deps = _deps_of(dep)
                 stack.append((dep, deps, iter(deps)))
             else:
                 _check_dep(cls, dep)
@@ -516,4 +554,4 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     seen.clear()  # free the DFS table before the graph's own tables are built
     for spec in specs:  # reuse the name table as the name -> index map
         by_name[spec.name] = spec.index
-    return JobGraph(specs, dep_lists, root_names, by_name)
+    return JobGraph(specs, dep_lists, root_names, by_name, distinct)

@@ -65,8 +65,6 @@ class SparseColumn(dict):
 
 
 _FOREVER = attrgetter("forever")
-_CLAIMS = attrgetter("claims")
-_USES = attrgetter("uses")
 
 PENDING = Status.PENDING
 OK = Status.OK
@@ -127,7 +125,7 @@ class Planner:
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
-        self._forever = list(compress(range(n), map(_FOREVER, specs)))
+        self._forever = graph.forever
         # Jobs whose end the run waits for: all but forever jobs, unless there
         # is nothing else (a run of monitors lasts until they end or time out).
         if self._forever and len(self._forever) < n:
@@ -135,7 +133,7 @@ class Planner:
         else:
             self._keeps_alive = [True] * n
         self._unfinished = sum(self._keeps_alive)
-        self._locking = any(map(_CLAIMS, specs)) or any(map(_USES, specs))
+        self._locking = graph.has_locks
         self._exclusive: set[str] = set()
         self._shared: Counter[str] = Counter()
         self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round

@@ -21,7 +21,7 @@ from .job import Job
 from .observe import logger
 from .render import graph_dot, render, svg
 from .report import Report
-from .runner import run_graph
+from .runner import frozen_build, run_graph
 
 
 class DoJobber:
@@ -93,11 +93,12 @@ class DoJobber:
         options = dict(self._options)
         tries = options.pop("default_tries")
         delay = options.pop("default_retry_delay")
-        self._graph = build_graph(root, default_tries=tries, default_retry_delay=delay)
-        self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
         report = None
         try:
-            report = run_graph(self._graph, args=self._args, kwargs=self._kwargs, **options)
+            with frozen_build(lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)) as graph:
+                self._graph = graph
+                self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
+                report = run_graph(graph, args=self._args, kwargs=self._kwargs, **options)
         except CleanupError as exc:
             report = exc.report
             raise

@@ -30,20 +30,27 @@ from .sync import drive
 
 
 @contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Keep the collector from rescanning objects that existed before the run.
+def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
+    """Build the graph, then keep the collector from rescanning what exists by then, the graph included.
 
     A large graph's classes are ~10 GC objects each; every full collection
     during the run would walk them all again (measured: most of the engine's
-    cost at 100 000 jobs). Objects created during the run are collected as
-    usual. Skipped if the application uses ``gc.freeze()`` itself.
+    cost at 100 000 jobs). The collector stays off from the build until the
+    freeze: otherwise its first young collection walks the whole new graph
+    (~6% of a run of 4 000 cheap jobs). Objects created during the run are
+    collected as usual. Skipped if the application uses ``gc.freeze()`` itself.
     """
     if gc.get_freeze_count() or not gc.isenabled():
-        yield
+        yield build()
         return
-    gc.freeze()
+    gc.disable()
     try:
-        yield
+        graph = build()
+    finally:
+        gc.freeze()
+        gc.enable()
+    try:
+        yield graph
     finally:
         gc.unfreeze()
 
@@ -378,8 +385,9 @@ def run(
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
-    with _frozen_heap():
-        graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    with frozen_build(
+        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    ) as graph:
         return run_graph(
             graph,
             args=args,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import gc
 import inspect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from numbers import Real
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -346,19 +346,34 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
     )  # fmt: skip
 
 
-def _spec_key(cls: Any) -> tuple | None:
+def _no_overrides(own: Any) -> tuple:
+    return ()
+
+
+def _override_picker(own: Any) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    """The spec attributes a class dict with these keys overrides, and a getter of their values."""
+    names = tuple(_SPEC_NAMES.intersection(own))
+    return names, (itemgetter(*names) if names else _no_overrides)
+
+
+def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     """What a class's validated values depend on within one build, as a memo key (None if not hashable).
 
     That is its bases and what its own ``__dict__`` overrides: reading that
     dict avoids walking the MRO for a dozen names (the type attribute cache
     thrashes on big graphs). Jobs made from one base class (the common case,
-    e.g. dynamic jobs) share the key, so only the first of them pays for the checks.
+    e.g. dynamic jobs) share the key, so only the first of them pays for the
+    checks. ``pickers`` memoises :func:`_override_picker` by the dict's keys
+    (classes made alike have the same keys).
     """
     if not isinstance(cls, type):
         return None
     own = cls.__dict__
-    names = tuple(_SPEC_NAMES.intersection(own))
-    key = (cls.__bases__, names, *map(own.__getitem__, names))
+    layout = tuple(own)
+    picker = pickers.get(layout)
+    if picker is None:
+        picker = pickers[layout] = _override_picker(own)
+    key = (cls.__bases__, picker[0], picker[1](own))
     try:
         hash(key)
     except TypeError:  # an unhashable attribute value: validate without the memo
@@ -481,7 +496,8 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     index_of = seen.__getitem__
     seen_get = seen.get
     memo_get = memo.get
-    overrides = _SPEC_NAMES.intersection
+    pickers: dict[tuple, tuple] = {}
+    pickers_get = pickers.get
 
     def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any]]:
         """Mark ``node`` as on the DFS path; its stack frame: (node, its DEPS, an iterator over them)."""
@@ -519,16 +535,19 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 stack.pop()
                 index = len(specs)
                 seen[cls] = index
-                if type(cls) is type:  # the memo lookup of _spec_key, inlined for plain classes
+                if type(cls) is type:  # _spec_key inlined for plain classes
                     own = cls.__dict__
-                    names = tuple(overrides(own))
-                    key: tuple | None = (cls.__bases__, names, *map(own.__getitem__, names))
+                    layout = tuple(own)
+                    picker = pickers_get(layout)
+                    if picker is None:
+                        picker = pickers[layout] = _override_picker(own)
+                    key: tuple | None = (cls.__bases__, picker[0], picker[1](own))
                     try:
                         fields = memo_get(key)
                     except TypeError:
                         fields = key = None
                 else:
-                    key = _spec_key(cls)
+                    key = _spec_key(cls, pickers)
                     fields = None if key is None else memo_get(key)
                 if fields is None:
                     spec = _new_spec(cls, index, default_tries, default_delay, memo, key)

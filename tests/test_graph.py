@@ -209,3 +209,32 @@ def test_validation_happens_before_any_job_runs():
     with pytest.raises(dojob.JobAttributeError):
         dojob.run(root)
     assert ran == []
+
+
+def test_validation_memo_tells_apart_classes_made_alike():
+    """Classes made alike share validated values; any override, base or bad value still counts."""
+
+    def check(self):
+        pass
+
+    class SlowBase(dojob.Job):
+        TRIES = 7
+
+    made: list[type] = []
+    overrides = [{}, {}, {"TRIES": 2}, {"PRIORITY": -1}, {"CRITICAL": True}, {"TIMEOUT": 4}]
+    for i, extra in enumerate(overrides + [{"CLAIMS": ["db"]}, {"USES": ("x",)}]):
+        made.append(type(f"Alike{i}", (dojob.Job,), {"Check": check, "Run": check, "DEPS": list(made[-1:]), **extra}))
+    other_base = type("OtherBase", (SlowBase,), {"Check": check, "Run": check, "DEPS": [made[-1]]})
+    reordered = type("Reordered", (dojob.Job,), {"Run": check, "DEPS": [other_base], "Check": check})
+    g = build_graph(reordered, default_tries=3)
+    values = {s.name: (s.tries, s.priority, s.critical, s.timeout, s.claims, s.uses) for s in g.specs}
+    assert values["Alike0"] == values["Alike1"] == values["Reordered"] == (3, 0, False, None, (), ())
+    assert values["Alike2"][0] == 2 and values["Alike3"][1] == -1 and values["Alike4"][2] is True
+    assert values["Alike5"][3] == 4.0 and values["Alike6"][4] == ("db",) and values["Alike7"][5] == ("x",)
+    assert values["OtherBase"][0] == 7
+    assert g.has_locks and g.has_timeouts
+
+    bad = type("Bad", (dojob.Job,), {"Check": check, "Run": check, "DEPS": made[:2], "TRIES": 0})
+    with pytest.raises(dojob.JobAttributeError, match="Bad") as info:
+        build_graph(bad)
+    assert info.value.value == 0

@@ -177,6 +177,7 @@ def drive(
 
 
 def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float], clock: SystemClock) -> None:
+    assert planner.deadline is None, "a run with a deadline needs the watching driver"
     specs = planner.specs
     tries = planner.tries
     complete = planner.complete
@@ -185,9 +186,13 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
     go_back = returner(cwd)
     try:
         t = now()
-        while planner.is_active():
+        while True:
+            # (is_active only when nothing starts: without a deadline, which
+            # this driver never has, a finished planner starts nothing)
             actions = next_actions(t)
             if not actions:
+                if not planner.is_active():
+                    break
                 _idle(planner, clock, now)
                 t = now()
                 continue

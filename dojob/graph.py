@@ -514,12 +514,13 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
             raise RootError(root)
         if root in seen:
             continue
-        # Each frame iterates over its DEPS, skipping those already placed; the
-        # first one never met is entered, and a node whose DEPS are exhausted
-        # takes the next post-order index.
-        stack = [enter(root)]
-        while stack:
-            cls, deps, pending = stack[-1]
+        # A frame is (node, its DEPS, an iterator over them): the current one
+        # lives in locals, its ancestors' on a stack. Each frame skips the DEPS
+        # already placed; the first one never met is entered, and a node whose
+        # DEPS are exhausted takes the next post-order index.
+        cls, deps, pending = enter(root)
+        stack: list[tuple[Any, tuple[Any, ...], Iterator[Any]]] = []
+        while True:
             for dep in pending:
                 try:
                     mark = seen_get(dep)
@@ -529,10 +530,9 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 if mark is None:
                     break
                 if mark < 0:
-                    start = [frame[0] for frame in stack].index(dep)
-                    raise CycleError([node_name(f[0]) for f in stack[start:]] + [node_name(dep)])
+                    path = [frame[0] for frame in stack] + [cls]
+                    raise CycleError([node_name(node) for node in path[path.index(dep) :]] + [node_name(dep)])
             else:
-                stack.pop()
                 index = len(specs)
                 seen[cls] = index
                 if type(cls) is type:  # _spec_key inlined for plain classes
@@ -556,7 +556,11 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 else:
                     specs.append(JobSpec(cls.__name__, index, cls, *fields))
                 dep_lists.append(tuple(map(index_of, deps)) if deps else ())
+                if not stack:
+                    break
+                cls, deps, pending = stack.pop()
                 continue
+            stack.append((cls, deps, pending))
             if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
                 name = dep.__name__
                 if by_name.setdefault(name, dep) is not dep:
@@ -565,10 +569,11 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 deps = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
                 if type(deps) is not tuple or len(deps) > 2 or (len(deps) == 2 and deps[0] is deps[1]):
                     deps = _deps_of(dep)
-                stack.append((dep, deps, iter(deps)))
+                cls = dep
+                pending = iter(deps)
             else:
                 _check_dep(cls, dep)
-                stack.append(enter(dep))
+                cls, deps, pending = enter(dep)
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     seen.clear()  # free the DFS table before the graph's own tables are built
     for spec in specs:  # reuse the name table as the name -> index map

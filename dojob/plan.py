@@ -120,6 +120,7 @@ class Planner:
         # Per-job columns are built with C-level iteration (map, compress): this
         # setup is a visible share of a run of cheap jobs.
         self._unmet = unmet = list(map(len, graph.deps))
+        self._dependents = graph.dependents
         leaves = compress(range(n), map(not_, unmet))
         self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in leaves]
         heapify(self._ready)
@@ -278,9 +279,8 @@ class Planner:
         """
         self._running -= 1
         self.ended[index] = now
-        spec = self.specs[index]
-        if self._locking and (spec.claims or spec.uses):
-            self._release(spec)
+        if self._locking:
+            self._release(self.specs[index])
         if ok:
             status = CHANGED if changed else OK
             self.status[index] = status
@@ -288,13 +288,14 @@ class Planner:
             if self._keeps_alive[index]:
                 self._unfinished -= 1
             if self._emit is not None:
-                self._emit(TryEnded(spec.name, self.tries[index], True, now))
-                self._emit(JobFinished(spec.name, status, self.tries[index], now))
+                name = self.specs[index].name
+                self._emit(TryEnded(name, self.tries[index], True, now))
+                self._emit(JobFinished(name, status, self.tries[index], now))
         elif not self._failed_try(index, now, exception, cancelled):
             return
         if self.stopped is None:  # dependents whose last unmet dependency this was become ready
             unmet = self._unmet
-            for d in self.graph.dependents[index]:
+            for d in self._dependents[index]:
                 unmet[d] = left = unmet[d] - 1
                 if not left:
                     heappush(self._ready, (0, self.specs[d].priority, d))
@@ -380,6 +381,9 @@ class Planner:
         return True
 
     def _release(self, spec: Any) -> None:
+        """Give back the locks of ``spec`` (if it takes any)."""
+        if not spec.claims and not spec.uses:
+            return
         self._exclusive.difference_update(spec.claims)
         shared = self._shared
         for name in spec.uses:

@@ -116,10 +116,12 @@ class JobGraph:
         roots: tuple[str, ...],
         index: dict[str, int] | None = None,
         distinct: list[JobSpec] | None = None,
+        names: list[str] | None = None,
     ) -> None:
         """``distinct``, if given, holds a spec of each distinct set of validated
         values plus every awaitable node: enough to answer the graph-wide
-        questions (:attr:`has_async`, :attr:`forever`...) without a pass over all jobs."""
+        questions (:attr:`has_async`, :attr:`forever`...) without a pass over
+        all jobs. ``names``, if given, are the specs' names (see :attr:`names`)."""
         self.specs: tuple[JobSpec, ...] = tuple(specs)
         self.deps: tuple[tuple[int, ...], ...] = tuple(deps)
         dependents: list[Any] = [[] for _ in specs]
@@ -134,6 +136,8 @@ class JobGraph:
             index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
         self._index = index
         self._distinct = self.specs if distinct is None else tuple(distinct)
+        if names is not None:
+            self.__dict__["names"] = names  # the cached property, already known
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -492,7 +496,6 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index
     memo: dict[tuple, tuple] = {}
     distinct: list[JobSpec] = []  # the specs not taken from the memo (see JobGraph)
-    by_name: dict[str, Any] = {}
     index_of = seen.__getitem__
     seen_get = seen.get
     memo_get = memo.get
@@ -501,10 +504,6 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
 
     def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any]]:
         """Mark ``node`` as on the DFS path; its stack frame: (node, its DEPS, an iterator over them)."""
-        name = node.__name__ if type(node) is type else node_name(node)
-        other = by_name.setdefault(name, node)
-        if other is not node:
-            raise DuplicateJobError(name, other, node)
         seen[node] = -1
         deps = _deps_of(node)
         return node, deps, iter(deps)
@@ -562,9 +561,6 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 continue
             stack.append((cls, deps, pending))
             if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
-                name = dep.__name__
-                if by_name.setdefault(name, dep) is not dep:
-                    raise DuplicateJobError(name, by_name[name], dep)
                 seen[dep] = -1
                 deps = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
                 if type(deps) is not tuple or len(deps) > 2 or (len(deps) == 2 and deps[0] is deps[1]):
@@ -576,6 +572,21 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 cls, deps, pending = enter(dep)
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     seen.clear()  # free the DFS table before the graph's own tables are built
-    for spec in specs:  # reuse the name table as the name -> index map
-        by_name[spec.name] = spec.index
-    return JobGraph(specs, dep_lists, root_names, by_name, distinct)
+    # Names are checked for uniqueness once, here: a name -> index map built in
+    # C costs less than a lookup per job during the walk (a 100 000-entry table
+    # misses the caches on every random access).
+    names = list(map(attrgetter("name"), specs))
+    index = dict(zip(names, range(len(names)), strict=True))
+    if len(index) != len(names):
+        _raise_duplicate(specs)
+    return JobGraph(specs, dep_lists, root_names, index, distinct, names)
+
+
+def _raise_duplicate(specs: list[JobSpec]) -> None:
+    """Raise :class:`DuplicateJobError` for the first name shared by two jobs (in post-order)."""
+    first: dict[str, Any] = {}
+    for spec in specs:
+        other = first.setdefault(spec.name, spec.cls)
+        if other is not spec.cls:
+            raise DuplicateJobError(spec.name, other, spec.cls)
+    raise AssertionError("no duplicate name")  # pragma: no cover

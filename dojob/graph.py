@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from numbers import Real
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import (
     CycleError,
@@ -32,66 +32,33 @@ if TYPE_CHECKING:
     import networkx
 
 
-class JobSpec:
+class JobSpec(NamedTuple):
     """Everything the planner and drivers need to know about one job, fixed for a run.
 
     ``kind`` is "job", "dummy", "runonly" (Job classes) or "awaitable" (an
     object whose ``co_run()`` coroutine is the job, e.g. a ``dojob.aio`` job;
     then ``cls`` holds that object). ``fail_blocks`` False makes DEPS mere
     ordering, as in asynciojobs: dependents of a failed job still run.
+
+    A named tuple: the build makes one per job without a Python-level
+    ``__init__`` (``tuple.__new__`` on memoised values).
     """
 
-    __slots__ = (
-        "name",
-        "index",
-        "cls",
-        "kind",
-        "tries",
-        "retry_delay",
-        "priority",
-        "critical",
-        "is_async",
-        "has_cleanup",
-        "forever",
-        "timeout",
-        "claims",
-        "uses",
-        "fail_blocks",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        index: int,
-        cls: Any,
-        kind: str,
-        tries: int,
-        retry_delay: float,
-        priority: int = 0,
-        critical: bool = False,
-        is_async: bool = False,
-        has_cleanup: bool = False,
-        forever: bool = False,
-        timeout: float | None = None,
-        claims: tuple[str, ...] = (),
-        uses: tuple[str, ...] = (),
-        fail_blocks: bool = True,
-    ) -> None:
-        self.name = name
-        self.index = index
-        self.cls = cls
-        self.kind = kind
-        self.tries = tries
-        self.retry_delay = retry_delay
-        self.priority = priority
-        self.critical = critical
-        self.is_async = is_async
-        self.has_cleanup = has_cleanup
-        self.forever = forever
-        self.timeout = timeout
-        self.claims = claims
-        self.uses = uses
-        self.fail_blocks = fail_blocks
+    name: str
+    index: int
+    cls: Any
+    kind: str
+    tries: int
+    retry_delay: float
+    priority: int = 0
+    critical: bool = False
+    is_async: bool = False
+    has_cleanup: bool = False
+    forever: bool = False
+    timeout: float | None = None
+    claims: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    fail_blocks: bool = True
 
     def __repr__(self) -> str:
         return f"<JobSpec {self.index}:{self.name} kind={self.kind} tries={self.tries}>"
@@ -391,9 +358,9 @@ def _new_spec(cls: Any, index: int, default_tries: int, default_delay: float, me
         return _awaitable_spec(cls, index, default_tries, default_delay)
     spec = _validate_spec(cls, index, default_tries, default_delay)
     if key is not None:
-        memo[key] = (
+        memo[key] = (  # every field after cls: tuple.__new__ knows no defaults
             spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
-            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses,
+            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True,
         )  # fmt: skip
     return spec
 
@@ -499,6 +466,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     index_of = seen.__getitem__
     seen_get = seen.get
     memo_get = memo.get
+    new_spec = tuple.__new__
     pickers: dict[tuple, tuple] = {}
     pickers_get = pickers.get
 
@@ -553,7 +521,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                     specs.append(spec)
                     distinct.append(spec)
                 else:
-                    specs.append(JobSpec(cls.__name__, index, cls, *fields))
+                    specs.append(new_spec(JobSpec, (cls.__name__, index, cls, *fields)))
                 dep_lists.append(tuple(map(index_of, deps)) if deps else ())
                 if not stack:
                     break

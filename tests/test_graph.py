@@ -238,3 +238,21 @@ def test_validation_memo_tells_apart_classes_made_alike():
     with pytest.raises(dojob.JobAttributeError, match="Bad") as info:
         build_graph(bad)
     assert info.value.value == 0
+
+
+def test_jobs_made_alike_keep_every_default_when_they_fail():
+    """Specs taken from the validation memo carry every field: a failing alike job blocks its dependents."""
+
+    def fail(self):
+        raise RuntimeError("no")
+
+    def ok(self):
+        pass
+
+    failing = [type(f"Failing{i}", (dojob.Job,), {"Check": fail, "Run": ok, "TRIES": 1}) for i in range(3)]
+    waiting = [type(f"Waiting{i}", (dojob.Job,), {"Check": ok, "Run": ok, "DEPS": (f,)}) for i, f in enumerate(failing)]
+    root = type("AlikeRoot", (dojob.DummyJob,), {"DEPS": tuple(waiting)})
+    report = dojob.run(root, default_retry_delay=0)
+    assert [report[f.__name__].status for f in failing] == [dojob.Status.FAILED] * 3
+    assert [report[w.__name__].status for w in waiting] == [dojob.Status.BLOCKED] * 3
+    assert report["AlikeRoot"].status is dojob.Status.BLOCKED

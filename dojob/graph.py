@@ -68,7 +68,8 @@ class JobGraph:
     """An immutable, validated job graph.
 
     Attributes:
-        specs: the jobs in post-order (every job after all its dependencies).
+        specs: the jobs in post-order (every job after all its dependencies);
+            ``specs[i].index == i``.
         deps: ``deps[i]`` holds the indices of job ``i``'s dependencies, in DEPS order.
         dependents: ``dependents[i]`` holds the indices of the jobs that depend on job ``i``.
         roots: the root jobs' names.
@@ -92,7 +93,8 @@ class JobGraph:
         self.specs: tuple[JobSpec, ...] = tuple(specs)
         self.deps: tuple[tuple[int, ...], ...] = tuple(deps)
         dependents: list[Any] = [[] for _ in specs]
-        for i, ds in enumerate(deps):
+        # (the specs' own index ints: enumerate would make a new int per job past 256)
+        for i, ds in zip(map(attrgetter("index"), self.specs), deps, strict=True):
             for d in ds:
                 dependents[d].append(i)
         for i, ds in enumerate(dependents):  # one list at a time, to keep the peak low
@@ -544,7 +546,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     # C costs less than a lookup per job during the walk (a 100 000-entry table
     # misses the caches on every random access).
     names = list(map(attrgetter("name"), specs))
-    index = dict(zip(names, range(len(names)), strict=True))
+    index = dict(zip(names, map(attrgetter("index"), specs), strict=True))  # (the specs' ints: no new ones)
     if len(index) != len(names):
         _raise_duplicate(specs)
     return JobGraph(specs, dep_lists, root_names, index, distinct, names)

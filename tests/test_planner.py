@@ -157,16 +157,16 @@ def test_max_running_must_be_positive():
         Planner(build_graph(make_job("A")), max_running=0)
 
 
-def _forever(name, deps=()):
+def _forever(name, index):
     from dojob.graph import JobSpec
 
-    return JobSpec(name, 0, object(), "awaitable", 1, 0.0, is_async=True, forever=True)
+    return JobSpec(name, index, object(), "awaitable", 1, 0.0, is_async=True, forever=True)
 
 
 def test_forever_jobs_do_not_keep_a_run_alive_but_a_run_of_only_forever_jobs_lasts():
     from dojob.graph import JobGraph, JobSpec
 
-    monitor = _forever("Monitor")
+    monitor = _forever("Monitor", 0)
     work = JobSpec("Work", 1, object(), "awaitable", 1, 0.0, is_async=True)
     p = Planner(JobGraph([monitor, work], [(), ()], ()), max_running=2)
     assert len(p.next_actions(0)) == 2
@@ -177,7 +177,7 @@ def test_forever_jobs_do_not_keep_a_run_alive_but_a_run_of_only_forever_jobs_las
     p.finish(1.0)
     assert p.succeeded()
 
-    only = Planner(JobGraph([_forever("M1"), _forever("M2")], [(), ()], ()), max_running=2, deadline=5.0)
+    only = Planner(JobGraph([_forever("M1", 0), _forever("M2", 1)], [(), ()], ()), max_running=2, deadline=5.0)
     assert len(only.next_actions(0)) == 2
     assert not only.cancel_running()  # nothing else to wait for: they run until they end...
     only.complete(0, True, 1.0)

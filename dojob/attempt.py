@@ -53,8 +53,16 @@ class PhaseTimeout(TimeoutError):
         self.job = job
         self.phase = phase
         self.timeout = timeout
+        self.abandoned = abandoned
         note = "; its thread cannot be killed and runs on, abandoned" if abandoned else ""
         super().__init__(f"{job}.{phase.value} took longer than TIMEOUT={timeout:g}s{note}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # it crosses process boundaries (remote tries)
+        return (_phase_timeout, (self.job, self.phase, self.timeout, self.abandoned), self.__dict__)
+
+
+def _phase_timeout(job: str, phase: Phase, timeout: float, abandoned: bool) -> PhaseTimeout:
+    return PhaseTimeout(job, phase, timeout, abandoned=abandoned)
 
 
 class RunTimeout(TimeoutError):
@@ -318,6 +326,14 @@ def close_dir(cwd: str | int | None) -> None:
         os.close(cwd)
 
 
+def _refuse_awaitable(phase: Phase, value: Any) -> None:
+    """A sync phase returned an awaitable: close it (no "never awaited" warning) and fail the phase."""
+    close = getattr(value, "close", None)
+    if close is not None:
+        close()
+    raise TypeError(f"{phase.value} returned an awaitable; run jobs with coroutines through the async driver")
+
+
 def execute(
     steps: Generator[Step, Any, Any],
     go_back: Callable[[], None] | None = None,
@@ -350,12 +366,7 @@ def execute(
                 go_back()
             value = fn(*args, **kwargs) if kwargs else fn(*args)
             if value is not None and inspect.isawaitable(value):
-                close = getattr(value, "close", None)
-                if close is not None:
-                    close()
-                raise TypeError(
-                    f"{phase.value} returned an awaitable; run jobs with coroutines through the async driver"
-                )
+                _refuse_awaitable(phase, value)
         except STOPPERS as exc:
             if phase is not CLEANUP:
                 steps.close()
@@ -391,7 +402,54 @@ def execute_within(
         cwd: if set, go back there before every step.
     """
     end = now() + within
-    go_back = returner(cwd)
+
+    def late(phase: Phase, started: bool) -> BaseException:
+        if started:
+            return CleanupTimeout(f"still running when the Cleanups' bound of {within:g}s passed; its thread runs on")
+        return CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
+
+    return _execute_on_threads(steps, lambda phase: end - now(), late, wait, returner(cwd))
+
+
+def execute_bounded(
+    steps: Generator[Step, Any, Any],
+    timeout: float,
+    job: str,
+    *,
+    wait: Callable[[queue.SimpleQueue, float | None], Any],
+    abandoned: Callable[[Phase], None] | None = None,
+) -> Any:
+    """Run ``steps`` like :func:`execute`, each phase within ``timeout`` seconds (a job's ``TIMEOUT``).
+
+    For executors without a driver watching the phases (a worker process):
+    each phase runs on a daemon thread of its own; one that overruns is
+    abandoned (its thread runs on) and fails with :class:`PhaseTimeout`, which
+    fails the try at once, as on the run's own threads. ``abandoned(phase)`` is
+    called first.
+    """
+
+    def late(phase: Phase, started: bool) -> BaseException:
+        if abandoned is not None:
+            abandoned(phase)
+        return PhaseTimeout(job, phase, timeout, abandoned=True)
+
+    return _execute_on_threads(steps, lambda phase: timeout, late, wait, None)
+
+
+def _execute_on_threads(
+    steps: Generator[Step, Any, Any],
+    budget: Callable[[Phase], float],
+    late: Callable[[Phase, bool], BaseException],
+    wait: Callable[[queue.SimpleQueue, float | None], Any],
+    go_back: Callable[[], None] | None,
+) -> Any:
+    """:func:`execute`, each step on a daemon thread waited for at most ``budget(phase)`` seconds.
+
+    A step whose budget is already spent is not started; one still running when
+    it is spent is abandoned. Either fails with ``late(phase, started)``.
+    Stoppers (raised by a phase, or Ctrl-C while waiting) end a Cleanup only;
+    in any other phase they close the steps and propagate, as in :func:`execute`.
+    """
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -403,9 +461,9 @@ def execute_within(
         except StopIteration as stop:
             return stop.value
         value = error = None
-        left = end - now()
+        left = budget(phase)
         if left <= 0:
-            error = CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
+            error = late(phase, False)
             continue
         box: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -416,21 +474,32 @@ def execute_within(
                 if go_back is not None:
                     go_back()
                 box.put((True, fn(*args, **kwargs)))
-            except BaseException as exc:  # noqa: BLE001 - a stopper fails its Cleanup only
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                 box.put((False, exc))
 
         threading.Thread(target=work, name=f"dojob-{phase.value}", daemon=True).start()
         try:
             outcome = wait(box, left)
-        except KeyboardInterrupt as exc:  # Ctrl-C while it runs: that Cleanup is abandoned, the others run
+        except STOPPERS as exc:  # Ctrl-C while it runs: the step is abandoned
+            if phase is not CLEANUP:
+                steps.close()
+                raise
             error = exc
             continue
         if outcome is None:
-            error = CleanupTimeout(f"still running when the Cleanups' bound of {within:g}s passed; its thread runs on")
+            error = late(phase, True)
             continue
         ok, value = outcome
         if not ok:
             error, value = value, None
+            if isinstance(error, STOPPERS) and phase is not CLEANUP:
+                steps.close()
+                raise error
+        elif value is not None and phase is not CLEANUP and inspect.isawaitable(value):
+            try:
+                _refuse_awaitable(phase, value)
+            except TypeError as exc:
+                error, value = exc, None
 
 
 def _in_dir(cwd: str, fn: Callable[..., Any]) -> Callable[..., Any]:

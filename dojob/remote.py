@@ -33,8 +33,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execute
+from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execute, execute_bounded
+from .clock import SystemClock
 from .errors import DojobError, OptionError
+from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
 from .job import Job
 from .storage import SharedStorage
@@ -150,7 +152,16 @@ def run_remote_try(payload: bytes) -> bytes:
     )
     name = _worker_name()
     ctx.worker = lambda: name
-    out = execute(attempt(spec, try_number, ctx))
+    if spec.timeout is None:
+        out = execute(attempt(spec, try_number, ctx))
+    else:  # no driver watches this process's phases: each runs on a thread waited for TIMEOUT seconds
+
+        def abandoned(phase: Phase) -> None:
+            if ctx.emit is not None:
+                ctx.emit(PhaseAbandoned(spec.name, try_number, phase, ctx.now(), name))
+
+        steps = attempt(spec, try_number, ctx)
+        out = execute_bounded(steps, spec.timeout, spec.name, wait=SystemClock().get, abandoned=abandoned)
     cleanup_failures = execute(cleanups(ctx))
     changed, removed = _changes(snapshot, working)
     result = (

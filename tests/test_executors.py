@@ -6,13 +6,17 @@ value (cloudpickle); global_storage changes come back and dependents see them.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import os
+import time
+import warnings
 
 import pytest
 
 import dojob
-from dojob.events import PhaseStarted
+from dojob.attempt import PhaseTimeout
+from dojob.events import Phase, PhaseAbandoned, PhaseStarted
 from dojob.remote import RemoteError, WorkerLost
 
 
@@ -182,3 +186,63 @@ def test_a_dying_dask_worker_fails_its_try_and_the_run_goes_on():
             report = dojob.run(root, executor=client, workers=2)
     assert isinstance(report["Dies"].exception, WorkerLost) and "Dies" in str(report["Dies"].exception)
     assert report["Fine"].ok and report["Root"].status is dojob.Status.BLOCKED
+
+
+@pytest.mark.parametrize("where", ["processes", "dask"])
+def test_timeout_is_enforced_inside_worker_processes(where, recorder, request):
+    """TIMEOUT bounds each phase there too: an overrun fails the try at once, its thread abandoned."""
+
+    def hang(self, *a, **k):
+        time.sleep(20)
+
+    def one(self, *a, **k):
+        return 1
+
+    def stored(self, *a, **k):
+        if "Quick" not in self.global_storage:
+            raise LookupError("not yet")
+
+    def store(self, *a, **k):
+        self.global_storage["Quick"] = 1
+
+    hangs = type("Hangs", (dojob.Job,), {"Check": hang, "Run": one, "TIMEOUT": 0.5, "TRIES": 2, "RETRY_DELAY": 0})
+    quick = type("Quick", (dojob.Job,), {"Check": stored, "Run": store, "TIMEOUT": 5})
+    after = type("After", (dojob.Job,), {"DEPS": (hangs,), "Check": one, "Run": one})
+    root = type("Root", (dojob.DummyJob,), {"DEPS": (after, quick)})
+    executor = "processes" if where == "processes" else request.getfixturevalue("dask_cluster")[1]
+    start = time.monotonic()
+    report, storage = converge(root, executor=executor, workers=2, observers=[recorder])
+    assert time.monotonic() - start < 10  # two tries of 0.5 s each, not 2 x 20 s
+    exc = report["Hangs"].exception
+    assert report["Hangs"].status is dojob.Status.FAILED and report["Hangs"].tries == 2
+    assert isinstance(exc, PhaseTimeout) and (exc.job, exc.phase, exc.timeout) == ("Hangs", Phase.CHECK, 0.5)
+    assert "TIMEOUT=0.5s" in str(exc) and "abandoned" in str(exc)
+    assert report["After"].status is dojob.Status.BLOCKED
+    assert report["Quick"].status is dojob.Status.CHANGED and storage["Quick"] == 1  # phases on threads still store
+    assert [e.try_number for e in recorder.of(PhaseAbandoned) if e.job == "Hangs"] == [1, 2]
+    assert [e.phase for e in recorder.of(PhaseStarted) if e.job == "Hangs"] == [Phase.CHECK, Phase.CHECK]  # no Run
+
+
+def test_bounded_phases_follow_the_rules_of_execute():
+    """On threads too: a stopper from a phase propagates; a sync phase returning an awaitable fails it."""
+    from dojob.attempt import TryContext, attempt, execute_bounded
+    from dojob.clock import SystemClock
+
+    def interrupt(self, *a, **k):
+        raise KeyboardInterrupt
+
+    def awaitable(self, *a, **k):
+        return asyncio.sleep(0)
+
+    def one(self, *a, **k):
+        return 1
+
+    wait = SystemClock().get
+    stops = type("Stops", (dojob.Job,), {"Check": interrupt, "Run": one, "TIMEOUT": 5})
+    with pytest.raises(KeyboardInterrupt):
+        execute_bounded(attempt(dojob.build_graph(stops)["Stops"], 1, TryContext()), 5, "Stops", wait=wait)
+    awaits = type("Awaits", (dojob.Job,), {"Check": awaitable, "Run": one, "TIMEOUT": 5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        out = execute_bounded(attempt(dojob.build_graph(awaits)["Awaits"], 1, TryContext()), 5, "Awaits", wait=wait)
+    assert not out.ok and isinstance(out.exception, TypeError) and "returned an awaitable" in str(out.exception)

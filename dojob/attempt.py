@@ -165,7 +165,10 @@ class TryContext:
             (or Run, for a RunonlyJob) was called, in call order: the Cleanup stack.
     """
 
-    __slots__ = ("args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "emit", "now", "worker")
+    __slots__ = (
+        "args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "cleanup_failures",
+        "emit", "now", "worker",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -187,6 +190,8 @@ class TryContext:
         self.phases: dict[str, tuple[Phase, ...]] = _CHECK_ONLY if no_act else _CONVERGE
         self.cwd = cwd
         self.instances: list[tuple[JobSpec, Any]] = []
+        #: ``(job name, exception)`` of each Cleanup that failed so far.
+        self.cleanup_failures: list[tuple[str, BaseException]] = []
         self.emit = emit
         self.now = now
         #: Names where a phase runs, for events (a thread name by default).
@@ -279,9 +284,10 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
 def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseException]]]:
     """The steps of the Cleanups: every instance on the stack, newest first, each once.
 
-    Every Cleanup runs even if others raise; returns the ``(job name, exception)`` failures.
+    Every Cleanup runs even if others raise; returns the ``(job name, exception)`` failures,
+    which are also kept in ``ctx.cleanup_failures`` as they happen (for a run interrupted meanwhile).
     """
-    failures = []
+    failures = ctx.cleanup_failures
     emit = ctx.emit
     stack = ctx.instances
     while stack:
@@ -604,6 +610,7 @@ async def aexecute(
     end = None if within is None else loop.time() + within
     value: Any = None
     error: BaseException | None = None
+    cancellation: asyncio.CancelledError | None = None
     while True:
         try:
             if error is None:
@@ -611,6 +618,8 @@ async def aexecute(
             else:
                 phase, fn, args, kwargs = steps.throw(_throwable(error))
         except StopIteration as stop:
+            if cancellation is not None:
+                raise cancellation from None
             return stop.value
         error = None
         value = None
@@ -646,9 +655,12 @@ async def aexecute(
                 error = PhaseTimeout(job, phase, timeout or 0.0, abandoned=in_thread)
         except (asyncio.CancelledError, *STOPPERS) as exc:
             cancelled = isinstance(exc, asyncio.CancelledError)
-            if (phase is CLEANUP and not cancelled) or (cancelled and not _being_cancelled()):
-                # a stopper in a Cleanup: every Cleanup runs, the caller raises it after them;
-                # a CancelledError the job raised itself (nobody cancelled this task) fails the phase
+            if phase is CLEANUP or (cancelled and not _being_cancelled()):
+                # every Cleanup runs: a stopper ends this one, and the caller raises it after
+                # them; so does a cancellation of this task (Ctrl-C under asyncio.run), raised
+                # here after them. A CancelledError the job raised itself fails the phase.
+                if phase is CLEANUP and cancelled and _being_cancelled():
+                    cancellation = exc
                 error = exc
                 value = None
                 continue

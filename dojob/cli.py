@@ -27,6 +27,7 @@ no trace, event, recap, report or graph.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -399,6 +400,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
 
     report = None
     cleanup_error: CleanupError | None = None
+    cleanup_failures: list[tuple[str, BaseException]] = []
     stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
     with _opened(ns.events) as events:
         if events is not None:
@@ -422,13 +424,16 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
             return EXIT_USAGE
         except CleanupError as exc:
             cleanup_error = exc
+            cleanup_failures = exc.failures
             report = exc.report
         except KeyboardInterrupt as exc:
             stop_status = EXIT_INTERRUPTED
             report = getattr(exc, "report", None)
+            cleanup_failures = getattr(exc, "cleanup_failures", [])
         except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
             stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
             report = getattr(exc, "report", None)
+            cleanup_failures = getattr(exc, "cleanup_failures", [])
         finally:
             if progress is not None:
                 progress.stop()
@@ -439,8 +444,10 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     written, output_errors = _write_outputs(ns, report, timeline)
     color = use_color(sys.stdout)
     lines = [report.summary(color=color)]
-    if cleanup_error is not None:
-        for name, exc in cleanup_error.failures:
+    for name, exc in cleanup_failures:
+        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            lines.append(f"cleanup interrupted: {one_line(name, 200)}")
+        else:
             lines.append(f"cleanup failed: {one_line(name, 200)}: {error_line(exc)}")
     if written:
         lines.append(f"written: {one_line(', '.join(written), 1000)}")

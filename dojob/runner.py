@@ -231,10 +231,13 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
     return out
 
 
-def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None) -> Report:
+def _conclude(
+    report: Report, stopper: BaseException | None, failures: CleanupError | None, ctx: TryContext
+) -> Report:
     if stopper is not None:
         with contextlib.suppress(Exception):  # lets the CLI recap an interrupted run
             stopper.report = report  # type: ignore[attr-defined]
+            stopper.cleanup_failures = list(ctx.cleanup_failures)  # type: ignore[attr-defined]
         raise stopper
     if failures is not None:
         failures.report = report
@@ -262,6 +265,7 @@ def run_graph(
                 report = getattr(exc.__context__, "report", None)
                 if report is not None and getattr(exc, "report", None) is None:
                     exc.report = report  # type: ignore[attr-defined]
+                    exc.cleanup_failures = getattr(exc.__context__, "cleanup_failures", [])  # type: ignore[attr-defined]
                 raise
         raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
     session = Session(graph, **options)
@@ -300,7 +304,7 @@ def run_graph(
             failures = exc
         except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
             stopper = stopper or exc
-    return _conclude(report, stopper, failures)
+    return _conclude(report, stopper, failures, session.ctx)
 
 
 async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -> Report:
@@ -321,9 +325,9 @@ async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -
             await session.acleanup()
         except CleanupError as exc:
             failures = exc
-        except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
+        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by (or while) a Cleanup, after all of them ran
             stopper = stopper or exc
-    return _conclude(report, stopper, failures)
+    return _conclude(report, stopper, failures, session.ctx)
 
 
 def run(

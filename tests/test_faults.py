@@ -424,6 +424,32 @@ SLEEPY = """\
     class AsyncRoot(dojob.DummyJob):
         DEPS = (AsyncSleeper,)
 
+    class SlowAsyncCleanup(dojob.Job):
+        DEPS = (Prepare,)
+
+        async def Check(self, *args, **kwargs):
+            pass
+
+        async def Run(self, *args, **kwargs):
+            pass
+
+        async def Cleanup(self):
+            open("started", "w").close()
+            await asyncio.sleep(SECONDS)
+
+    class SlowSyncCleanup(dojob.Job):
+        DEPS = (Prepare,)
+
+        def Check(self, *args, **kwargs):
+            pass
+
+        def Run(self, *args, **kwargs):
+            pass
+
+        def Cleanup(self):
+            open("started", "w").close()
+            time.sleep(SECONDS)
+
     class HangingCleanup(dojob.Job):
         def Check(self, *args, **kwargs):
             pass
@@ -494,3 +520,19 @@ def test_the_dojob_command_ends_despite_a_hanging_cleanup_under_timeout(tmp_path
     lines = stdout.splitlines()
     assert lines[0].startswith("converged in ")
     assert lines[1].startswith("cleanup failed: HangingCleanup: CleanupTimeout: still running when the Cleanups'")
+
+
+@pytest.mark.parametrize("job", ["SlowAsyncCleanup", "SlowSyncCleanup"])
+def test_ctrl_c_while_cleanups_run_ends_that_one_keeps_the_others_and_the_recap(tmp_path, job):
+    """Regression (async): the cancellation skipped the other Cleanups and lost the recap."""
+    proc = launch(tmp_path, SLEEPY, f"sleepy.py:{job}", "--events", "run.jsonl")
+    stdout, stderr, seconds = interrupt(proc, tmp_path / "started")
+    assert proc.returncode == 130, (stdout, stderr)
+    assert seconds < 10 and "Traceback" not in stderr
+    assert (tmp_path / "cleaned-up").exists()  # Prepare's Cleanup ran after the interrupted one
+    lines = stdout.splitlines()
+    assert lines[0].startswith("converged in ") and "2 ok, 0 changed (0 needed retries), 0 failed" in lines[0]
+    assert lines[1] == f"cleanup interrupted: {job}"
+    events = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
+    ended = {e["job"]: e["ok"] for e in events if e["event"] == "CleanupEnded"}
+    assert ended == {job: False, "Prepare": True}

@@ -71,9 +71,12 @@ def main() -> int:
     except ImportError:
         print("  (dask not installed: pip install 'dojob[dask]')")
     else:
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             dojob.run(root, executor=client, workers=2)  # warm the workers
             rows.append(("dask LocalCluster", best_time(lambda: dojob.run(root, executor=client, workers=2), 3)))
     print("\nPer-try overhead, 200 trivial jobs, 2 workers")

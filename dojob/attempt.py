@@ -84,9 +84,7 @@ class TryHandle:
 
     __slots__ = ("lock", "phase", "deadline", "abandoned", "worker", "now", "timeout", "wake")
 
-    def __init__(
-        self, now: Callable[[], float], timeout: float | None, wake: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, now: Callable[[], float], timeout: float | None, wake: Callable[[], None] | None = None) -> None:
         self.lock = threading.Lock()
         self.phase: Phase | None = None
         self.deadline: float | None = None

@@ -181,4 +181,3 @@ class DoJobber:
         with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as fh:
             self.write_graph(fh, "png")
         subprocess.run([viewer, fh.name], check=False)
-

@@ -112,9 +112,7 @@ class Session:
         self.dispatcher = Dispatcher(observers)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
-        self.planner = Planner(
-            graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit
-        )
+        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit)
         self.ctx = TryContext(
             args=tuple(args),
             kwargs=kwargs,
@@ -231,9 +229,7 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
     return out
 
 
-def _conclude(
-    report: Report, stopper: BaseException | None, failures: CleanupError | None, ctx: TryContext
-) -> Report:
+def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None, ctx: TryContext) -> Report:
     if stopper is not None:
         with contextlib.suppress(Exception):  # lets the CLI recap an interrupted run
             stopper.report = report  # type: ignore[attr-defined]
@@ -274,8 +270,10 @@ def run_graph(
     if is_remote:
         replace = None
         if executor == "processes":
+
             def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
                 return cf.ProcessPoolExecutor(max_workers=session.workers)
+
         remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
     session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
     stopper = None

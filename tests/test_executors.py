@@ -108,6 +108,7 @@ def test_a_dying_worker_fails_its_try_and_the_run_goes_on():
         os._exit(3)
 
     dies = type("Dies", (dojob.Job,), {"Check": die, "Run": lambda s, *a, **k: 0, "TRIES": 2, "RETRY_DELAY": 0})
+
     def one(self, *a, **k):
         return 1
 
@@ -128,7 +129,7 @@ def test_cleanups_run_in_the_worker_and_their_failures_are_raised():
     job = type("C", (dojob.Job,), {"Check": lambda s, *a, **k: 1, "Run": lambda s, *a, **k: 0, "Cleanup": cleanup})
     with pytest.raises(dojob.CleanupError) as info:
         dojob.run(job, executor="processes", workers=1)
-    (name, exc), = info.value.failures
+    ((name, exc),) = info.value.failures
     assert name == "C" and str(os.getpid()) not in str(exc) and info.value.report.success
 
 
@@ -180,9 +181,12 @@ def test_a_dying_dask_worker_fails_its_try_and_the_run_goes_on():
     fine = type("Fine", (dojob.Job,), {"Check": one, "Run": one})
     root = type("Root", (dojob.DummyJob,), {"DEPS": (dies, fine)})
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             report = dojob.run(root, executor=client, workers=2)
     assert isinstance(report["Dies"].exception, WorkerLost) and "Dies" in str(report["Dies"].exception)
     assert report["Fine"].ok and report["Root"].status is dojob.Status.BLOCKED

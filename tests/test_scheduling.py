@@ -280,6 +280,7 @@ def test_shared_users_run_together_and_lock_waits_are_traced(capsys):
 
 def test_a_claimer_is_not_starved_by_a_stream_of_users():
     order = []
+
     def use(self, *a, **k):
         order.append(type(self).__name__)
         time.sleep(0.02)

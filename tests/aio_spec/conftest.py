@@ -29,8 +29,7 @@ _MODULES = {"asynciojobs": "asynciojobs", "dojob": "dojob.aio"}
 
 IMPL = os.environ.get("DOJOB_AIO_IMPL", "dojob").strip() or "dojob"
 if IMPL not in _MODULES:
-    raise pytest.UsageError(
-        f"DOJOB_AIO_IMPL={IMPL!r}: expected one of {sorted(_MODULES)}")
+    raise pytest.UsageError(f"DOJOB_AIO_IMPL={IMPL!r}: expected one of {sorted(_MODULES)}")
 MODULE_NAME = _MODULES[IMPL]
 # Set DOJOB_AIO_KEEP_DOJOB_ONLY=1 to run the dojob_only tests against
 # asynciojobs anyway, to watch them reproduce the defects (they fail there).
@@ -43,7 +42,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "dojob_only: pins a known asynciojobs defect that dojob.aio must fix; "
-        "deselected when DOJOB_AIO_IMPL=asynciojobs")
+        "deselected when DOJOB_AIO_IMPL=asynciojobs",
+    )
 
 
 def pytest_report_header(config):
@@ -133,7 +133,7 @@ def make_readme(aio):
     async def forever():
         for i in range(100000):
             print("{}: forever {}".format(watch.elapsed(), i))
-            await asyncio.sleep(.1)
+            await asyncio.sleep(0.1)
 
     async def boom(n):
         await asyncio.sleep(n)
@@ -143,9 +143,15 @@ def make_readme(aio):
         print(message)
         await asyncio.sleep(delay)
 
-    return SimpleNamespace(watch=watch, in_out=in_out, monitor_loop=monitor_loop,
-                           in_out_bus=in_out_bus, forever=forever, boom=boom,
-                           aprint=aprint)
+    return SimpleNamespace(
+        watch=watch,
+        in_out=in_out,
+        monitor_loop=monitor_loop,
+        in_out_bus=in_out_bus,
+        forever=forever,
+        boom=boom,
+        aprint=aprint,
+    )
 
 
 _INOUT = re.compile(r"(\d{3}\.\d{3}) (->|<-) in_out\(([0-9.]+)\)")
@@ -179,13 +185,17 @@ def parse_listing(text):
         if not match:
             continue
         cls, label = match.groups()
-        before = line[:match.start()].split()
+        before = line[: match.start()].split()
         req = _REQ.search(line)
         requires = [r.strip() for r in req.group(1).split(",") if r.strip()] if req else []
         assert label not in jobs, f"job {label!r} listed twice:\n{text}"
-        jobs[label] = dict(line=line, cls=cls, requires=requires,
-                           rank=before[0] if before else None,
-                           safe_id=before[-1] if before else None)
+        jobs[label] = dict(
+            line=line,
+            cls=cls,
+            requires=requires,
+            rank=before[0] if before else None,
+            safe_id=before[-1] if before else None,
+        )
     return jobs
 
 
@@ -196,5 +206,4 @@ def readme(aio):
 
 @pytest.fixture
 def helpers():
-    return SimpleNamespace(in_out_events=in_out_events, parse_listing=parse_listing,
-                           make_readme=make_readme)
+    return SimpleNamespace(in_out_events=in_out_events, parse_listing=parse_listing, make_readme=make_readme)

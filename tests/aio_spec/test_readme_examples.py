@@ -37,7 +37,7 @@ def by_kind(events):
 def test_watch_readme(aio, capsys):
     watch = aio.Watch()
     time.sleep(0.05)
-    watch.print_elapsed('some')
+    watch.print_elapsed("some")
     out = capsys.readouterr().out
     # creation prints "000.000 " + " \n"; print_elapsed prints "SSS.MMM some"
     lines = out.splitlines()
@@ -59,7 +59,11 @@ def test_example_a_parallel(aio, readme, helpers, capsys):
     Job, Scheduler = aio.Job, aio.Scheduler
     in_out, watch = readme.in_out, readme.watch
 
-    a1, a2, a3 = Job(in_out(0.1)), Job(in_out(0.2)), Job(in_out(0.25)),
+    a1, a2, a3 = (
+        Job(in_out(0.1)),
+        Job(in_out(0.2)),
+        Job(in_out(0.25)),
+    )
 
     watch.reset()
     sa = Scheduler(a1, a2, a3)
@@ -158,9 +162,7 @@ def test_example_b_requires(aio, readme, helpers, capsys):
     Job, Scheduler = aio.Job, aio.Scheduler
     in_out, watch = readme.in_out, readme.watch
 
-    b1, b2, b3 = (Job(in_out(0.1), label="b1"),
-                  Job(in_out(0.2), label="b2"),
-                  Job(in_out(0.25)))
+    b1, b2, b3 = (Job(in_out(0.1), label="b1"), Job(in_out(0.2), label="b2"), Job(in_out(0.25)))
 
     b2.requires(b1)
 
@@ -175,7 +177,7 @@ def test_example_b_requires(aio, readme, helpers, capsys):
 
     # inspecting
     assert b1.is_done() is True
-    assert not b3.raised_exception()        # README prints None
+    assert not b3.raised_exception()  # README prints None
     assert [b.result() for b in (b1, b2, b3)] == [100.0, 200.0, 250.0]
 
     # sb.list() - see the README for the expected output:
@@ -194,7 +196,7 @@ def test_example_b_requires(aio, readme, helpers, capsys):
         line = jobs[label]["line"]
         assert f"<Job `{label}`>" in line
         assert f"[[ -> {value}]]" in line
-        for symbol in "⚠☉☓":              # critical, went fine, complete
+        for symbol in "⚠☉☓":  # critical, went fine, complete
             assert symbol in line, line
         for symbol in "★↺⚐⚑∞":
             assert symbol not in line, line
@@ -204,10 +206,7 @@ def test_example_b_prime_sequence(aio, readme, helpers, capsys):
     Job, Scheduler, Sequence = aio.Job, aio.Scheduler, aio.Sequence
     in_out, watch = readme.in_out, readme.watch
 
-    sb2 = Scheduler(
-        Sequence(Job(in_out(0.1), label="bp1"),
-                 Job(in_out(0.2), label="bp2")),
-        Job(in_out(0.25)))
+    sb2 = Scheduler(Sequence(Job(in_out(0.1), label="bp1"), Job(in_out(0.2), label="bp2")), Job(in_out(0.25)))
     assert len(sb2) == 3
 
     watch.reset()
@@ -231,10 +230,12 @@ def test_example_c_forever(aio, readme, helpers, capsys):
 
     message_bus = asyncio.Queue()
 
-    c1, c2, c3, c4 = (Job(in_out_bus(0.2, message_bus), label="c1"),
-                      Job(in_out_bus(0.4, message_bus), label="c2"),
-                      Job(in_out_bus(0.3, message_bus), label="c3"),
-                      Job(monitor_loop(message_bus), forever=True, label="monitor"))
+    c1, c2, c3, c4 = (
+        Job(in_out_bus(0.2, message_bus), label="c1"),
+        Job(in_out_bus(0.4, message_bus), label="c2"),
+        Job(in_out_bus(0.3, message_bus), label="c3"),
+        Job(monitor_loop(message_bus), forever=True, label="monitor"),
+    )
 
     c3.requires(c1)
     watch.reset()
@@ -251,8 +252,7 @@ def test_example_c_forever(aio, readme, helpers, capsys):
     texts = [rest for _, rest in messages]
     # the monitor received and printed the messages, in order;
     # the very last one may or may not make it before the monitor is cancelled
-    expected_first = ["-> in_out(0.2)", "-> in_out(0.4)", "<- in_out(0.2)",
-                      "-> in_out(0.3)", "<- in_out(0.4)"]
+    expected_first = ["-> in_out(0.2)", "-> in_out(0.4)", "<- in_out(0.2)", "-> in_out(0.3)", "<- in_out(0.4)"]
     assert sorted(texts[:2]) == sorted(expected_first[:2])
     assert texts[2:5] == expected_first[2:5]
     assert texts[5:] in ([], ["<- in_out(0.3)"])
@@ -316,11 +316,11 @@ def test_example_d_timeout(aio, readme, capsys):
 
 
 def test_example_d_critical_scheduler_raises_timeout_error(aio, readme):
-    """"run() will ... return False or raise TimeoutError if the timeout
+    """ "run() will ... return False or raise TimeoutError if the timeout
     triggers" - the latter for a critical scheduler (the default)."""
     Job, Scheduler = aio.Job, aio.Scheduler
     j = Job(readme.forever(), forever=True)
-    sd = Scheduler(j, timeout=0.15)                # critical by default
+    sd = Scheduler(j, timeout=0.15)  # critical by default
     begin = time.perf_counter()
     with pytest.raises(TimeoutError):
         sd.run()
@@ -335,9 +335,9 @@ def test_example_e_non_critical(aio, readme, helpers, capsys):
     Job, Scheduler, Sequence = aio.Job, aio.Scheduler, aio.Sequence
     in_out, boom, watch = readme.in_out, readme.boom, readme.watch
 
-    e1 = Job(in_out(0.2), label='begin')
+    e1 = Job(in_out(0.2), label="begin")
     e2 = Job(boom(0.2), label="boom", critical=False)
-    e3 = Job(in_out(0.3), label='end')
+    e3 = Job(in_out(0.3), label="end")
 
     se = Scheduler(Sequence(e1, e2, e3), critical=False)
     # with these settings, jobs 'end' is not hindered
@@ -429,8 +429,9 @@ def test_jobs_window(aio, readme, capsys):
     assert ok is True
     assert 0.19 <= elapsed < 0.4, elapsed
     out = capsys.readouterr().out
-    assert sorted(line.split()[1] for line in out.splitlines() if "-th job" in line) \
-        == sorted(f"{i}-th" for i in range(1, 9))
+    assert sorted(line.split()[1] for line in out.splitlines() if "-th job" in line) == sorted(
+        f"{i}-th" for i in range(1, 9)
+    )
 
     # and now measuring how many run at once
     state = dict(current=0, peak=0, count=0)
@@ -459,15 +460,15 @@ def test_jobs_window(aio, readme, capsys):
 # ---------------------------------------------------------------------------
 def build_nested_readme(aio, aprint):
     Job, Scheduler, Sequence = aio.Job, aio.Scheduler, aio.Sequence
-    delay = 0.05             # the README uses aprint's default of 0.5s
+    delay = 0.05  # the README uses aprint's default of 0.5s
 
     # we start with the creation of an internal scheduler
     # that has a simple diamond structure
     sub_sched = Scheduler(label="critical nested", critical=True)
-    subj1 = Job(aprint("subj1", delay), label='subj1', scheduler=sub_sched)
-    subj2 = Job(aprint("subj2", delay), label='subj2', required=subj1, scheduler=sub_sched)
-    subj3 = Job(aprint("subj3", delay), label='subj3', required=subj1, scheduler=sub_sched)
-    Job(aprint("subj4", delay), label='subj4', required=(subj2, subj3), scheduler=sub_sched)
+    subj1 = Job(aprint("subj1", delay), label="subj1", scheduler=sub_sched)
+    subj2 = Job(aprint("subj2", delay), label="subj2", required=subj1, scheduler=sub_sched)
+    subj3 = Job(aprint("subj3", delay), label="subj3", required=subj1, scheduler=sub_sched)
+    Job(aprint("subj4", delay), label="subj4", required=(subj2, subj3), scheduler=sub_sched)
 
     # the main scheduler
     main_sched = Scheduler(
@@ -500,8 +501,7 @@ def test_nested_schedulers_readme(aio, readme, helpers, capsys, tmp_path):
     main_sched.list()
     out = capsys.readouterr().out
     jobs = helpers.parse_listing(out)
-    assert set(jobs) == {"main-start", "critical nested", "subj1", "subj2",
-                         "subj3", "subj4", "main-end"}
+    assert set(jobs) == {"main-start", "critical nested", "subj1", "subj2", "subj3", "subj4", "main-end"}
     assert jobs["critical nested"]["cls"] == "Scheduler"
     rank = {label: job["rank"] for label, job in jobs.items()}
     assert len(set(rank.values())) == 7
@@ -534,8 +534,11 @@ def test_nested_schedulers_readme(aio, readme, helpers, capsys, tmp_path):
     assert ok is True
     # 4 levels: main-start, subj1, subj2 || subj3, subj4, main-end
     assert 0.24 <= elapsed < 0.5, elapsed
-    printed = [line for line in capsys.readouterr().out.splitlines()
-               if line in ("main-start", "subj1", "subj2", "subj3", "subj4", "main-end")]
+    printed = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line in ("main-start", "subj1", "subj2", "subj3", "subj4", "main-end")
+    ]
     assert printed[:2] == ["main-start", "subj1"]
     assert sorted(printed[2:4]) == ["subj2", "subj3"]
     assert printed[4:] == ["subj4", "main-end"]
@@ -554,11 +557,11 @@ def test_graph_and_dotfile_readme(aio, readme, tmp_path):
     s = Scheduler()
     j1 = Job(aprint("j1", 0.01), label="init", critical=False, scheduler=s)
     Job(aprint("j2", 0.01), label="critical job", critical=True, scheduler=s, required=j1)
-    Job(aprint("j3", 0.01), label="forever job", critical=False, forever=True,
-        scheduler=s, required=j1)
+    Job(aprint("j3", 0.01), label="forever job", critical=False, forever=True, scheduler=s, required=j1)
 
     g = s.graph()
     import graphviz
+
     # the README says graphviz.Digraph; asynciojobs 0.21.3 returns a
     # graphviz.Source; both carry the DOT text and can be rendered
     assert isinstance(g, (graphviz.Digraph, graphviz.Source))
@@ -580,10 +583,10 @@ def test_graph_and_dotfile_readme(aio, readme, tmp_path):
 
     # legend: critical jobs have a red border, forever jobs a dotted/dashed one
     def node_line(label):
-        lines = [line for line in dot_text.splitlines()
-                 if label in line and "->" not in line]
+        lines = [line for line in dot_text.splitlines() if label in line and "->" not in line]
         assert len(lines) == 1, dot_text
         return lines[0]
+
     assert "red" in node_line("critical job")
     assert "red" not in node_line("init") and "red" not in node_line("forever job")
     assert "dash" in node_line("forever job") or "dott" in node_line("forever job")
@@ -595,8 +598,8 @@ def test_graph_and_dotfile_readme(aio, readme, tmp_path):
     assert os.path.getsize(pngname) > 0
 
     # a trick to produce a png file on a box that has graphviz pip-installed
-    g.format = 'png'
-    rendered = g.render(str(tmp_path / 'readme'))
+    g.format = "png"
+    rendered = g.render(str(tmp_path / "readme"))
     assert rendered.endswith("readme.png") and os.path.getsize(rendered) > 0
 
     # and the scheduler still runs fine afterwards

@@ -60,7 +60,7 @@ def test_defaults(aio):
     assert j.forever is False
     assert j.label is None
     s = aio.Scheduler()
-    assert s.critical is True           # schedulers are critical by default too
+    assert s.critical is True  # schedulers are critical by default too
     assert s.forever is False
     assert s.timeout is None and not s.jobs_window
     assert isinstance(s, aio.AbstractJob) and isinstance(s, aio.PureScheduler)
@@ -73,8 +73,10 @@ def test_defaults(aio):
 def test_default_labels(aio, capsys, helpers):
     async def my_coro():
         return 1
-    s = aio.Scheduler(aio.Job(my_coro()), aio.Job(my_coro(), label="given"),
-                      aio.Scheduler(label="inner", critical=False))
+
+    s = aio.Scheduler(
+        aio.Job(my_coro()), aio.Job(my_coro(), label="given"), aio.Scheduler(label="inner", critical=False)
+    )
     s.list()
     jobs = helpers.parse_listing(capsys.readouterr().out)
     # a Job without a label is shown after its coroutine's name
@@ -171,7 +173,7 @@ def test_non_critical_failures_do_not_fail_the_run(aio):
     j1 = aio.Job(raiser(0.01, "one"), critical=False, label="one")
     j2 = aio.Job(raiser(0.02, "two"), critical=False, label="two")
     j3 = aio.Job(sleeper(0.03, "three"), label="three", required=(j1, j2))
-    s = aio.Scheduler(j1, j2, j3)           # a critical scheduler, even
+    s = aio.Scheduler(j1, j2, j3)  # a critical scheduler, even
     assert s.run() is True
     assert str(j1.raised_exception()) == "one"
     assert str(j2.raised_exception()) == "two"
@@ -284,7 +286,7 @@ def test_requires_forms(aio):
     j1.requires([None])
     j1.requires((None,))
     assert not j1.required
-    j1.requires(j1)                          # oneself is silently ignored
+    j1.requires(j1)  # oneself is silently ignored
     assert not j1.required
     j5.requires(j1)
     j5.requires(j2, [j3, (j4,)])
@@ -515,9 +517,7 @@ def test_list_ranks_are_topological_and_zero_padded(aio, capsys, helpers):
 
 
 def test_list_safe_nested(aio, capsys, helpers):
-    sub = aio.Scheduler(aio.Sequence(aio.Job(sleeper(0), label="s1"),
-                                     aio.Job(sleeper(0), label="s2")),
-                        label="sub")
+    sub = aio.Scheduler(aio.Sequence(aio.Job(sleeper(0), label="s1"), aio.Job(sleeper(0), label="s2")), label="sub")
     main = aio.Scheduler(aio.Sequence(aio.Job(sleeper(0), label="m1"), sub))
     main.list_safe()
     out = capsys.readouterr().out
@@ -530,7 +530,7 @@ def test_list_safe_nested(aio, capsys, helpers):
     assert main.run() is True
 
 
-ASCII_SCRIPT = r'''
+ASCII_SCRIPT = r"""
 import asyncio, importlib, sys
 aio = importlib.import_module(sys.argv[1])
 async def ok():
@@ -548,19 +548,17 @@ assert s.run() is True
 s.list()
 print("-----")
 s.list_safe()
-'''
+"""
 
 
 def test_list_falls_back_to_ascii(aio):
-    """"if your locale/terminal cannot output these, the code will tentatively
+    """ "if your locale/terminal cannot output these, the code will tentatively
     resort to pure ASCII output" - checked in a subprocess whose stdout is
     ASCII-only (any non-ASCII character would make print() raise)."""
     module = aio.__name__
-    env = dict(os.environ, PYTHONIOENCODING="ascii",
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = dict(os.environ, PYTHONIOENCODING="ascii", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     env.pop("PYTHONUTF8", None)
-    proc = subprocess.run([sys.executable, "-c", ASCII_SCRIPT, module],
-                          capture_output=True, env=env, timeout=20)
+    proc = subprocess.run([sys.executable, "-c", ASCII_SCRIPT, module], capture_output=True, env=env, timeout=20)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     out = proc.stdout.decode("ascii")
     listing, safe = out.split("-----\n")
@@ -601,13 +599,16 @@ def test_debrief_critical(aio, capsys):
 # ---------------------------------------------------------------------------
 def nested(aio, nested_critical, outer_critical, flags=None):
     sub = aio.Scheduler(
-        aio.Sequence(aio.Job(sleeper(0.02), label="s1"),
-                     aio.Job(raiser(0.02, "deep"), label="sboom"),
-                     aio.Job(sleeper(0.02), label="s3")),
-        label="nested", critical=nested_critical)
+        aio.Sequence(
+            aio.Job(sleeper(0.02), label="s1"),
+            aio.Job(raiser(0.02, "deep"), label="sboom"),
+            aio.Job(sleeper(0.02), label="s3"),
+        ),
+        label="nested",
+        critical=nested_critical,
+    )
     end = aio.Job(sleeper(0.02, "end"), label="main-end")
-    main = aio.Scheduler(aio.Sequence(aio.Job(sleeper(0.02), label="main-start"), sub, end),
-                         critical=outer_critical)
+    main = aio.Scheduler(aio.Sequence(aio.Job(sleeper(0.02), label="main-start"), sub, end), critical=outer_critical)
     return main, sub, end
 
 
@@ -650,8 +651,7 @@ def test_nested_timeout(aio):
     assert main.failed_critical()
     assert isinstance(sub.raised_exception(), TimeoutError)
     # ... a non-critical one just returns False
-    sub = aio.Scheduler(aio.Job(sleeper(2), label="long"), timeout=0.1,
-                        label="sub", critical=False)
+    sub = aio.Scheduler(aio.Job(sleeper(2), label="long"), timeout=0.1, label="sub", critical=False)
     after = aio.Job(sleeper(0.01, "after"), required=sub)
     main = aio.Scheduler(sub, after)
     ok, elapsed = timed(main.run)
@@ -741,8 +741,7 @@ def test_abstract_job_subclass_and_shutdown(aio, capsys, helpers):
     # every job receives co_shutdown() exactly once by the time shutdown()
     # returns (asynciojobs already sends it at the end of co_run())
     s.shutdown()
-    assert sorted(c for c in calls if c[0] == "shutdown") == \
-        [("shutdown", 1), ("shutdown", 2), ("shutdown", 3)]
+    assert sorted(c for c in calls if c[0] == "shutdown") == [("shutdown", 1), ("shutdown", 2), ("shutdown", 3)]
 
 
 def test_job_coshutdown(aio):
@@ -778,20 +777,19 @@ def test_print_job(aio, capsys):
 # These run only against dojob (deselected when DOJOB_AIO_IMPL=asynciojobs).
 # ===========================================================================
 
+
 # (1) jobs_window leaks a slot when a job raises ---------------------------
 @pytest.mark.dojob_only
 @pytest.mark.parametrize("window", [1, 2])
 def test_window_slot_is_released_when_a_job_raises(aio, window):
     """asynciojobs: with jobs_window=1, one failing non-critical job keeps its
     slot forever, so the rest stalls until the timeout (or forever)."""
-    booms = [aio.Job(raiser(0.01, f"boom{i}"), critical=False, label=f"boom{i}")
-             for i in range(window)]
-    rest = [aio.Job(sleeper(0.02, i), critical=False, label=f"j{i}", required=booms)
-            for i in range(3)]
+    booms = [aio.Job(raiser(0.01, f"boom{i}"), critical=False, label=f"boom{i}") for i in range(window)]
+    rest = [aio.Job(sleeper(0.02, i), critical=False, label=f"j{i}", required=booms) for i in range(3)]
     s = aio.Scheduler(*booms, *rest, jobs_window=window, timeout=1.0, critical=False)
     ok, elapsed = timed(s.run)
     assert ok is True
-    assert elapsed < 0.4, elapsed            # << timeout
+    assert elapsed < 0.4, elapsed  # << timeout
     assert [j.result() for j in rest] == [0, 1, 2]
     assert all(isinstance(b.raised_exception(), Boom) for b in booms)
 
@@ -813,8 +811,9 @@ def never_awaited_warnings(scenario):
         scenario()
         gc.collect()
         gc.collect()
-    return [str(w.message) for w in caught
-            if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)]
+    return [
+        str(w.message) for w in caught if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)
+    ]
 
 
 @pytest.mark.dojob_only
@@ -826,6 +825,7 @@ def test_no_never_awaited_warning_after_critical_abort(aio):
         s = aio.Scheduler(aio.Sequence(f1, f2, f3), critical=False)
         assert s.run() is False
         assert not f3.is_running() and not f3.is_done()
+
     assert never_awaited_warnings(scenario) == []
 
 
@@ -839,6 +839,7 @@ def test_no_never_awaited_warning_after_timeout(aio):
         last = aio.Job(sleeper(0), label="last", required=(long1, long2))
         s = aio.Scheduler(long1, long2, last, jobs_window=1, timeout=0.05, critical=False)
         assert s.run() is False
+
     assert never_awaited_warnings(scenario) == []
 
 
@@ -848,6 +849,7 @@ def test_no_never_awaited_warning_with_critical_scheduler(aio):
         s = aio.Scheduler(aio.Sequence(aio.Job(raiser(0.01)), aio.Job(sleeper(0))))
         with pytest.raises(Boom):
             s.run()
+
     assert never_awaited_warnings(scenario) == []
 
 
@@ -857,17 +859,15 @@ def test_timeout_bounds_jobs_in_nested_schedulers(aio):
     """asynciojobs: when the outer scheduler times out, the jobs of a nested
     scheduler are left running in the background (and complete later)."""
     flags = {}
-    inner = aio.Scheduler(aio.Job(cancellable(0.4, flags, "inner"), label="inner"),
-                          label="nested", critical=False)
-    outer = aio.Scheduler(inner, aio.Job(cancellable(0.4, flags, "outer"), label="outer"),
-                          timeout=0.15, critical=False)
+    inner = aio.Scheduler(aio.Job(cancellable(0.4, flags, "inner"), label="inner"), label="nested", critical=False)
+    outer = aio.Scheduler(inner, aio.Job(cancellable(0.4, flags, "outer"), label="outer"), timeout=0.15, critical=False)
 
     async def main():
         begin = time.perf_counter()
         ok = await outer.co_run()
         elapsed = time.perf_counter() - begin
         at_return = dict(flags)
-        await asyncio.sleep(0.45)             # past the jobs' natural end
+        await asyncio.sleep(0.45)  # past the jobs' natural end
         return ok, elapsed, at_return, dict(flags)
 
     ok, elapsed, at_return, later = asyncio.run(main())
@@ -894,7 +894,9 @@ def flaky(name, failures, log, result, duration=0.01):
             if attempt <= failures:
                 raise Boom(f"{name} attempt {attempt}")
             return result
+
         return one_attempt()
+
     return factory, calls
 
 
@@ -946,7 +948,7 @@ def test_retries_exhausted(aio):
     a = aio.Job(fa, tries=2, retry_delay=0.02, critical=False, label="a")
     after = aio.Job(sleeper(0.01, "after"), label="after", required=a)
     s = aio.Scheduler(a, after)
-    assert s.run() is True                   # a is not critical
+    assert s.run() is True  # a is not critical
     assert len(calls_a) == 2
     exc = a.raised_exception()
     assert isinstance(exc, Boom) and str(exc) == "a attempt 2"

@@ -460,6 +460,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
 
 
 def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> JobGraph:
+    """The walk behind :func:`build_graph`: the hot loop of a build, hence the helpers inlined for plain classes."""
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
     seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index

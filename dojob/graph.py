@@ -463,33 +463,40 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     """The walk behind :func:`build_graph`: the hot loop of a build, hence the helpers inlined for plain classes."""
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
-    seen: dict[Any, int] = {}  # -1 while on the DFS stack, then the post-order index
+    seen: dict[Any, int] = {}  # the post-order index of each node placed
+    on_path: set[Any] = set()  # the nodes being walked
     memo: dict[tuple, tuple] = {}
     distinct: list[JobSpec] = []  # the specs not taken from the memo (see JobGraph)
-    index_of = seen.__getitem__
     seen_get = seen.get
     memo_get = memo.get
     new_spec = tuple.__new__
     pickers: dict[tuple, tuple] = {}
     pickers_get = pickers.get
 
-    def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any]]:
-        """Mark ``node`` as on the DFS path; its stack frame: (node, its DEPS, an iterator over them)."""
-        seen[node] = -1
+    def enter(node: Any) -> tuple[Any, tuple[Any, ...], Iterator[Any], tuple | None, tuple | None, list[int]]:
+        """Mark ``node`` as on the DFS path; its frame (see below)."""
+        on_path.add(node)
         deps = _deps_of(node)
-        return node, deps, iter(deps)
+        key = _spec_key(node, pickers)
+        return node, deps, iter(deps), key, None if key is None else memo_get(key), []
 
     for root in roots:
         if not _is_job_class(root):
             raise RootError(root)
         if root in seen:
             continue
-        # A frame is (node, its DEPS, an iterator over them): the current one
-        # lives in locals, its ancestors' on a stack. Each frame skips the DEPS
-        # already placed; the first one never met is entered, and a node whose
-        # DEPS are exhausted takes the next post-order index.
-        cls, deps, pending = enter(root)
-        stack: list[tuple[Any, tuple[Any, ...], Iterator[Any]]] = []
+        # A frame is (node, its DEPS, an iterator over them, its memo key, the
+        # memoised values if any, the indices of its DEPS placed so far): the
+        # current one lives in locals, its ancestors' on a stack. Each frame
+        # skips the DEPS already placed; the first one never met is entered,
+        # and a node whose DEPS are exhausted takes the next post-order index.
+        # On a big graph every access to the tables keyed by class misses the
+        # caches, so they are few: a class is read when it is entered (not
+        # again when placed, after a whole subtree went through), the path is
+        # a small set of its own, and the indices of the DEPS are collected as
+        # they are met.
+        cls, deps, pending, key, fields, got = enter(root)
+        stack: list[tuple[Any, tuple[Any, ...], Iterator[Any], tuple | None, tuple | None, list[int]]] = []
         while True:
             for dep in pending:
                 try:
@@ -498,49 +505,51 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                     _check_dep(cls, dep)
                     raise
                 if mark is None:
+                    if dep in on_path:
+                        path = [frame[0] for frame in stack] + [cls]
+                        raise CycleError([node_name(node) for node in path[path.index(dep) :]] + [node_name(dep)])
                     break
-                if mark < 0:
-                    path = [frame[0] for frame in stack] + [cls]
-                    raise CycleError([node_name(node) for node in path[path.index(dep) :]] + [node_name(dep)])
+                got.append(mark)
             else:
                 index = len(specs)
                 seen[cls] = index
-                if type(cls) is type:  # _spec_key inlined for plain classes
-                    own = cls.__dict__
-                    layout = tuple(own)
-                    picker = pickers_get(layout)
-                    if picker is None:
-                        picker = pickers[layout] = _override_picker(own)
-                    key: tuple | None = (cls.__bases__, picker[0], picker[1](own))
-                    try:
-                        fields = memo_get(key)
-                    except TypeError:
-                        fields = key = None
-                else:
-                    key = _spec_key(cls, pickers)
-                    fields = None if key is None else memo_get(key)
+                on_path.discard(cls)
+                if fields is None and key is not None:  # a job alike may have been placed since
+                    fields = memo_get(key)
                 if fields is None:
                     spec = _new_spec(cls, index, default_tries, default_delay, memo, key)
                     specs.append(spec)
                     distinct.append(spec)
                 else:
                     specs.append(new_spec(JobSpec, (cls.__name__, index, cls, *fields)))
-                dep_lists.append(tuple(map(index_of, deps)) if deps else ())
+                dep_lists.append(tuple(got) if got else ())
                 if not stack:
                     break
-                cls, deps, pending = stack.pop()
+                cls, deps, pending, key, fields, got = stack.pop()
+                got.append(index)
                 continue
-            stack.append((cls, deps, pending))
+            stack.append((cls, deps, pending, key, fields, got))
             if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
-                seen[dep] = -1
+                on_path.add(dep)
                 deps = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
                 if type(deps) is not tuple or len(deps) > 2 or (len(deps) == 2 and deps[0] is deps[1]):
                     deps = _deps_of(dep)
+                own = dep.__dict__  # _spec_key, inlined
+                layout = tuple(own)
+                picker = pickers_get(layout)
+                if picker is None:
+                    picker = pickers[layout] = _override_picker(own)
+                key = (dep.__bases__, picker[0], picker[1](own))
+                try:
+                    fields = memo_get(key)
+                except TypeError:
+                    fields = key = None
                 cls = dep
                 pending = iter(deps)
+                got = []
             else:
                 _check_dep(cls, dep)
-                cls, deps, pending = enter(dep)
+                cls, deps, pending, key, fields, got = enter(dep)
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
     seen.clear()  # free the DFS table before the graph's own tables are built
     # Names are checked for uniqueness once, here: a name -> index map built in

@@ -250,6 +250,13 @@ def run_graph(
 ) -> Report:
     """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
     if graph.has_async:
+        if executor is not None and executor != "threads":
+            raise OptionError(
+                "executor",
+                executor,
+                "unset for a graph with async jobs (they run on this process's event loop, "
+                "their plain phases on its threads)",
+            )
         try:
             asyncio.get_running_loop()
         except RuntimeError:

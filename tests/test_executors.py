@@ -250,3 +250,16 @@ def test_bounded_phases_follow_the_rules_of_execute():
         warnings.simplefilter("error")  # no "coroutine was never awaited"
         out = execute_bounded(attempt(dojob.build_graph(awaits)["Awaits"], 1, TryContext()), 5, "Awaits", wait=wait)
     assert not out.ok and isinstance(out.exception, TypeError) and "returned an awaitable" in str(out.exception)
+
+
+def test_an_executor_for_a_graph_with_async_jobs_is_refused_before_anything_runs():
+    calls = []
+
+    async def check(self, *a, **k):
+        calls.append("check")
+
+    job = type("Coro", (dojob.Job,), {"Check": check, "Run": check})
+    with pytest.raises(dojob.OptionError, match="executor=.*async jobs") as info:
+        dojob.run(job, executor="processes", workers=2)
+    assert info.value.value == "processes" and calls == []
+    assert dojob.run(job, executor="threads").success and calls == ["check"]

@@ -433,19 +433,21 @@ async def arun(
     global_storage: dict[str, Any] | None = None,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
-    graph = build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
-    return await arun_graph(
-        graph,
-        args=args,
-        kwargs=kwargs,
-        workers=workers,
-        no_act=no_act,
-        plan=plan,
-        verbose=verbose,
-        debug=debug,
-        cleanup=cleanup,
-        observers=observers,
-        clock=clock,
-        timeout=timeout,
-        global_storage=global_storage,
-    )
+    with frozen_build(
+        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    ) as graph:
+        return await arun_graph(
+            graph,
+            args=args,
+            kwargs=kwargs,
+            workers=workers,
+            no_act=no_act,
+            plan=plan,
+            verbose=verbose,
+            debug=debug,
+            cleanup=cleanup,
+            observers=observers,
+            clock=clock,
+            timeout=timeout,
+            global_storage=global_storage,
+        )

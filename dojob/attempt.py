@@ -24,6 +24,8 @@ import threading
 import traceback
 from collections.abc import Callable, Generator
 from functools import partial
+from inspect import CO_COROUTINE
+from types import FunctionType, MethodType
 from typing import Any, NamedTuple
 
 from .events import CleanupEnded, CleanupStarted, Phase, PhaseEnded, PhaseStarted
@@ -330,6 +332,14 @@ def close_dir(cwd: str | int | None) -> None:
         os.close(cwd)
 
 
+def _is_coroutine_function(fn: Any) -> bool:
+    """``inspect.iscoroutinefunction``, reading the flag directly for plain functions and methods."""
+    func = fn.__func__ if type(fn) is MethodType else fn
+    if type(func) is FunctionType:
+        return bool(func.__code__.co_flags & CO_COROUTINE)
+    return inspect.iscoroutinefunction(fn)
+
+
 def _refuse_awaitable(phase: Phase, value: Any) -> None:
     """A sync phase returned an awaitable: close it (no "never awaited" warning) and fail the phase."""
     close = getattr(value, "close", None)
@@ -630,7 +640,7 @@ async def aexecute(
                 continue
             limit = left if limit is None else min(limit, left)
         try:
-            if inspect.iscoroutinefunction(fn):
+            if _is_coroutine_function(fn):
                 if cwd is not None:
                     os.chdir(cwd)
                 awaitable = fn(*args, **kwargs)

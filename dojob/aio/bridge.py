@@ -97,6 +97,7 @@ def prepare(jobs: Any) -> RunPlan:
                 " (and not done): add it, or call sanitize()"
             )
     specs = []
+    new_spec = tuple.__new__  # a JobSpec without its Python-level __new__ (10 000 jobs: measurable)
     for k, job in enumerate(ordered):
         tries = job.tries
         if tries.__class__ is not int or tries < 1:
@@ -108,27 +109,11 @@ def prepare(jobs: Any) -> RunPlan:
             delay = 0.0
         forever = bool(job.forever)
         label = job.label
-        # positional for speed: name, index, cls, kind, tries, retry_delay, priority,
-        # critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks
-        specs.append(
-            JobSpec(
-                f"{k + 1} {label if label.__class__ is str else type(job).__name__}",
-                k,
-                _Try(job, tries),
-                "awaitable",
-                tries,
-                delay,
-                0,
-                bool(job.critical),
-                True,
-                False,
-                forever,
-                None,
-                (),
-                (),
-                False,
-            )
-        )
+        # all fields, in order (tuple.__new__ knows no defaults): name, index, cls, kind, tries,
+        # retry_delay, priority, critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks
+        name = f"{k + 1} {label if label.__class__ is str else type(job).__name__}"
+        fields = (name, k, _Try(job, tries), "awaitable", tries, delay, 0, bool(job.critical), True, False)
+        specs.append(new_spec(JobSpec, (*fields, forever, None, (), (), False)))
         job._running = job._done = job._scheduled = False
         job._result = job._exception = None
         job._deps = job.required

@@ -283,3 +283,33 @@ def test_scheduler_renders_as_svg_in_jupyter():
     root = ET.fromstring(picture)
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert texts == ["1: first", "2: second <b>"]  # escaped by the renderer, intact in the picture
+
+
+def test_the_phase_coroutine_test_agrees_with_inspect():
+    """aexecute reads the coroutine flag itself for functions and methods; the answers must not change."""
+    import functools
+    import inspect
+
+    from dojob.attempt import _is_coroutine_function
+
+    async def coro():
+        pass
+
+    def plain():
+        pass
+
+    class Holder:
+        async def method(self):
+            pass
+
+        def plain_method(self):
+            pass
+
+        async def __call__(self):
+            pass
+
+    holder = Holder()
+    cases = [coro, plain, holder.method, holder.plain_method, holder, functools.partial(coro), print, Holder.method]
+    assert [_is_coroutine_function(c) for c in cases] == [inspect.iscoroutinefunction(c) for c in cases]
+    assert _is_coroutine_function(coro) and _is_coroutine_function(Holder().method)
+    assert not _is_coroutine_function(plain) and not _is_coroutine_function(print)

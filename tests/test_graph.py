@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import make_job
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dojob
 from dojob import build_graph
@@ -256,3 +258,48 @@ def test_jobs_made_alike_keep_every_default_when_they_fail():
     assert [report[f.__name__].status for f in failing] == [dojob.Status.FAILED] * 3
     assert [report[w.__name__].status for w in waiting] == [dojob.Status.BLOCKED] * 3
     assert report["AlikeRoot"].status is dojob.Status.BLOCKED
+
+
+@given(
+    edges=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=30),
+    dupes=st.booleans(),
+)
+def test_the_walk_matches_a_reference_dfs_and_reports_real_cycles(edges, dupes):
+    """Post-order, dependency indices and cycles, against a plain recursive DFS over the same DEPS."""
+    deps: dict[int, list[int]] = {i: [] for i in range(10)}
+    for a, b in edges:
+        if dupes or b not in deps[a]:
+            deps[a].append(b)
+    classes = {i: make_job(f"N{i}") for i in range(10)}
+    for i, ds in deps.items():
+        classes[i].DEPS = [classes[d] for d in ds]
+    root = make_job("Top", [classes[i] for i in range(10)])
+
+    order: list[int] = []
+    state: dict[int, str] = {}
+    cycle_found = []
+
+    def visit(i: int, path: list[int]) -> None:  # the reference: DoJobber's recursive walk
+        if cycle_found or state.get(i) == "done":
+            return
+        if state.get(i) == "open":
+            cycle_found.append(path[path.index(i) :] + [i])
+            return
+        state[i] = "open"
+        for d in dict.fromkeys(deps[i]):
+            visit(d, path + [i])
+        state[i] = "done"
+        order.append(i)
+
+    for i in range(10):
+        visit(i, [])
+    if cycle_found:
+        with pytest.raises(dojob.CycleError) as info:
+            build_graph(root)
+        cycle = info.value.cycle
+        assert cycle == [f"N{i}" for i in cycle_found[0]]
+        return
+    g = build_graph(root)
+    assert g.names == [f"N{i}" for i in order] + ["Top"]
+    for i, ds in deps.items():
+        assert [g.specs[d].name for d in g.deps[g.index[f"N{i}"]]] == [f"N{d}" for d in dict.fromkeys(ds)]

@@ -46,6 +46,7 @@ async def adrive(
     cwd = ctx.cwd
     tasks: dict[asyncio.Future, int] = {}
     finished: deque[asyncio.Future] = deque()
+    create_task = asyncio.get_running_loop().create_task
     wakeup = asyncio.Event()
 
     def on_done(task: asyncio.Future) -> None:
@@ -57,7 +58,7 @@ async def adrive(
             for index in planner.next_actions(now()):
                 spec = specs[index]
                 steps = attempt(spec, tries[index], ctx)
-                task = asyncio.ensure_future(_stoppers_as_data(aexecute(steps, cwd, spec.timeout, spec.name)))
+                task = create_task(_stoppers_as_data(aexecute(steps, cwd, spec.timeout, spec.name)))
                 task.add_done_callback(on_done)
                 tasks[task] = index
             if planner.cancel_running():  # the run stopped, or only forever jobs are left

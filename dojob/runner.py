@@ -46,9 +46,11 @@ def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
     gc.disable()
     try:
         graph = build()
-    finally:
-        gc.freeze()
-        gc.enable()
+    except BaseException:
+        gc.enable()  # an invalid graph: nothing to run, nothing frozen
+        raise
+    gc.freeze()
+    gc.enable()
     try:
         yield graph
     finally:

@@ -593,3 +593,20 @@ def test_plan_checks_every_job_even_downstream_of_a_change():
     assert report["A"].tries == 1 and not report.success
     assert dojob.run(d, plan=True).success
     assert dojob.run(d)["D"].plan is None
+
+
+def test_a_run_leaves_the_collector_as_it_found_it_even_when_the_graph_is_invalid():
+    """The heap is frozen only while a run lasts: not after it, and not after a build that failed."""
+    import gc
+
+    a = make_job("LoopA")
+    b = make_job("LoopB", [a])
+    a.DEPS = [b]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(dojob.CycleError):
+        dojob.run(b)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    seen = []
+    ok = make_job("Frozen", check=lambda self, *a, **k: seen.append(gc.get_freeze_count() > 0))
+    assert dojob.run(ok).success and seen == [True]
+    assert gc.isenabled() and gc.get_freeze_count() == 0

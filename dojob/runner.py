@@ -57,6 +57,13 @@ def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
         gc.unfreeze()
 
 
+def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: float) -> Any:
+    """:func:`frozen_build` of the graph of ``roots``: what :func:`run` and :func:`arun` run."""
+    return frozen_build(
+        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    )
+
+
 def _check_workers(workers: Any) -> int:
     if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
         return workers
@@ -396,9 +403,7 @@ def run(
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
-    with frozen_build(
-        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
-    ) as graph:
+    with _built(roots, default_tries, default_retry_delay) as graph:
         return run_graph(
             graph,
             args=args,
@@ -435,9 +440,7 @@ async def arun(
     global_storage: dict[str, Any] | None = None,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
-    with frozen_build(
-        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
-    ) as graph:
+    with _built(roots, default_tries, default_retry_delay) as graph:
         return await arun_graph(
             graph,
             args=args,

@@ -21,8 +21,10 @@ class DojobError(Exception):
     """Base class of every error raised by dojob."""
 
 
-class OptionError(DojobError, ValueError):
+class OptionError(DojobError, ValueError, RuntimeError):
     """An option passed to ``run``/``configure`` has a bad value.
+
+    Also a ``RuntimeError``, what DoJobber raised for a bad ``default_tries``.
 
     Attributes:
         option: the option's name.
@@ -65,8 +67,10 @@ class DepsError(GraphError, TypeError):
         super().__init__(f"job {job!r}: DEPS {why}, got {_describe(value)}")
 
 
-class JobAttributeError(GraphError, ValueError):
+class JobAttributeError(GraphError, ValueError, RuntimeError):
     """A job class attribute such as ``TRIES`` or ``RETRY_DELAY`` has a bad value.
+
+    Also a ``RuntimeError``, what DoJobber raised for a bad ``TRIES``/``RETRY_DELAY``.
 
     Attributes:
         job: the job's name.
@@ -113,8 +117,10 @@ class DuplicateJobError(GraphError, ValueError):
         super().__init__(f"two different jobs are named {name!r}: {where(first)} and {where(second)}")
 
 
-class CycleError(GraphError, ValueError):
+class CycleError(GraphError, ValueError, RuntimeError):
     """The DEPS form a cycle (a job that depends on itself counts).
+
+    Also a ``RuntimeError``, what DoJobber raised for a cycle.
 
     Attributes:
         cycle: the job names along the cycle; the first name is repeated at the end.

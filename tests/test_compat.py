@@ -123,11 +123,14 @@ def test_module_exposes_dojobbers_names():
         assert hasattr(dojobber, name)
 
 
+CAT = shutil.which("cat")  # by its path: the tests empty PATH
+
+
 def _viewer(tmp_path, seen):
     """A fake ImageMagick ``display`` that saves the image piped in, and the directory it is in."""
     viewer = tmp_path / "bin" / "display"
     viewer.parent.mkdir(exist_ok=True)
-    viewer.write_text(f'#!/bin/sh\ncat > "{seen}"\n')
+    viewer.write_text(f'#!/bin/sh\n{CAT} > "{seen}"\n')
     viewer.chmod(0o755)
     return viewer.parent
 
@@ -423,7 +426,8 @@ def test_regression_a_node_may_be_given_by_name():
         dj.configure("NoSuchJobAnywhere")
 
 
-def test_regression_nodestatus_is_kept_when_a_job_raises_systemexit():
+@pytest.mark.parametrize("stopper", [SystemExit, KeyboardInterrupt])
+def test_regression_nodestatus_is_kept_when_a_job_raises_systemexit(stopper):
     class Fine(dojobber.Job):
         def Check(self, *args, **kwargs):
             return "fine"
@@ -435,16 +439,16 @@ def test_regression_nodestatus_is_kept_when_a_job_raises_systemexit():
         DEPS = (Fine,)
 
         def Check(self, *args, **kwargs):
-            sys.exit(5)
+            raise stopper(5)
 
         def Run(self, *args, **kwargs):
             pass
 
     dj = dojobber.DoJobber()
     dj.configure(Quits)
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(stopper) as info:
         dj.checknrun()
-    assert info.value.code == 5
+    assert info.value.args == (5,)
     assert dj.nodestatus["Fine"] is True and dj.noderesults["Fine"] == "fine"
     assert dj.nodestatus["Quits"] is not True
     assert not dj.success()
@@ -468,6 +472,15 @@ def test_regression_display_graph_is_quiet_without_a_viewer_and_leaves_no_file(t
     dj.display_graph()
     assert seen.read_bytes().startswith(b"\x89PNG")
     assert list(scratch.iterdir()) == []  # the PNG went through a pipe, no temporary file
+    seen.unlink()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # a viewer but no Graphviz: nothing shown, nothing raised
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dojob"):
+        assert dj.display_graph() is None
+    assert "cannot draw the graph" in caplog.text and not seen.exists()
+    with pytest.raises(RuntimeError, match="Graphviz"):  # write_graph says so instead of writing nothing
+        dj.write_graph(io.BytesIO())
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{dot_dir}")
     failing = tmp_path / "bin" / "display"
     failing.write_text("#!/bin/sh\nexit 1\n")
     with pytest.raises(RuntimeError, match="display"):
@@ -479,7 +492,15 @@ def test_regression_per_try_attributes_are_set_as_dojobber_sets_them():
 
     class Tracked(dojobber.Job):
         def Check(self, *args, **kwargs):
-            seen.append(("check", self._check_phase, type(self._check_exception) if self._check_exception else None, self._run_results, self._run_exception))
+            seen.append(
+                (
+                    "check",
+                    self._check_phase,
+                    type(self._check_exception) if self._check_exception else None,
+                    self._run_results,
+                    self._run_exception,
+                )
+            )
             if self._check_phase == "check":
                 raise KeyError("first")
             return "rechecked"

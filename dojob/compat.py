@@ -228,7 +228,8 @@ def _job_named(name: str) -> type[Job]:
     seen: set[type] = set()
     while pending:
         cls = pending.pop()
-        for sub in type.__subclasses__(cls):
+        subs: list[type] = type.__subclasses__(cls)
+        for sub in subs:
             if sub not in seen:
                 seen.add(sub)
                 pending.append(sub)

@@ -13,7 +13,6 @@ instead of returning False, which makes failures bubble up.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..runner import arun_graph
 from . import bridge, dot, listing
 from .bestset import BestSet
 from .feedback import Feedback, debug_enabled
-from .jobs import AbstractJob, _run_blocking
+from .jobs import AbstractJob, _run_blocking, shutdown_jobs
 from .sequence import flatten
 from .topology import closure, entry_jobs, exit_jobs, successors_map, topological_order
 
@@ -216,22 +215,10 @@ class PureScheduler:
         self._did_shutdown = True
         if not self.jobs:
             return True
-        tasks = [asyncio.ensure_future(job.co_shutdown()) for job in self.jobs]
         say = self._say if (self.verbose or debug_enabled()) else None
         if say is not None:
             say("scheduler is shutting down...")
-        done, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            if say is not None:
-                say(f"WARNING: {len(pending)}/{len(self.jobs)} co_shutdown() methods have not returned within timeout")
-            await asyncio.wait(pending, timeout=self.shutdown_timeout)
-        ok = not pending
-        for task in done:
-            if task.cancelled() or task.exception() is not None:
-                ok = False
-        return ok
+        return await shutdown_jobs(self.jobs, self.shutdown_timeout, warn=say)
 
     def _say(self, text: str) -> None:
         """One verbose line about the scheduler itself, as asynciojobs prints it."""

@@ -111,3 +111,26 @@ def test_each_run_shuts_down_once_and_a_raising_coshutdown_says_false(aio):
     assert s.run() is True and log == ["shutdown", "shutdown"]  # asynciojobs: the second run skips it
     s._did_shutdown = False  # as if never shut down: the explicit call reports the failure
     assert s.shutdown() is False
+
+
+@pytest.mark.dojob_only
+def test_converge_shuts_down_the_aio_jobs_in_its_graph_when_its_run_ends(aio):
+    import dojob
+
+    log = []
+    conn = _counting(aio, log, "conn")
+
+    class UsesConn(dojob.Job):
+        DEPS = (conn,)
+
+        def Check(self, *args, **kwargs):
+            log.append(("check", "UsesConn"))
+
+    after = _counting(aio, log, "after")
+    converge = aio.Converge(UsesConn, label="converge")
+    after.requires(converge)
+    s = aio.Scheduler(converge, after)
+    assert s.run() is True
+    assert log.index(("shut", "conn")) < log.index(("run", "after"))  # at the end of Converge's own run
+    assert log.count(("shutdown", "conn", True)) == 1  # the scheduler's shutdown does not repeat it
+    assert ("shutdown", "after", True) in log

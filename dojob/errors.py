@@ -17,6 +17,21 @@ def _describe(value: Any) -> str:
     return f"{text} ({type(value).__name__})"
 
 
+def _real_dojobber_hint(value: Any) -> str:
+    """What to do when ``value`` is a class of the real DoJobber package (imported next to dojob)."""
+    try:
+        mro = value.__mro__ if isinstance(value, type) else ()
+        real = any(getattr(base, "__module__", None) == "dojobber.dojobber" for base in mro)
+    except Exception:  # a hostile class: no hint
+        real = False
+    if real:
+        return (
+            ": a Job class of the real DoJobber package; run the script with "
+            "'python -m dojob.dojobber SCRIPT' or import Job from dojob"
+        )
+    return ""
+
+
 class DojobError(Exception):
     """Base class of every error raised by dojob."""
 
@@ -50,7 +65,7 @@ class RootError(GraphError, TypeError):
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        super().__init__(f"a root must be a Job class, got {_describe(value)}")
+        super().__init__(f"a root must be a Job class, got {_describe(value)}{_real_dojobber_hint(value)}")
 
 
 class DepsError(GraphError, TypeError):
@@ -64,7 +79,7 @@ class DepsError(GraphError, TypeError):
     def __init__(self, job: str, value: Any, why: str) -> None:
         self.job = job
         self.value = value
-        super().__init__(f"job {job!r}: DEPS {why}, got {_describe(value)}")
+        super().__init__(f"job {job!r}: DEPS {why}, got {_describe(value)}{_real_dojobber_hint(value)}")
 
 
 class JobAttributeError(GraphError, ValueError, RuntimeError):

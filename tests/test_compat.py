@@ -537,3 +537,17 @@ def test_regression_per_try_attributes_are_set_as_dojobber_sets_them():
         ("boom-cleanup", "ValueError('still')", None),
         ("cleanup", "rechecked", None, "ran"),
     ]
+
+
+def test_regression_a_real_dojobber_class_is_refused_with_the_way_out():
+    real_job = type("Job", (), {"__module__": "dojobber.dojobber", "DEPS": ()})  # what the real package defines
+    mine = type("Mine", (real_job,), {"Check": lambda self, *a, **k: None})
+    with pytest.raises(
+        dojobber.RootError, match=r"real DoJobber package; run the script with 'python -m dojob\.dojobber"
+    ):
+        dojobber.build_graph(mine)
+    with pytest.raises(dojobber.DepsError, match="real DoJobber package"):
+        dojobber.build_graph(make_job("Root", [mine]))
+    with pytest.raises(dojobber.RootError) as plain:
+        dojobber.build_graph(int)
+    assert "DoJobber" not in str(plain.value)

@@ -551,3 +551,23 @@ def test_regression_a_real_dojobber_class_is_refused_with_the_way_out():
     with pytest.raises(dojobber.RootError) as plain:
         dojobber.build_graph(int)
     assert "DoJobber" not in str(plain.value)
+
+
+def test_a_job_that_cannot_be_created_is_traced_as_init(capfd):
+    class Broken(dojobber.Job):
+        TRIES = 1
+
+        def __init__(self):
+            raise OSError("no config")
+
+        def Check(self, *args, **kwargs):
+            pass
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    dj = dojobber.DoJobber()
+    dj.configure(Broken, verbose=True)
+    dj.checknrun()
+    assert dj.nodestatus == {"Broken": False} and str(dj.nodeexceptions["Broken"]) == "no config"
+    assert _trace(capfd) == ['Broken.init: fail "no config"']  # DoJobber: "Broken.check: fail"

@@ -212,10 +212,19 @@ def check_tries(
     raise JobAttributeError(job, attribute, value, "an int >= 1")
 
 
+#: The graph warnings logged so far: each is logged once per process (a graph built again,
+#: e.g. by every ``checknrun()``, still lists it in :attr:`JobGraph.warnings`).
+_LOGGED: set[str] = set()
+
+
 def _warn(warnings: list[str], message: str) -> None:
-    """Keep a graph warning (DoJobber accepted what dojob would refuse) and log it."""
+    """Keep a graph warning (DoJobber accepted what dojob would refuse) and log it, once."""
     warnings.append(message)
-    logging.getLogger("dojob").warning("%s", message)
+    if message not in _LOGGED:
+        if len(_LOGGED) >= 10_000:  # jobs made on the fly, forever: keep the memory bounded
+            _LOGGED.clear()
+        _LOGGED.add(message)
+        logging.getLogger("dojob").warning("%s", message)
 
 
 def check_delay(value: Any, *, option: str | None = None, job: str = "", attribute: str = "RETRY_DELAY") -> float:

@@ -571,3 +571,19 @@ def test_a_job_that_cannot_be_created_is_traced_as_init(capfd):
     dj.checknrun()
     assert dj.nodestatus == {"Broken": False} and str(dj.nodeexceptions["Broken"]) == "no config"
     assert _trace(capfd) == ['Broken.init: fail "no config"']  # DoJobber: "Broken.check: fail"
+
+
+def test_the_warnings_reach_stderr_of_an_unconfigured_script(tmp_path):
+    (tmp_path / "cpus.py").write_text(
+        "from dojobber import Job, DoJobber\n"
+        "class CountCPUs(Job):\n"
+        "    def Check(self, *a, **k):\n"
+        "        self.global_storage['num_cpus'] = 4\n"
+        "dj = DoJobber()\n"
+        "dj.configure(CountCPUs)\n"
+        "dj.checknrun()\n"
+        "print(dj.nodestatus)\n"
+    )
+    proc = _shim(tmp_path, "cpus.py")
+    assert proc.returncode == 0 and proc.stdout == "{'CountCPUs': True}\n", proc.stderr
+    assert proc.stderr == "job 'CountCPUs': defines no Run method: its Check alone decides\n"

@@ -37,6 +37,11 @@ def test_configure_set_args_checknrun_and_statuses():
     assert dj.success() and dj.partial_success() and not dj.failure()
 
 
+def test_statuses_are_bools_even_before_a_run():
+    dj = dojobber.DoJobber()
+    assert dj.success() is False and dj.partial_success() is False and dj.failure() is True
+
+
 def test_partial_failure_and_exceptions():
     dj = dojobber.DoJobber()
     dj.configure(_graph())

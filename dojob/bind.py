@@ -7,7 +7,10 @@ the bound value. Two binds of the same class with equal values are equal (and
 hash alike), so ``DEPS`` dedupe them. Its name, ``SendInvite[EMAIL='...',
 NAME='...']``, is the class name and the values' ``repr`` sorted by key:
 readable, unique and stable across runs for values with a stable ``repr``
-(strings, numbers, tuples of them, enums). It pickles by reference: the class
+(strings, numbers, tuples of them, enums). A class may show fewer values in
+its jobs' names with ``BIND_NAME = ("NAME",)`` (``SendInvite[NAME='Wendell
+Bagg']``); two jobs that differ only in the hidden values then share a name,
+which the graph build refuses (:class:`~dojob.errors.DuplicateJobError`). It pickles by reference: the class
 (by its import path) and the values, never the class by value.
 
 Binding costs a dict and a tuple, not a class: a 10 000-way fan-out builds and
@@ -27,7 +30,7 @@ from .errors import JobAttributeError, JobDefinitionError
 RESERVED = frozenset(
     (
         "DEPS", "TRIES", "RETRY_DELAY", "RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON",
-        "RETRY_FROM", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES", "TAGS",
+        "RETRY_FROM", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES", "TAGS", "BIND_NAME",
         "Check", "Run", "Cleanup", "bind", "storage", "global_storage", "changed_deps",
     )
 )  # fmt: skip
@@ -85,7 +88,9 @@ class BoundJob(tuple):
         return getattr(self[0], name)
 
     def __repr__(self) -> str:
-        return self[3]
+        """``SendInvite.bind(EMAIL='...', NAME='...')``: every value, even those BIND_NAME hides."""
+        values = ", ".join(f"{k}={v!r}" for k, v in zip(self[1], self[2], strict=True))
+        return f"{self[0].__name__}.bind({values})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # by reference: the class by its import path, the values by value
@@ -142,8 +147,19 @@ def _plan(job: type, given: tuple[str, ...]) -> tuple[Any, tuple[str, ...], str]
     keys = tuple(sorted(given))
     _check_names(job, keys)
     getter = itemgetter(*keys) if len(keys) > 1 else (lambda params, key=keys[0]: (params[key],))
+    shown = getattr(job, "BIND_NAME", None)
+    if shown is None:
+        shown = keys
+    elif isinstance(shown, str) or not isinstance(shown, (tuple, list)) or not shown:
+        raise JobDefinitionError(f"{job.__name__}.bind", f"BIND_NAME must be a non-empty tuple of names, got {shown!r}")
+    else:
+        missing = [key for key in shown if key not in keys]
+        if missing:
+            raise JobDefinitionError(
+                f"{job.__name__}.bind", f"BIND_NAME shows {missing[0]!r} in the job's name: bind a value for it"
+            )
     base = job.__name__.replace("{", "{{").replace("}", "}}")
-    template = base + "[" + ", ".join(f"{key}={{!r}}" for key in keys) + "]"
+    template = base + "[" + ", ".join(f"{key}={{{keys.index(key)}!r}}" for key in shown) + "]"
     return getter, keys, template
 
 

@@ -250,6 +250,10 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
             raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
         if isinstance(raw, type):
             raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
+        if type(raw) is BoundJob:
+            raise DepsError(
+                name, raw, "must be an iterable of jobs (write DEPS = (X.bind(...),), not DEPS = X.bind(...))"
+            )
         try:
             deps = tuple(raw)
         except TypeError:

@@ -140,17 +140,12 @@ class Planner:
         #: Why a job was not retried although it had tries left (RETRY_ON), by index.
         self.not_retried: SparseColumn = SparseColumn()
         skipped = graph.skipped
-        if skipped:  # satisfied without a try: their dependents need them no more
-            for i in skipped:
-                self.status[i] = SKIPPED
-                for d in graph.dependents[i]:
-                    unmet[d] -= 1
-            unmet_or_skipped = unmet[:]
-            for i in skipped:
-                unmet_or_skipped[i] = 1
-            leaves = compress(range(n), map(not_, unmet_or_skipped))
-        else:
-            leaves = compress(range(n), map(not_, unmet))
+        for i in skipped:  # satisfied without a try: their dependents need them no more
+            self.status[i] = SKIPPED
+            unmet[i] += 1  # never ready, whatever its own DEPS do
+            for d in graph.dependents[i]:
+                unmet[d] -= 1
+        leaves = compress(range(n), map(not_, unmet))
         self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in leaves]
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []

@@ -37,6 +37,7 @@ PLAN_WORDS: dict[str, str] = {
     "would_run": "would run",
     "ok_upstream_changes": "ok now, upstream will change",
     "would_run_upstream_changes": "would run, upstream will change",
+    "skipped": "SKIPPED (--skip: treated as satisfied, not checked)",
 }
 
 #: Failed jobs listed in full; the rest are counted.
@@ -272,7 +273,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
             continue
         tally[job.plan] = tally.get(job.plan, 0) + 1
         word = PLAN_WORDS.get(job.plan, job.plan)
-        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith("would_run") else "dim")
+        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith(("would_run", "skipped")) else "dim")
         line = f"{name}  {paint(word, style)}"
         if job.plan.startswith("would_run") and job.exception is not None:
             line += f"  ({error_line(job.exception)})"
@@ -284,5 +285,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
     parts = [f"{tally['ok']} ok", f"{would} would run", f"{tally['ok_upstream_changes']} ok now, upstream will change"]
     if not_checked:
         parts.append(f"{not_checked} not checked")
+    if tally.get("skipped"):
+        parts.append(f"{tally['skipped']} skipped")
     lines.append(f"{verdict} ({format_seconds(report.elapsed)}): {', '.join(parts)}")
     return "\n".join(lines)

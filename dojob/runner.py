@@ -278,6 +278,9 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
         if status[i] is Status.NOT_RUN:
             out.append(None)
             continue
+        if status[i] is Status.SKIPPED:
+            out.append("skipped")
+            continue
         word = "would_run" if would_run[i] else "ok"
         out.append(word + "_upstream_changes" if upstream[i] else word)
     return out

@@ -94,19 +94,12 @@ def select(
         roots = [i for i in range(n) if names[i] in root_names]
     skipped_by = matching(names, skip_p, "skip")
     skipped = {i for hits in skipped_by.values() for i in hits}
-    # what the roots need, not looking past skipped jobs
-    keep = [False] * n
-    stack = list(roots)
-    while stack:
-        i = stack.pop()
-        if keep[i]:
-            continue
-        keep[i] = True
-        if i not in skipped:
-            stack.extend(graph.deps[i])
-    for pattern, hits in skipped_by.items():
-        if not any(keep[i] for i in hits):
-            raise SelectionError("skip", pattern, "matches no job of the selection")
+    if only_p or tags_p:  # a skip pattern must name a job of the selection (other skips aside)
+        wanted = _needed(graph, roots, set())
+        for pattern, hits in skipped_by.items():
+            if not any(wanted[i] for i in hits):
+                raise SelectionError("skip", pattern, "matches no job of the selection")
+    keep = _needed(graph, roots, skipped)
     new_index = [-1] * n
     kept = [i for i in range(n) if keep[i]]
     for j, i in enumerate(kept):
@@ -117,3 +110,17 @@ def select(
     sub.skipped = frozenset(new_index[i] for i in skipped if keep[i])
     sub.skip_patterns = {p: tuple(names[i] for i in hits if keep[i]) for p, hits in skipped_by.items()}
     return sub
+
+
+def _needed(graph: JobGraph, roots: list[int], skipped: set[int]) -> list[bool]:
+    """Which jobs ``roots`` need (themselves included), not looking past skipped jobs."""
+    keep = [False] * len(graph.specs)
+    stack = list(roots)
+    while stack:
+        i = stack.pop()
+        if keep[i]:
+            continue
+        keep[i] = True
+        if i not in skipped:
+            stack.extend(graph.deps[i])
+    return keep

@@ -65,3 +65,39 @@ def hold(job: dojob.Job, seconds: float) -> None:
     with c.lock:
         for name in names:
             c.now[name] -= 1
+
+
+class WriteConfig(dojob.Job):
+    """The service's config file holds ``--set config=...``."""
+
+    def Check(self, *args, **kwargs):
+        if self.global_storage.get("config") != kwargs["config"]:
+            raise LookupError("config differs")
+
+    def Run(self, *args, **kwargs):
+        self.global_storage["config"] = kwargs["config"]
+
+
+class InstallPackage(dojob.Job):
+    """Always already installed: never changes."""
+
+    def Check(self, *args, **kwargs):
+        pass
+
+    def Run(self, *args, **kwargs):
+        pass
+
+
+class RestartService(dojob.Job):
+    """Restart the service when its config changed in this run: a Check, not a handler."""
+
+    DEPS = (InstallPackage, WriteConfig)
+
+    def Check(self, *args, **kwargs):
+        self.global_storage["changed_seen"] = sorted(d.__name__ for d in self.changed_deps)
+        if WriteConfig in self.changed_deps and "WriteConfig" in self.changed_deps and not self.storage.get("done"):
+            raise RuntimeError("the config changed: restart needed")
+
+    def Run(self, *args, **kwargs):
+        self.global_storage["restarts"] = self.global_storage.get("restarts", 0) + 1
+        self.storage["done"] = True

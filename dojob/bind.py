@@ -68,10 +68,10 @@ class BoundJob(tuple):
         job, keys, values, _ = self
         if job.__init__ is _OBJECT_INIT:  # no __init__ to see the values: the plain call is cheaper
             obj = job()
-            obj.__dict__.update(zip(keys, values, strict=True))
+            obj.__dict__.update(zip(keys, values, strict=False))  # (strict=True costs more than the rest)
             return obj
         obj = job.__new__(job)
-        obj.__dict__.update(zip(keys, values, strict=True))
+        obj.__dict__.update(zip(keys, values, strict=False))  # (strict=True costs more than the rest)
         obj.__init__()
         return obj
 

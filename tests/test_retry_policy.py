@@ -196,3 +196,18 @@ def test_planner_cost_stays_linear_with_policies():
 
     small, big = drive(200), drive(2000)
     assert big < small * 30  # ~10x for 10x the jobs; quadratic would be ~100x
+
+
+def test_regression_aio_jobs_still_retry():
+    """``dojob.aio`` builds its specs field by field: a spec without the policy field broke its retries."""
+    from dojob.aio import Job, Scheduler
+
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("not yet")
+
+    assert Scheduler(Job(flaky, tries=3, retry_delay=0, label="flaky")).run()
+    assert len(calls) == 3

@@ -242,8 +242,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         state = obj.__dict__
         state["storage"] = {}
         state["global_storage"] = ctx.global_storage
-        if ctx.changed_deps is not None:
-            state["changed_deps"] = ctx.changed_deps(spec.index)
+        if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
+            state["_dojob_changed"] = (ctx.changed_deps, spec.index)
         if spec.has_cleanup:
             ctx.instances.append((spec, obj))
         args = ctx.args

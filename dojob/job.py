@@ -90,8 +90,11 @@ class Job:
     global_storage: dict[str, Any]
     #: "check" or "recheck" while Check runs (DoJobber compatibility).
     _check_phase: str | None
-    #: During a try: the DEPS that converged through their Run in this run (see :class:`ChangedDeps`).
-    changed_deps: ChangedDeps
+    @property
+    def changed_deps(self) -> ChangedDeps:
+        """During a try: the DEPS that converged through their Run in this run (see :class:`ChangedDeps`)."""
+        how = self.__dict__.get("_dojob_changed")
+        return NO_CHANGES if how is None else how[0](how[1])
 
     @classmethod
     def bind(cls, **params: Any) -> BoundJob:
@@ -151,4 +154,3 @@ class ChangedDeps(tuple):
 
 #: What ``changed_deps`` holds when no DEPS changed.
 NO_CHANGES = ChangedDeps()
-Job.changed_deps = NO_CHANGES

@@ -90,6 +90,7 @@ class Job:
     global_storage: dict[str, Any]
     #: "check" or "recheck" while Check runs (DoJobber compatibility).
     _check_phase: str | None
+
     @property
     def changed_deps(self) -> ChangedDeps:
         """During a try: the DEPS that converged through their Run in this run (see :class:`ChangedDeps`)."""

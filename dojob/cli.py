@@ -408,6 +408,7 @@ def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
 
 def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     from .render import graph_dot
+    from .runner import check_capacity
 
     fmt = _graph_format(ns.output) if ns.output else "dot"
     if ns.output:
@@ -416,6 +417,7 @@ def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     if roots is None:
         return EXIT_USAGE
     graph = _selected_graph(ns, roots)
+    check_capacity(graph, dict(ns.capacity) or None)  # a typo is an error here too
     dot = graph_dot(graph)
     if ns.output:
         _write_graph(ns.output, dot, fmt)

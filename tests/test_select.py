@@ -257,3 +257,20 @@ def test_tags_are_validated_naming_the_job():
     bad = type("Bad", (dojob.Job,), {"TAGS": "db", "Check": lambda s: None, "Run": lambda s: None})
     with pytest.raises(dojob.JobAttributeError, match="job 'Bad': TAGS must be a tuple of tags"):
         dojob.build_graph(bad)
+
+
+def test_skipped_in_the_event_log_and_with_arun(tmp_path):
+    import asyncio
+    import json
+
+    from dojob.eventlog import EventLog
+
+    jobs = graph()
+    path = tmp_path / "events.jsonl"
+    with path.open("w") as fh:
+        report = asyncio.run(dojob.arun(jobs["Root"], only="App", skip="Db", observers=[EventLog(fh)]))
+    assert list(report.jobs) == ["Db", "Config", "App"] and report["Db"].status is Status.SKIPPED
+    logged = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {"event": "JobFinished", "job": "Db", "status": "skipped", "tries": 0} == {
+        k: logged[1][k] for k in ("event", "job", "status", "tries")
+    }

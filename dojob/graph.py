@@ -236,7 +236,7 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
     """
     if not isinstance(cls, type) and type(cls) is not BoundJob:
         return ()
-    raw = cls.DEPS
+    raw = cls.DEPS  # type: ignore[union-attr]  # (a BoundJob reads its class's)
     kind = type(raw)
     if kind is tuple:
         deps = raw

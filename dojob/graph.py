@@ -83,8 +83,6 @@ class JobGraph:
 
     #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
     skipped: frozenset[int] = frozenset()
-    #: ``--skip`` pattern -> the job names it matched (for the recap and trace).
-    skip_patterns: dict[str, tuple[str, ...]] = {}
 
     def __init__(
         self,

@@ -108,7 +108,6 @@ def select(
     new_deps = [tuple(new_index[d] for d in graph.deps[i] if keep[d]) for i in kept]
     sub = JobGraph(new_specs, new_deps, tuple(names[i] for i in roots))
     sub.skipped = frozenset(new_index[i] for i in skipped if keep[i])
-    sub.skip_patterns = {p: tuple(names[i] for i in hits if keep[i]) for p, hits in skipped_by.items()}
     return sub
 
 

@@ -302,6 +302,8 @@ def test_the_cli_lists_and_runs_bound_jobs(tmp_path):
 
         class All(dojob.DummyJob):
             DEPS = tuple(Ping.bind(HOST=f"h{i}") for i in range(3))
+
+        ONE = Ping.bind(HOST="solo")
         """))  # fmt: skip
     env = _env()
     env["PYTHONPATH"] = str(Path(dojob.__file__).parent.parent)
@@ -314,6 +316,10 @@ def test_the_cli_lists_and_runs_bound_jobs(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, env=env)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "converged" in ran.stdout and "1 changed" in ran.stdout
+    solo = subprocess.run([sys.executable, "-m", "dojob", "run", "fan.py:ONE", "-v"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env)  # fmt: skip
+    assert solo.returncode == 0, solo.stderr  # a bound job is a target too
+    assert "Ping[HOST='solo'].recheck: pass" in solo.stderr.splitlines()
 
 
 def test_dask_workers_get_bound_jobs_by_reference():

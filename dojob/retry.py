@@ -18,7 +18,7 @@ import random
 from numbers import Real
 from typing import Any, NamedTuple
 
-from .errors import JobAttributeError
+from .errors import DojobError, JobAttributeError
 
 
 class RetryPolicy(NamedTuple):
@@ -42,8 +42,12 @@ class RetryPolicy(NamedTuple):
         return d
 
     def refuses(self, exception: BaseException | None) -> str | None:
-        """Why ``exception`` must not be retried under RETRY_ON, or None if it may be."""
-        if self.on is None or exception is None or isinstance(exception, self.on):
+        """Why ``exception`` must not be retried under RETRY_ON, or None if it may be.
+
+        RETRY_ON judges the job's own failures: one dojob reports itself (a
+        :class:`~dojob.errors.DojobError`, e.g. a lost worker) is always retried.
+        """
+        if self.on is None or exception is None or isinstance(exception, (*self.on, DojobError)):
             return None
         allowed = ", ".join(t.__name__ for t in self.on) or "nothing"
         return f"not retried: {type(exception).__name__} is not in RETRY_ON ({allowed})"

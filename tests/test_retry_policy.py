@@ -211,3 +211,12 @@ def test_regression_aio_jobs_still_retry():
 
     assert Scheduler(Job(flaky, tries=3, retry_delay=0, label="flaky")).run()
     assert len(calls) == 3
+
+
+def test_retry_on_judges_the_jobs_own_failures_only():
+    from dojob.remote import WorkerLost
+
+    policy = RetryPolicy(on=(ConnectionError,))
+    assert policy.refuses(WorkerLost("J: the worker running it was lost")) is None  # dojob's own report
+    assert policy.refuses(ConnectionResetError()) is None
+    assert policy.refuses(KeyError("x")) == "not retried: KeyError is not in RETRY_ON (ConnectionError)"

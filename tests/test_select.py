@@ -236,6 +236,9 @@ def test_cli_list_and_graph_follow_the_selection(site):
     assert list(rows) == ["Web", "Mail", "Root"] and rows["Web"][1] == "SKIPPED:job" and rows["Web"][5] == "web"
     out = cli("graph", "site.py:Root", "--only", "Db", cwd=site)
     assert out.returncode == 0 and 'label="Db"' in out.stdout and "Web" not in out.stdout
+    out = cli("graph", "site.py:Root", "--skip", "Web", cwd=site)
+    web = next(line for line in out.stdout.splitlines() if 'label="Web"' in line)
+    assert out.returncode == 0 and 'fillcolor="lightyellow"' in web and "Db" not in out.stdout
     out = cli("check", "site.py:Root", "--only", "Mail", cwd=site)
     assert out.returncode == 0 and "Mail" in out.stdout and "Web" not in out.stdout
 

@@ -167,7 +167,7 @@ class TryContext:
 
     __slots__ = (
         "args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "cleanup_failures",
-        "emit", "now", "worker",
+        "emit", "now", "worker", "changed_deps",
     )  # fmt: skip
 
     def __init__(
@@ -196,6 +196,8 @@ class TryContext:
         self.now = now
         #: Names where a phase runs, for events (a thread name by default).
         self.worker: Callable[[], str] = _thread_name
+        #: Job index -> its DEPS that changed in this run (set by the run; ``Job.changed_deps``).
+        self.changed_deps: Callable[[int], tuple] | None = None
 
 
 def _thread_name() -> str:
@@ -240,6 +242,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         state = obj.__dict__
         state["storage"] = {}
         state["global_storage"] = ctx.global_storage
+        if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
+            state["_dojob_changed"] = (ctx.changed_deps, spec.index)
         if spec.has_cleanup:
             ctx.instances.append((spec, obj))
         args = ctx.args

@@ -160,3 +160,17 @@ class CleanupError(DojobError):
         parts = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.failures)
         n = len(self.failures)
         super().__init__(f"{n} Cleanup{'s' if n != 1 else ''} failed: {parts}")
+
+
+class SelectionError(DojobError, ValueError):
+    """A selection (``--only``, ``--tags``, ``--skip``) names nothing in the graph.
+
+    Attributes:
+        option: "only", "tags" or "skip".
+        pattern: the pattern or tag that matched no job.
+    """
+
+    def __init__(self, option: str, pattern: str, why: str = "matches no job") -> None:
+        self.option = option
+        self.pattern = pattern
+        super().__init__(f"--{option} {pattern!r} {why}")

@@ -18,6 +18,7 @@ from numbers import Real
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .bind import BoundJob
 from .errors import (
     CycleError,
     DepsError,
@@ -27,6 +28,7 @@ from .errors import (
     RootError,
 )
 from .job import Job
+from .retry import RetryPolicy, check_policy
 
 if TYPE_CHECKING:
     import networkx
@@ -59,6 +61,8 @@ class JobSpec(NamedTuple):
     claims: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     fail_blocks: bool = True
+    tags: tuple[str, ...] = ()
+    retry: RetryPolicy | None = None
 
     def __repr__(self) -> str:
         return f"<JobSpec {self.index}:{self.name} kind={self.kind} tries={self.tries}>"
@@ -79,6 +83,9 @@ class JobGraph:
     """
 
     __slots__ = ("specs", "deps", "dependents", "roots", "_index", "_distinct", "__dict__")
+
+    #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
+    skipped: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -239,7 +246,7 @@ def check_delay(value: Any, *, option: str | None = None, job: str = "", attribu
 
 
 def _is_job_class(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, Job)
+    return (isinstance(value, type) and issubclass(value, Job)) or type(value) is BoundJob
 
 
 def is_awaitable_node(value: Any) -> bool:
@@ -248,8 +255,8 @@ def is_awaitable_node(value: Any) -> bool:
 
 
 def node_name(value: Any) -> str:
-    """The graph name of a Job class or an awaitable node."""
-    if isinstance(value, type):
+    """The graph name of a Job class, a bound job or an awaitable node."""
+    if isinstance(value, type) or type(value) is BoundJob:
         return value.__name__
     label = getattr(value, "label", None)
     if isinstance(label, str) and label and label != "NOLABEL":
@@ -261,11 +268,12 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
     """The DEPS of ``cls`` as a tuple, duplicates dropped; the container is validated here.
 
     Elements are validated when first met (see :func:`_check_dep`), once per class.
-    An awaitable node has no DEPS (its own requirements live in its scheduler).
+    An awaitable node has no DEPS (its own requirements live in its scheduler);
+    a bound job has its class's.
     """
-    if not isinstance(cls, type):
+    if not isinstance(cls, type) and type(cls) is not BoundJob:
         return ()
-    raw = cls.DEPS
+    raw = cls.DEPS  # type: ignore[union-attr]  # (a BoundJob reads its class's)
     kind = type(raw)
     if kind is tuple:
         deps = raw
@@ -279,13 +287,17 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
             raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
         if isinstance(raw, type):
             raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
+        if type(raw) is BoundJob:
+            raise DepsError(
+                name, raw, "must be an iterable of jobs (write DEPS = (X.bind(...),), not DEPS = X.bind(...))"
+            )
         try:
             deps = tuple(raw)
         except TypeError:
             raise DepsError(name, raw, "must be an iterable of Job classes") from None
     n = len(deps)
     if n == 2:  # the common small case, without building a set
-        if deps[0] is deps[1]:
+        if deps[0] is deps[1] or (type(deps[0]) is BoundJob and deps[0] == deps[1]):
             deps = deps[:1]
     elif n > 2 and len(set(deps)) != n:
         deps = tuple(dict.fromkeys(deps))
@@ -293,7 +305,9 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
 
 
 def _check_dep(cls: type[Job], dep: Any) -> None:
-    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class or an awaitable job."""
+    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class, bound job or awaitable job."""
+    if type(dep) is BoundJob:
+        return
     if is_awaitable_node(dep):
         if getattr(dep, "forever", False):
             raise DepsError(cls.__name__, dep, "cannot list a forever job (it never completes)")
@@ -310,7 +324,8 @@ _CORO_CACHE: dict[Any, bool] = {None: False}
 #: Class attributes that decide a spec's validated values.
 _SPEC_NAMES = frozenset(
     ("_dojob_kind", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
-    + ("Check", "Run", "Cleanup")
+    + ("Check", "Run", "Cleanup", "TAGS")
+    + ("RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON", "RETRY_FROM")
 )
 
 
@@ -334,6 +349,15 @@ def _check_resources(name: str, attribute: str, value: Any) -> tuple[str, ...]:
         if not isinstance(item, str) or not item:
             raise JobAttributeError(name, attribute, value, "a tuple of non-empty strings")
     return tuple(sorted(set(value)))
+
+
+def _check_tags(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
+        raise JobAttributeError(name, "TAGS", value, "a tuple of tags, e.g. ('db',)")
+    for item in value:
+        if not isinstance(item, str) or not item or item != item.strip() or "," in item:
+            raise JobAttributeError(name, "TAGS", value, "a tuple of non-empty strings without commas or edge spaces")
+    return tuple(dict.fromkeys(value))
 
 
 def _check_timeout(name: str, value: Any) -> float | None:
@@ -378,6 +402,8 @@ def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     checks. ``pickers`` memoises :func:`_override_picker` by the dict's keys
     (classes made alike have the same keys).
     """
+    if type(cls) is BoundJob:  # its values are its class's
+        return (BoundJob, cls.job)
     if not isinstance(cls, type):
         return None
     own = cls.__dict__
@@ -400,19 +426,19 @@ def _new_spec(
 
     A class that drew a warning is not remembered: each job alike gets its own warning.
     """
-    if not isinstance(cls, type):
+    if not isinstance(cls, type) and type(cls) is not BoundJob:
         return _awaitable_spec(cls, index, default_tries, default_delay)
     before = len(warnings)
     spec = _validate_spec(cls, index, default_tries, default_delay, warnings)
     if key is not None and len(warnings) == before:
         memo[key] = (  # every field after cls: tuple.__new__ knows no defaults
             spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
-            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True,
+            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True, spec.tags, spec.retry,
         )  # fmt: skip
     return spec
 
 
-def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float, warnings: list[str]) -> JobSpec:
+def _validate_spec(cls: Any, index: int, default_tries: int, default_delay: float, warnings: list[str]) -> JobSpec:
     name = cls.__name__
     kind = cls._dojob_kind
     tries = cls.TRIES
@@ -461,6 +487,10 @@ def _validate_spec(cls: type, index: int, default_tries: int, default_delay: flo
             _warn(warnings, f"job {name!r}: is a RunonlyJob that defines Check: it runs as a Job (check, run, recheck)")
         elif not callable(run):
             _warn(warnings, f"job {name!r}: is a RunonlyJob but defines no Run method: every try fails")
+    tags = cls.TAGS
+    if tags:
+        tags = _check_tags(name, tags)
+    retry = check_policy(name, cls)
     cache = _CORO_CACHE
     try:
         is_async = cache[check] or cache[run] or cache[cleanup]
@@ -469,7 +499,8 @@ def _validate_spec(cls: type, index: int, default_tries: int, default_delay: flo
         is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
         name, index, cls, kind, tries, delay, priority, critical, is_async, callable(cleanup),
-        False, timeout, tuple(claims) if claims else (), tuple(uses) if uses else (),
+        False, timeout, tuple(claims) if claims else (), tuple(uses) if uses else (), True,
+        tuple(tags) if tags else (), retry,
     )  # fmt: skip
 
 
@@ -477,7 +508,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     """Introspect ``DEPS`` from ``roots`` and return the validated :class:`JobGraph`.
 
     Args:
-        *roots: one or more Job classes; jobs reachable from several roots appear once.
+        *roots: one or more Job classes (or bound jobs); jobs reachable from several roots appear once.
         default_tries: TRIES of jobs that set none.
         default_retry_delay: RETRY_DELAY of jobs that set none.
 
@@ -486,7 +517,8 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
         DepsError: a DEPS is not an iterable of Job classes.
         CycleError: the DEPS form a cycle; ``.cycle`` lists it.
         DuplicateJobError: two different classes share a name.
-        JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS or USES has a bad value.
+        JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS, USES, TAGS or a
+            RETRY_* attribute has a bad value.
         OptionError: a default is invalid.
     """
     warnings: list[str] = []
@@ -595,6 +627,17 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float, war
                     fields = memo_get(key)
                 except TypeError:
                     fields = key = None
+                cls = dep
+                pending = iter(deps)
+                got = []
+            elif type(dep) is BoundJob:  # a bound job: its class's DEPS and values
+                on_path.add(dep)
+                base = dep.job
+                deps = base.DEPS
+                if type(deps) is not tuple or len(deps) > 1:
+                    deps = _deps_of(dep)
+                key = (BoundJob, base)
+                fields = memo_get(key)
                 cls = dep
                 pending = iter(deps)
                 got = []

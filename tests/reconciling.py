@@ -139,3 +139,49 @@ def wait_until(predicate, timeout: float = PATIENCE, what: str = "the condition"
     while not predicate():
         assert time.monotonic() < deadline, f"{what} never came"
         time.sleep(0.02)
+
+
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+
+
+def run_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, list[str]]:
+    """``dojob ARGS`` with stderr on a pseudo-terminal: (status, stdout, the terminal's lines without escapes)."""
+    import select
+
+    master, slave = os.openpty()
+    environ = dict(env, COLUMNS="110", LINES="40", TERM="xterm-256color")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dojob", *args],
+        cwd=cwd,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + PATIENCE
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        stdout = proc.stdout.read().decode() if proc.stdout else ""
+        proc.wait(timeout=PATIENCE)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+    lines = [part for line in text.split("\n") for part in line.split("\r") if part.strip()]
+    return proc.returncode, stdout, lines

@@ -621,3 +621,33 @@ def test_sighup_during_a_run_reloads_after_it(tmp_path):
         p.signal(signal.SIGTERM)
         assert p.finish() == 143
     assert "0 interrupted" in run_lines(p.out)[0]  # SIGHUP did not stop run 1
+
+
+def test_the_live_progress_works_across_iterations(tmp_path):
+    from reconciling import run_on_a_terminal
+
+    write(
+        tmp_path / "slow.py",
+        """\
+        import time
+        import dojob
+
+        class Slow(dojob.Job):
+            def Check(self, *args, **kwargs):
+                time.sleep(0.4)
+
+            def Run(self, *args, **kwargs):
+                pass
+
+        class Root(dojob.DummyJob):
+            DEPS = [Slow]
+        """,
+    )
+    args = ["run", "slow.py:Root", "--every", "0.1s", "--max-runs", "3", "-v"]
+    status, stdout, lines = run_on_a_terminal(args, tmp_path, env_for(tmp_path))
+    assert status == 0, lines
+    assert len(run_lines(stdout.splitlines())) == 3 and "\x1b" not in stdout
+    trace = [line for line in lines if re.fullmatch(r"\w+\.(check|run|recheck): .*", line)]
+    assert trace == ["Slow.check: pass", "Root.check: pass"] * 3  # each run's trace, whole
+    assert any(re.search(r"\b0/2 done\b", line) for line in lines), lines
+    assert any("running (1): Slow (check, try 1)" in line for line in lines), lines

@@ -651,3 +651,95 @@ def test_the_live_progress_works_across_iterations(tmp_path):
     assert trace == ["Slow.check: pass", "Root.check: pass"] * 3  # each run's trace, whole
     assert any(re.search(r"\b0/2 done\b", line) for line in lines), lines
     assert any("running (1): Slow (check, try 1)" in line for line in lines), lines
+
+
+def test_a_job_calling_sys_exit_ends_the_loop_after_its_recap(tmp_path):
+    write(
+        tmp_path / "quit.py",
+        """\
+        import os
+        import sys
+        import dojob
+
+        class Quit(dojob.Job):
+            def Check(self, *args, **kwargs):
+                if os.path.exists("quit"):
+                    sys.exit(7)
+                open("quit", "w").close()
+
+            def Run(self, *args, **kwargs):
+                pass
+        """,
+    )
+    out = cli("run", "quit.py:Quit", "--every", "0.1s", "--max-runs", "5", cwd=tmp_path)
+    assert out.returncode == 7, out
+    runs = run_lines(out.stdout.splitlines())
+    assert len(runs) == 2 and "next run" not in runs[1]
+
+
+def test_regression_a_reload_sees_an_edit_of_the_same_size_in_the_same_second(tmp_path):
+    # A plain re-import would trust __pycache__/site.*.pyc, keyed on the source's mtime in whole
+    # seconds and its size: an edit that keeps the size within that second would be missed.
+    write(tmp_path / "site.py", V1)
+    env = env_for(tmp_path)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode is written, as on a user's machine
+    with Proc("run", "site.py:Root", "--every", "1h", cwd=tmp_path, env=env) as p:
+        p.wait_for(r"^run 1 ")
+        assert list((tmp_path / "__pycache__").glob("site.*.pyc"))  # the stale copy a naive reload would use
+        source = (tmp_path / "site.py").read_text()
+        edited = source.replace('fh.write("Hello', 'fh.write("Hallo')
+        assert len(edited) == len(source) and edited != source
+        stat = (tmp_path / "site.py").stat()
+        (tmp_path / "site.py").write_text(edited)
+        import os
+
+        os.utime(tmp_path / "site.py", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime too
+        p.signal(signal.SIGHUP)
+        p.wait_for(r"^run 2 ")
+        p.signal(signal.SIGTERM)
+        assert p.finish() == 143
+    assert (tmp_path / "checks").read_text() == "Hello\nHallo\n"
+
+
+def test_sighup_reloads_a_module_target_too(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    write(tmp_path / "pkg" / "site.py", V1)
+    with Proc("run", "pkg.site:Root", "--every", "1h", cwd=tmp_path) as p:
+        p.wait_for(r"^run 1 .*2 ok, 0 changed")
+        (tmp_path / "pkg" / "site.py").write_text("import dojob\nclass Root(dojob.DummyJob:\n")
+        p.signal(signal.SIGHUP)
+        p.wait_for(r"^dojob: reload failed, keeping the previous graph: pkg\.site:Root: SyntaxError", stream="err")
+        p.wait_for(r"^run 2 .*2 ok, 0 changed")
+        write(tmp_path / "pkg" / "site.py", V2)
+        p.signal(signal.SIGHUP)
+        p.wait_for(r"^run 3 .*2 ok, 1 changed")
+        p.signal(signal.SIGTERM)
+        assert p.finish() == 143
+    assert (tmp_path / "checks").read_text() == "Hello\nHello\nHello2\n"
+
+
+def test_readme_shows_the_example_unit_file():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.rst").read_text()
+    section = readme.split("Keeping it converged\n====", 1)[1].split("\nArchitecture\n====", 1)[0]
+    shown = section.split("``examples/dojob-reconcile.service``::\n", 1)[1].split("\n(the file has", 1)[0]
+    shown_lines = [line[4:] for line in shown.splitlines() if line.strip()]
+    unit = (root / "examples" / "dojob-reconcile.service").read_text()
+    unit_lines = [line for line in unit.splitlines() if line.strip() and not line.startswith("#")]
+    assert shown_lines == unit_lines
+    assert "Type=notify" in unit_lines and "ExecReload=/bin/kill -HUP $MAINPID" in unit_lines
+    assert "SuccessExitStatus=143" in unit_lines
+
+
+def test_the_motd_example_converges_and_repairs_drift(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    target = str(root / "examples" / "motd.py") + ":Motd"
+    with Proc(
+        "run", target, "--set", f"root={tmp_path / 'site'}", "--every", "1s", "--max-runs", "3", cwd=tmp_path
+    ) as p:
+        p.wait_for(r"^run 1 .*converged")
+        (tmp_path / "site" / "motd").chmod(0o600)
+        assert p.finish() == 0
+    assert "    drifted: Mode (converged in run 1)" in p.out
+    assert ((tmp_path / "site" / "motd").stat().st_mode & 0o777) == 0o644

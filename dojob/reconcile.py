@@ -247,7 +247,8 @@ class _Signals:
 
     def enter_run(self) -> None:
         """Handlers for a run in progress."""
-        signal.signal(signal.SIGINT, self._saved[signal.SIGINT])
+        saved = self._saved[signal.SIGINT]
+        signal.signal(signal.SIGINT, saved if saved is not None else signal.SIG_DFL)  # None: set outside Python
         signal.signal(signal.SIGTERM, self._term_in_run)
 
     def leave_run(self) -> None:

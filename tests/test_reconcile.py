@@ -284,9 +284,9 @@ def test_a_failed_run_backs_off_and_a_converged_one_waits_the_interval(tmp_path)
     starts = [float(t) for t in (tmp_path / "starts").read_text().split()]
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert len(gaps) == 3
-    assert 0.9 <= gaps[0] < 1.2 + 1.0, gaps
-    assert 1.1 <= gaps[1] < 1.2 + 1.0, gaps
-    assert 1.1 <= gaps[2] < 1.2 + 1.0, gaps
+    assert 0.9 <= gaps[0] < 1.2 + 3.0, gaps  # (generous: a loaded machine)
+    assert 1.1 <= gaps[1] < 1.2 + 3.0, gaps
+    assert 1.1 <= gaps[2] < 1.2 + 3.0, gaps
 
 
 def test_a_loop_whose_last_run_failed_exits_1(tmp_path):

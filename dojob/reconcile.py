@@ -16,7 +16,7 @@ whose graph is invalid) keeps the previous graph, and the loop says so.
 
 Seams for what comes next: *drift* is found by a detector called with each
 report (:class:`InMemoryDrift` compares the runs of this process; a run-history
-store can be plugged in instead, see :class:`Findings`), and *hooks* get fresh
+store can be plugged in instead, see :class:`LoopFindings`), and *hooks* get fresh
 observers for each run and the :class:`Iteration` after it.
 """
 
@@ -43,7 +43,8 @@ from .recap import error_line, use_color
 __all__ = [
     "EXIT_TERMINATED",
     "FIRST_BACKOFF",
-    "Findings",
+    "HistoryDrift",
+    "LoopFindings",
     "InMemoryDrift",
     "Iteration",
     "Loop",
@@ -108,24 +109,24 @@ def _duration(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
-class Findings:
-    """What a drift detector found in one run.
+class LoopFindings:
+    """What a drift detector found in one run of the loop.
 
     Attributes:
-        drifted: (job, run number it had converged in) for each job that had
-            converged and whose first Check failed again in this run.
+        drifted: (job, where it had converged: ``"run 2"``) for each job that
+            had converged and whose first Check failed again in this run.
         flapping: jobs whose state keeps changing between runs (left empty by
             :class:`InMemoryDrift`; a history store fills it).
     """
 
-    drifted: tuple[tuple[str, int], ...] = ()
+    drifted: tuple[tuple[str, str], ...] = ()
     flapping: tuple[str, ...] = ()
 
 
 class DriftDetector(Protocol):
     """Called with each run's report and number; says what drifted. A history store can be one."""
 
-    def __call__(self, report: Any, number: int) -> Findings: ...
+    def __call__(self, report: Any, number: int) -> LoopFindings: ...
 
 
 _STOPPERS = (KeyboardInterrupt, SystemExit)
@@ -143,12 +144,12 @@ class InMemoryDrift:
     def __init__(self) -> None:
         self.converged: dict[str, int] = {}
 
-    def __call__(self, report: Any, number: int) -> Findings:
+    def __call__(self, report: Any, number: int) -> LoopFindings:
         checked = None
         graph = getattr(report, "graph", None)
         if graph is not None:
             checked = {spec.name for spec in graph.specs if spec.kind in ("job", "dummy")}
-        drifted: list[tuple[str, int]] = []
+        drifted: list[tuple[str, str]] = []
         for job in report.jobs.values():
             if checked is not None and job.name not in checked:
                 continue
@@ -157,12 +158,36 @@ class InMemoryDrift:
             ):
                 since = self.converged.get(job.name)
                 if since is not None:
-                    drifted.append((job.name, since))
+                    drifted.append((job.name, f"run {since}"))
             if job.status is Status.OK or job.status is Status.CHANGED:
                 self.converged[job.name] = number
             elif job.status is Status.FAILED and not isinstance(job.exception, _STOPPERS):
                 self.converged.pop(job.name, None)
-        return Findings(tuple(drifted))
+        return LoopFindings(tuple(drifted))
+
+
+class HistoryDrift:
+    """Drift and flapping as a run-history store found them, else :class:`InMemoryDrift`'s.
+
+    A run recorded in a history (``dojob.run(..., history=...)``) returns a report
+    whose ``history`` attribute holds that store's findings (``drifted``,
+    ``flapping``, ``drift_base``): those are used, since they span restarts.
+    A report without them (no history, or it could not be written) is compared
+    with the earlier runs of this process.
+    """
+
+    def __init__(self) -> None:
+        self.memory = InMemoryDrift()
+
+    def __call__(self, report: Any, number: int) -> LoopFindings:
+        local = self.memory(report, number)  # always: it keeps its memory current
+        found = getattr(report, "history", None)
+        if found is None or getattr(found, "run_id", 0) is None:
+            return local
+        base = getattr(found, "drift_base", None)
+        where = f"history run {base}" if base is not None else "an earlier run"
+        drifted = tuple((str(name), where) for name in getattr(found, "drifted", ()) or ())
+        return LoopFindings(drifted, tuple(str(n) for n in getattr(found, "flapping", ()) or ()))
 
 
 # -- one iteration ---------------------------------------------------------------------
@@ -188,7 +213,7 @@ class Iteration:
     verdict: str = "error"
     status: int = 2
     report: Any = None
-    findings: Findings = field(default_factory=Findings)
+    findings: LoopFindings = field(default_factory=LoopFindings)
     error: BaseException | None = None
     #: a stop (SIGTERM, Ctrl-C, a job's ``sys.exit()``) ended this run: the loop ends with it.
     stopped: bool = False
@@ -357,7 +382,7 @@ class Loop:
         self.err = err
         self.metrics = metrics
         self.notifier = notifier
-        self.drift: DriftDetector = drift or InMemoryDrift()
+        self.drift: DriftDetector = drift or HistoryDrift()
         self.hooks = list(hooks)
         self.events = events
         self.out = out
@@ -573,7 +598,7 @@ class Loop:
             head += lines[-1]
             details = []
             for name, since in it.findings.drifted:
-                details.append(f"drifted: {one_line(name, 200)} (converged in run {since})")
+                details.append(f"drifted: {one_line(name, 200)} (converged in {one_line(since, 200)})")
             if it.findings.flapping:
                 details.append("flapping: " + ", ".join(one_line(n, 200) for n in it.findings.flapping))
             changed = [j.name for j in report.jobs.values() if j.status is Status.CHANGED]
@@ -661,8 +686,12 @@ def loop_command(
     roots: list[type],
     options: dict[str, Any],
     write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, Exception]]]] | None = None,
+    events: TextIO | None = None,
 ) -> int:
     """``dojob run --every``: the loop, its metrics endpoint and its systemd notifications.
+
+    ``events`` is the ``--events`` stream when the caller opened it already
+    (else the loop opens ``ns.events`` itself); every run's events go there.
 
     Raises:
         LoopError: a loop-only option without ``--every``.
@@ -684,11 +713,11 @@ def loop_command(
         sys.stderr.write(f"dojob: metrics at http://{shown}:{bound_port}/metrics\n")
         sys.stderr.flush()
     notifier = Notifier()
-    events = None
+    opened = None
     try:
-        if ns.events:
+        if ns.events and events is None:
             try:
-                events = open(ns.events, "w", encoding="utf-8")
+                events = opened = open(ns.events, "w", encoding="utf-8")
             except OSError as exc:
                 raise LoopError(f"cannot write {ns.events!r}: {exc.strerror or exc}") from None
         loop = Loop(
@@ -703,7 +732,7 @@ def loop_command(
         )
         return loop.run()
     finally:
-        if events is not None:
-            events.close()
+        if opened is not None:
+            opened.close()
         if metrics is not None:
             metrics.close()

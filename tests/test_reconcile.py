@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from reconciling import Proc, env_for, write
 
-from dojob.reconcile import FIRST_BACKOFF, InMemoryDrift, backoff, parse_interval
+from dojob.reconcile import FIRST_BACKOFF, HistoryDrift, InMemoryDrift, backoff, parse_interval
 
 MOTD = """\
     import os
@@ -237,8 +237,39 @@ def test_in_memory_drift_ignores_interrupted_tries_and_runonly_jobs():
     first = drift(dojob.run(Root), 1)
     second = drift(dojob.run(Root), 2)  # Flag changes again (fresh storage), Once runs again
     assert first.drifted == ()
-    assert second.drifted == (("Flag", 1),)
+    assert second.drifted == (("Flag", "run 1"),)
     assert calls["n"] == 2
+
+
+def test_history_findings_on_the_report_are_preferred_to_the_in_memory_ones():
+    import dojob
+    from dojob.report import Report
+
+    class Flag(dojob.Job):
+        def Check(self, *args, **kwargs):
+            assert self.global_storage.get("set"), "unset"
+
+        def Run(self, *args, **kwargs):
+            self.global_storage["set"] = True
+
+    class Recorded(Report):  # what dojob.run(..., history=...) returns: a Report with .history
+        __slots__ = ("history",)
+
+    class StoreFindings:  # the fields the history store's findings have
+        run_id, drift_base, drifted, flapping = 41, 17, ["Flag", "Gone"], ["Flag"]
+
+    def recorded(report):
+        out = Recorded(report.jobs, elapsed=report.elapsed, roots=report.roots, graph=report.graph)
+        object.__setattr__(out, "history", StoreFindings())
+        return out
+
+    drift = HistoryDrift()
+    assert drift(dojob.run(Flag), 1).drifted == ()
+    found = drift(recorded(dojob.run(Flag)), 2)
+    assert found.drifted == (("Flag", "history run 17"), ("Gone", "history run 17"))
+    assert found.flapping == ("Flag",)
+    StoreFindings.run_id = None  # the store could not record this run: compare in memory
+    assert drift(recorded(dojob.run(Flag)), 3).drifted == (("Flag", "run 2"),)
 
 
 def test_a_failed_run_backs_off_and_a_converged_one_waits_the_interval(tmp_path):

@@ -335,7 +335,7 @@ class _StopNotice:
         self.stream = stream
 
     def __call__(self, event: Any) -> None:
-        if type(event) is RunStopping and event.reason == "interrupted":
+        if type(event) is RunStopping and event.reason in ("interrupted", "terminated"):
             name = "terminated (SIGTERM)" if self.signals.stop == signal.SIGTERM else "interrupted"
             stream = self.stream or sys.stderr
             stream.write(f"dojob: {name}: waiting for running tries to finish (Ctrl-C again to abandon them)\n")
@@ -545,7 +545,9 @@ class Loop:
             cleanup_error = exc
             it.cleanup_failures = exc.failures
             it.report = exc.report
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (also as the engine's Terminated, which has .signum)
+            if getattr(exc, "signum", None) == signal.SIGTERM and self.signals.stop is None:
+                self.signals.stop = signal.SIGTERM
             stopped_by = EXIT_INTERRUPTED
             it.report = getattr(exc, "report", None)
             it.cleanup_failures = getattr(exc, "cleanup_failures", [])

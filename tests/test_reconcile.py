@@ -774,3 +774,41 @@ def test_the_motd_example_converges_and_repairs_drift(tmp_path):
         assert p.finish() == 0
     assert "    drifted: Mode (converged in run 1)" in p.out
     assert ((tmp_path / "site" / "motd").stat().st_mode & 0o777) == 0o644
+
+
+def test_a_stop_that_says_it_came_from_sigterm_ends_the_loop_with_143(tmp_path):
+    # The engine's own SIGTERM handling raises a KeyboardInterrupt subclass carrying .signum
+    # (dojob.errors.Terminated); the loop must read it as SIGTERM, not as Ctrl-C.
+    write(
+        tmp_path / "term.py",
+        """\
+        import signal
+        import dojob
+
+        class Terminated(KeyboardInterrupt):
+            signum = signal.SIGTERM
+
+        class Prepare(dojob.Job):
+            def Check(self, *args, **kwargs):
+                pass
+
+            def Run(self, *args, **kwargs):
+                pass
+
+            def Cleanup(self):
+                open("cleaned-up", "w").close()
+
+        class Stop(dojob.Job):
+            DEPS = [Prepare]
+
+            def Check(self, *args, **kwargs):
+                raise Terminated()
+
+            def Run(self, *args, **kwargs):
+                pass
+        """,
+    )
+    out = cli("run", "term.py:Stop", "--every", "1h", cwd=tmp_path, timeout=30)
+    assert out.returncode == 143, out
+    assert out.stderr.splitlines()[-1] == "dojob: terminated (SIGTERM) after 1 run"
+    assert (tmp_path / "cleaned-up").exists()

@@ -812,3 +812,23 @@ def test_a_stop_that_says_it_came_from_sigterm_ends_the_loop_with_143(tmp_path):
     assert out.returncode == 143, out
     assert out.stderr.splitlines()[-1] == "dojob: terminated (SIGTERM) after 1 run"
     assert (tmp_path / "cleaned-up").exists()
+
+
+def test_a_storm_of_sighups_reloads_and_the_loop_lives_on(tmp_path):
+    write(tmp_path / "site.py", V1)
+    with Proc("run", "site.py:Root", "--every", "1h", cwd=tmp_path) as p:
+        p.wait_for(r"^run 1 ")
+        for _ in range(30):
+            p.signal(signal.SIGHUP)
+        p.wait_for(r"^dojob: reloaded site\.py:Root: 2 jobs$", stream="err")
+        p.wait_for(r"^run 2 ")
+        time.sleep(0.5)  # whatever the storm left pending has run by now
+        assert p.proc.poll() is None
+        done = len(run_lines(p.out))
+        p.signal(signal.SIGTERM)
+        assert p.finish() == 143
+    reloads = [line for line in p.err if line.startswith("dojob: reloaded")]
+    assert 1 <= len(reloads) <= 30
+    assert len(run_lines(p.out)) == done  # SIGTERM ran nothing more
+    assert len(run_lines(p.out)) == len(reloads) + 1  # each reload starts one run, no more
+    assert "Traceback" not in "\n".join(p.err)

@@ -438,9 +438,7 @@ class Loop:
                 delay = self.every + self.jitter * random.random() if converged else backoff(failures, self.every)
             self._recap(it, delay, failures)
             for hook in self.hooks:
-                finished = getattr(hook, "finished", None)
-                if finished is not None:
-                    finished(it)
+                self._call_hook(hook, "finished", it)
             text = f"run {number} {it.verdict.replace('_', ' ')} at {time.strftime('%H:%M:%S')}"
             if delay is not None:
                 text += f"; next run in {_duration(delay)}"
@@ -520,10 +518,19 @@ class Loop:
             ping = self.notifier.ping
             observers.append(lambda event: ping())
         for hook in self.hooks:
-            make = getattr(hook, "observers", None)
-            if make is not None:
-                observers.extend(make(number))
+            observers.extend(self._call_hook(hook, "observers", number) or ())
         return observers, progress, timeline
+
+    def _call_hook(self, hook: Any, name: str, arg: Any) -> Any:
+        """``hook.name(arg)`` if the hook has it; a hook that raises is reported and never stops the loop."""
+        method = getattr(hook, name, None)
+        if method is None:
+            return None
+        try:
+            return method(arg)
+        except Exception as exc:
+            self.err(f"warning: {type(hook).__name__}.{name} failed: {error_line(exc)}", exc)
+            return None
 
     def _run_once(self, number: int) -> Iteration:
         import dojob

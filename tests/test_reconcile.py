@@ -832,3 +832,50 @@ def test_a_storm_of_sighups_reloads_and_the_loop_lives_on(tmp_path):
     assert len(run_lines(p.out)) == done  # SIGTERM ran nothing more
     assert len(run_lines(p.out)) == len(reloads) + 1  # each reload starts one run, no more
     assert "Traceback" not in "\n".join(p.err)
+
+
+def test_hooks_get_fresh_observers_and_each_iteration_and_a_failing_hook_never_stops_the_loop(motd, monkeypatch):
+    import argparse
+    import io
+    import os
+
+    from dojob.reconcile import Loop
+    from dojob.reimport import reimport_targets
+
+    monkeypatch.chdir(motd)
+    (root,) = reimport_targets(["motd.py:Root"])
+
+    class Hook:
+        def __init__(self):
+            self.seen, self.events = [], []
+
+        def observers(self, number):
+            return [lambda event, n=number: self.events.append((n, type(event).__name__))]
+
+        def finished(self, iteration):
+            self.seen.append((iteration.number, iteration.verdict, iteration.findings.drifted))
+            if iteration.number == 1:
+                os.remove("out/motd")
+
+    class Broken:
+        def observers(self, number):
+            raise RuntimeError("store down")
+
+        def finished(self, iteration):
+            raise RuntimeError("store down")
+
+    ns = argparse.Namespace(
+        every=0.05, jitter=None, max_runs=3, progress=False, report=None, verbose=False, debug=False, targets=["x"]
+    )
+    errors = []
+    hook = Hook()
+    loop = Loop(ns, [root], {}, err=lambda message, exc=None: errors.append(message), hooks=[Broken(), hook])
+    out = io.StringIO()
+    loop.out = out
+    assert loop.run() == 0
+    assert [(n, v) for n, v, _ in hook.seen] == [(1, "converged"), (2, "converged"), (3, "converged")]
+    assert hook.seen[1][2] == (("Motd", "run 1"),)
+    assert [n for n, kind in hook.events if kind == "RunStarted"] == [1, 2, 3]
+    assert errors.count("warning: Broken.finished failed: RuntimeError: store down") == 3
+    assert errors.count("warning: Broken.observers failed: RuntimeError: store down") == 3
+    assert "    drifted: Motd (converged in run 1)" in out.getvalue()

@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+    from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
+
+    add_options(run)
     graph = commands.add_parser("graph", help="draw the graph", description="Write the job graph.")
     _common(graph)
     graph.add_argument(
@@ -475,6 +478,11 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
+    from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
+
+    if wants_loop(ns):
+        options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
+        return loop_command(ns, err, roots, {**options, **extra}, lambda r, t: _write_outputs(ns, r, t))
 
     progress = None
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
@@ -610,7 +618,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
-        return _cmd_run(ns, err, parser)
+        from .runlock import command_lock  # issue 16: one run of a target at a time
+
+        with command_lock(ns, err) as refused:
+            return refused if refused is not None else _cmd_run(ns, err, parser)
     except UsageError as exc:
         err(f"error: {exc}", exc)
         return EXIT_USAGE

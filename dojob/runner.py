@@ -101,6 +101,7 @@ class Session:
         clock: SystemClock | None = None,
         global_storage: dict[str, Any] | None = None,
         timeout: float | None = None,
+        strict: bool = False,
     ) -> None:
         self.graph = graph
         self.workers = _check_workers(workers)
@@ -130,6 +131,7 @@ class Session:
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
+            strict=strict,
         )
         self._cleaned = False
         self.remote: RemoteTries | None = None
@@ -157,6 +159,7 @@ class Session:
                 _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
                 planner.workers,
                 planner.lock_waits,
+                planner.causes,
             ),
         )
         report = Report(
@@ -361,6 +364,7 @@ def run(
     executor: cf.Executor | str | Any = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -390,6 +394,9 @@ def run(
             tries are cancelled and sync ones abandoned, the report says
             ``stopped == "timeout"``, and the Cleanups run, together within
             ``timeout`` seconds more (see :meth:`Session.cleanup`).
+        strict: a Check that raises a programming error (``NameError``,
+            ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``)
+            fails its try without calling Run.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -419,6 +426,7 @@ def run(
             executor=executor,
             timeout=timeout,
             global_storage=global_storage,
+            strict=strict,
         )
 
 
@@ -438,6 +446,7 @@ async def arun(
     clock: SystemClock | None = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     with _built(roots, default_tries, default_retry_delay) as graph:
@@ -455,4 +464,5 @@ async def arun(
             clock=clock,
             timeout=timeout,
             global_storage=global_storage,
+            strict=strict,
         )

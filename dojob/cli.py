@@ -676,7 +676,7 @@ def _observers(ns: argparse.Namespace, show_progress: bool, log: Any) -> tuple[l
 
         progress = Progress()
         observers.append(progress)
-    stream = progress.writer() if progress else None
+    stream: Any = progress.writer() if progress else None
     if ns.verbose or ns.debug:
         observers.append(_CauseTrace(debug=ns.debug, stream=stream))
     observers.append(_InterruptNotice(stream))
@@ -716,8 +716,8 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
     color = use_color(sys.stdout)
     try:
         lines = [report.summary(color=color)]
-    except Exception as exc:  # a bug in the recap must not hide how the run ended
-        lines = [f"(the recap could not be written: {error_line(exc)})", f"success: {report.success}"]
+    except Exception as problem:  # a bug in the recap must not hide how the run ended
+        lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
     for name, exc in end.cleanup_failures:
         if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
             lines.append(f"cleanup interrupted: {one_line(name, 200)}")

@@ -557,3 +557,63 @@ def test_junit_has_one_testcase_per_job_and_the_report_says_when_where_and_how(t
     )
     assert "hunter2" not in page + (tmp_path / "j.xml").read_text() and "s3cret" not in page
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", props["started"])
+
+
+# -- 9. first steps: no Graphviz, no browser needed to run jobs -------------------------------------------------
+
+
+def test_jobs_run_without_graphviz_and_pictures_say_how_to_get_it(tmp_path):
+    write(tmp_path / "jobs.py", CHANGES_A_FILE)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["PATH"] = "/nonexistent"  # no dot, no chromium, nothing
+    run = [sys.executable, "-m", "dojob", "run", "jobs.py:Root"]
+    svg = subprocess.run([*run, "--graph", "g.svg"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert svg.returncode == 2 and not (tmp_path / "made.txt").exists()  # refused before anything changed
+    assert svg.stderr == (
+        "dojob: error: writing 'g.svg' needs Graphviz's 'dot' program, which is not installed: "
+        "sudo apt-get install graphviz (macOS: brew install graphviz), or write a .dot file\n"
+    )
+    out = subprocess.run(
+        [*run, "--graph", "g.dot", "--report", "r.html"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "written: r.html, g.dot"
+    page = (tmp_path / "r.html").read_text()
+    assert "The graph could not be drawn" in page and "Graphviz" in page  # the report says why, and how
+
+
+# -- statuses this code does not know are shown, never a crash ---------------------------------------------------
+
+
+def test_a_status_the_views_do_not_know_is_shown_by_name_everywhere():
+    import enum
+
+    from dojob.junit import to_junit
+    from dojob.render import graph_dot
+    from dojob.report import JobReport, Report
+
+    class Future(str, enum.Enum):  # e.g. a status another part of dojob adds later
+        PAUSED = "paused"
+
+        @property
+        def ok(self):
+            return None
+
+    class Only(dojob.Job):
+        def Check(self, *args, **kwargs):
+            pass
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    real = dojob.run(Only)
+    job = JobReport("Only", Future.PAUSED, 1, None, RuntimeError("held"), 0.0, 0.1)
+    report = Report({"Only": job}, success=False, elapsed=0.1, roots=("Only",), graph=real.graph)
+    text = report.summary()
+    assert "PAUSED       Only (try 1): RuntimeError: held" in text
+    assert text.splitlines()[-1].endswith(", 1 paused")
+    dot = graph_dot(report.graph, report)
+    assert 'fillcolor="lightpink"' in dot and "paused" in dot
+    page = report.to_html()
+    assert "paused" in page
+    ET.fromstring(to_junit(report))

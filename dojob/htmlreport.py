@@ -190,6 +190,13 @@ def _rows_from_report(report: Any) -> tuple[list[str], list[Span], list[TrySpan]
     return jobs, spans, []
 
 
+def _shown_status(job: Any) -> str:
+    """The status a row shows: in a plan, "would_run" or "ok", never "failed"."""
+    if job.plan is not None:
+        return "would_run" if job.plan.startswith("would_run") else "ok"
+    return str(getattr(job.status, "value", job.status))
+
+
 def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
     """The timeline as inline SVG: a row per job, a bar per phase, a line per try, a lane of parallelism.
 
@@ -203,7 +210,7 @@ def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
     else:
         jobs, spans, tries = _rows_from_report(report)
         end = report.elapsed or 0.0
-    by_job_status = {name: j.status.value for name, j in report.jobs.items()}
+    by_job_status = {name: _shown_status(j) for name, j in report.jobs.items()}
     listed = set(jobs)
     jobs += [name for name in report.jobs if name not in listed]  # never tried: empty rows
     shown = jobs[:MAX_TIMELINE_ROWS]

@@ -265,6 +265,8 @@ def test_regression_dojob_check_draws_jobs_that_would_run_as_a_plan_not_as_failu
     page = (tmp_path / "r.html").read_text()
     assert 'id="verdict">changes needed<' in page and "not converged" not in page
     assert '<section id="failures">' not in page and '<section id="plan"><h2>Would run</h2>' in page
+    timeline = page[page.index('<section id="timeline">') :]
+    assert "<title>would_run</title>" in timeline and "<title>failed</title>" not in timeline
     # the counts table and the text recap on the same page agree
     last = out.stdout.splitlines()[-2]
     assert last.startswith("changes needed") and ": 1 ok, 1 would run, 1 ok now, upstream will change" in last

@@ -619,3 +619,24 @@ def test_a_status_the_views_do_not_know_is_shown_by_name_everywhere():
     page = report.to_html()
     assert "paused" in page
     ET.fromstring(to_junit(report))
+
+
+def test_junit_marks_blocked_jobs_skipped_and_stays_valid_xml_with_hostile_text(tmp_path):
+    from dojob.junit import to_junit
+
+    def check(self, *args, **kwargs):
+        raise RuntimeError('bad \x00\x1b[31m byte \ud800 and <xml/> & "quotes"')
+
+    hostile = type("Evil\x1b]0;title\x07\x01Name", (dojob.Job,), {"Check": check, "Run": lambda s, *a, **k: None})
+    hostile.TRIES = 1
+    above = type("Above", (dojob.Job,), {"DEPS": (hostile,), "Check": lambda s, *a, **k: None, "Run": lambda s: None})
+    report = dojob.run(above)
+    data = to_junit(report, context={"command": "dojob run x\x1b"})
+    root = ET.fromstring(data)
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert cases["Above"].find("skipped").get("message") == "blocked by Evil\x1b]0;title\x07\x01Name".translate(
+        {0x1B: "\\x1b", 0x07: "\\x07", 0x01: "\\x01"}
+    )
+    (evil,) = [c for name, c in cases.items() if name.startswith("Evil")]
+    assert "<xml/>" in evil.find("failure").get("message")
+    assert root.find("testsuite").get("skipped") == "1" and root.find("testsuite").get("failures") == "1"

@@ -804,12 +804,28 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+def _working_directory_last() -> None:
+    """Under ``python -m dojob``, move the working directory (Python puts it first) to the end of ``sys.path``.
+
+    Otherwise a file there named like a standard module (``html.py``) would
+    replace the one dojob imports after the jobs ran; modules there stay importable.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(spec, "name", None) != "dojob.__main__" or not sys.path:
+        return
+    first = sys.path[0]
+    if first in ("", os.getcwd()):
+        sys.path.pop(0)
+        sys.path.append(first)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dojob`` command; return its exit status.
 
     Args:
         argv: the arguments (default ``sys.argv[1:]``).
     """
+    _working_directory_last()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)

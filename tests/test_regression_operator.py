@@ -99,6 +99,20 @@ def test_regression_stdlib_named_neighbours_of_the_job_file_do_not_crash_the_run
     ET.parse(tmp_path / "j.xml")
 
 
+def test_regression_python_m_dojob_in_the_jobs_folder_is_not_broken_by_its_stdlib_named_files(tmp_path):
+    write(tmp_path / "jobs.py", CHANGES_A_FILE)
+    write(tmp_path / "helper_mod.py", "VALUE = 42\n")
+    for name in ("html", "colorsys", "fractions"):
+        write(tmp_path / f"{name}.py", "BROKEN = True\n")
+    # python -m puts the working directory first on sys.path: here, the jobs' folder
+    out = cli("run", "jobs.py:Root", "--report", "r.html", "--progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "written: r.html"
+    assert 'id="verdict">converged<' in (tmp_path / "r.html").read_text()
+    module_target = cli("list", "helper_mod:NotThere", cwd=tmp_path)  # modules there stay importable
+    assert "helper_mod has no attribute 'NotThere'" in module_target.stderr
+
+
 def test_regression_a_neighbour_imported_by_the_job_file_cannot_replace_what_dojob_imports(tmp_path):
     project = tmp_path / "project"
     write(project / "html.py", "WHO = 'the project'\n")

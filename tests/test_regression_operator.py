@@ -654,3 +654,17 @@ def test_junit_marks_blocked_jobs_skipped_and_stays_valid_xml_with_hostile_text(
     (evil,) = [c for name, c in cases.items() if name.startswith("Evil")]
     assert "<xml/>" in evil.find("failure").get("message")
     assert root.find("testsuite").get("skipped") == "1" and root.find("testsuite").get("failures") == "1"
+
+
+def test_the_command_line_shown_in_reports_hides_every_spelling_of_set_and_arg_values():
+    from dojob.cli import command_line
+
+    argv = ["run", "j.py:R", "--set", "token=hunter2", '--set=pw:="x1"', "--se", "k=v2", "--arg", "a3"]
+    argv += ["--arg=:=[4]", "--ar", "a5", "--report", "my report.html"]
+    shown = command_line(argv)
+    assert shown == (
+        "dojob run j.py:R --set token=\u2026 --set=pw:=\u2026 --se k=\u2026 --arg \u2026 --arg=:=\u2026 --ar \u2026 "
+        "--report 'my report.html'"
+    )
+    for secret in ("hunter2", "x1", "v2", "a3", "[4]", "a5"):
+        assert secret not in shown

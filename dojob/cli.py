@@ -447,6 +447,8 @@ def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
     if roots is None:
         return EXIT_USAGE
     graph = build_graph(*roots, **_defaults(ns))
+    for warning in graph.warnings:  # what DoJobber accepts and dojob runs anyway
+        err(f"warning: {warning}")
     names = [one_line(s.name, 200) for s in graph.specs]
     width = max([len("JOB"), *map(len, names)])
     kinds = {"job": "job", "dummy": "dummy", "runonly": "runonly"}

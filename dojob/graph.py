@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import logging
 import math
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -73,6 +74,9 @@ class JobGraph:
         deps: ``deps[i]`` holds the indices of job ``i``'s dependencies, in DEPS order.
         dependents: ``dependents[i]`` holds the indices of the jobs that depend on job ``i``.
         roots: the root jobs' names.
+        warnings: what the build accepted for DoJobber's sake and would otherwise
+            refuse (a job without Check or Run, a float TRIES...), one sentence each;
+            also logged on the ``dojob`` logger.
     """
 
     __slots__ = ("specs", "deps", "dependents", "roots", "_index", "_distinct", "__dict__")
@@ -85,6 +89,7 @@ class JobGraph:
         index: dict[str, int] | None = None,
         distinct: list[JobSpec] | None = None,
         names: list[str] | None = None,
+        warnings: tuple[str, ...] | list[str] = (),
     ) -> None:
         """``distinct``, if given, holds a spec of each distinct set of validated
         values plus every awaitable node: enough to answer the graph-wide
@@ -105,6 +110,7 @@ class JobGraph:
             index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
         self._index = index
         self._distinct = self.specs if distinct is None else tuple(distinct)
+        self.warnings: tuple[str, ...] = tuple(warnings)
         if names is not None:
             self.__dict__["names"] = names  # the cached property, already known
 
@@ -179,13 +185,47 @@ class JobGraph:
         return g
 
 
-def check_tries(value: Any, *, option: str | None = None, job: str = "", attribute: str = "TRIES") -> int:
-    """Return ``value`` if it is an int >= 1 (not a bool), else raise naming the culprit."""
+def check_tries(
+    value: Any,
+    *,
+    option: str | None = None,
+    job: str = "",
+    attribute: str = "TRIES",
+    warnings: list[str] | None = None,
+) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise naming the culprit.
+
+    With ``warnings`` (a list), a finite number >= 1 that is not an int is accepted as
+    DoJobber accepts it (``TRIES = 1.1``): it counts ``ceil(value)`` tries, and a
+    warning saying so is appended to the list and logged on the ``dojob`` logger.
+    """
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return int(value)
+    if warnings is not None and isinstance(value, Real) and not isinstance(value, bool):
+        f = float(value)
+        if math.isfinite(f) and f >= 1:
+            tries = math.ceil(f)
+            where = f"option {option}=" if option else f"job {job!r}: {attribute}="
+            _warn(warnings, f"{where}{value!r} is not an int: it counts as {tries} tries (DoJobber's countdown)")
+            return tries
     if option:
         raise OptionError(option, value, "an int >= 1")
     raise JobAttributeError(job, attribute, value, "an int >= 1")
+
+
+#: The graph warnings logged so far: each is logged once per process (a graph built again,
+#: e.g. by every ``checknrun()``, still lists it in :attr:`JobGraph.warnings`).
+_LOGGED: set[str] = set()
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    """Keep a graph warning (DoJobber accepted what dojob would refuse) and log it, once."""
+    warnings.append(message)
+    if message not in _LOGGED:
+        if len(_LOGGED) >= 10_000:  # jobs made on the fly, forever: keep the memory bounded
+            _LOGGED.clear()
+        _LOGGED.add(message)
+        logging.getLogger("dojob").warning("%s", message)
 
 
 def check_delay(value: Any, *, option: str | None = None, job: str = "", attribute: str = "RETRY_DELAY") -> float:
@@ -383,12 +423,18 @@ def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     return key
 
 
-def _new_spec(cls: Any, index: int, default_tries: int, default_delay: float, memo: dict, key: tuple | None) -> JobSpec:
-    """Validate ``cls`` (or an awaitable node) into its spec, and remember its values under ``key``."""
+def _new_spec(
+    cls: Any, index: int, default_tries: int, default_delay: float, memo: dict, key: tuple | None, warnings: list[str]
+) -> JobSpec:
+    """Validate ``cls`` (or an awaitable node) into its spec, and remember its values under ``key``.
+
+    A class that drew a warning is not remembered: each job alike gets its own warning.
+    """
     if not isinstance(cls, type):
         return _awaitable_spec(cls, index, default_tries, default_delay)
-    spec = _validate_spec(cls, index, default_tries, default_delay)
-    if key is not None:
+    before = len(warnings)
+    spec = _validate_spec(cls, index, default_tries, default_delay, warnings)
+    if key is not None and len(warnings) == before:
         memo[key] = (  # every field after cls: tuple.__new__ knows no defaults
             spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
             spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True,
@@ -396,14 +442,14 @@ def _new_spec(cls: Any, index: int, default_tries: int, default_delay: float, me
     return spec
 
 
-def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float) -> JobSpec:
+def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float, warnings: list[str]) -> JobSpec:
     name = cls.__name__
     kind = cls._dojob_kind
     tries = cls.TRIES
     if tries is None:
         tries = default_tries
     elif type(tries) is not int or tries < 1:
-        tries = check_tries(tries, job=name)
+        tries = check_tries(tries, job=name, warnings=warnings)
     delay = cls.RETRY_DELAY
     if delay is None:
         delay = default_delay
@@ -429,16 +475,22 @@ def _validate_spec(cls: type, index: int, default_tries: int, default_delay: flo
     check = getattr(cls, "Check", None)
     run = getattr(cls, "Run", None)
     cleanup = getattr(cls, "Cleanup", None)
+    # DoJobber builds any of these and lets the missing method fail its phase at run
+    # time (AttributeError): dojob runs them alike, with a warning instead of a refusal.
     if kind == "job":
         if not callable(check):
-            raise JobDefinitionError(name, "defines no Check method (use RunonlyJob for a job without Check)")
+            _warn(
+                warnings,
+                f"job {name!r}: defines no Check method: every try fails (use RunonlyJob for a job without Check)",
+            )
         if not callable(run):
-            raise JobDefinitionError(name, "defines no Run method")
+            _warn(warnings, f"job {name!r}: defines no Run method: its Check alone decides")
     elif kind == "runonly":
-        if not callable(run):
-            raise JobDefinitionError(name, "is a RunonlyJob but defines no Run method")
-        if check is not None:
-            raise JobDefinitionError(name, "is a RunonlyJob and must not define Check")
+        if callable(check):
+            kind = "job"  # as in DoJobber, its own Check replaces the implicit one
+            _warn(warnings, f"job {name!r}: is a RunonlyJob that defines Check: it runs as a Job (check, run, recheck)")
+        elif not callable(run):
+            _warn(warnings, f"job {name!r}: is a RunonlyJob but defines no Run method: every try fails")
     cache = _CORO_CACHE
     try:
         is_async = cache[check] or cache[run] or cache[cleanup]
@@ -465,10 +517,10 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
         CycleError: the DEPS form a cycle; ``.cycle`` lists it.
         DuplicateJobError: two different classes share a name.
         JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS or USES has a bad value.
-        JobDefinitionError: a job lacks Check/Run.
         OptionError: a default is invalid.
     """
-    default_tries = check_tries(default_tries, option="default_tries")
+    warnings: list[str] = []
+    default_tries = check_tries(default_tries, option="default_tries", warnings=warnings)
     default_delay = check_delay(default_retry_delay, option="default_retry_delay")
     if not roots:
         raise RootError(None)
@@ -478,7 +530,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     if paused:
         gc.disable()
     try:
-        return _build(roots, default_tries, default_delay)
+        return _build(roots, default_tries, default_delay, warnings)
     finally:
         # the memo lives for one build: kept, it would hold every job function ever seen (and
         # all their closures hold) for the life of the process
@@ -488,7 +540,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
             gc.enable()
 
 
-def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> JobGraph:
+def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float, warnings: list[str]) -> JobGraph:
     """The walk behind :func:`build_graph`: the hot loop of a build, hence the helpers inlined for plain classes."""
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
@@ -546,7 +598,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 if fields is None and key is not None:  # a job alike may have been placed since
                     fields = memo_get(key)
                 if fields is None:
-                    spec = _new_spec(cls, index, default_tries, default_delay, memo, key)
+                    spec = _new_spec(cls, index, default_tries, default_delay, memo, key, warnings)
                     specs.append(spec)
                     distinct.append(spec)
                 else:
@@ -588,7 +640,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     index = dict(zip(names, map(attrgetter("index"), specs), strict=True))  # (the specs' ints: no new ones)
     if len(index) != len(names):
         _raise_duplicate(specs)
-    return JobGraph(specs, dep_lists, root_names, index, distinct, names)
+    return JobGraph(specs, dep_lists, root_names, index, distinct, names, warnings)
 
 
 def _raise_duplicate(specs: list[JobSpec]) -> None:

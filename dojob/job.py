@@ -68,7 +68,15 @@ class Job:
     storage: dict[str, Any]
     global_storage: dict[str, Any]
     #: "check" or "recheck" while Check runs (DoJobber compatibility).
-    _check_phase: str | None
+    _check_phase: str | None = None
+    #: DoJobber's per-try attributes, set on the instance as each phase ends: what the
+    #: phase returned, or what it raised (the other one stays None).
+    _check_results: Any = None
+    _check_exception: BaseException | None = None
+    _run_results: Any = None
+    _run_exception: BaseException | None = None
+    _recheck_results: Any = None
+    _recheck_exception: BaseException | None = None
 
     # Check, Run and (optionally) Cleanup are defined by subclasses:
     #   def Check(self, *args, **kwargs) -> Any: ...
@@ -88,6 +96,9 @@ class DummyJob(Job):
 
     def Check(self, *args: Any, **kwargs: Any) -> None:
         """Always passes."""
+
+    def Run(self, *args: Any, **kwargs: Any) -> None:
+        """Always passes (as DoJobber's: a subclass whose own Check fails gets check, run, recheck)."""
 
 
 class RunonlyJob(Job):

@@ -99,8 +99,8 @@ _NEWLINES_RE = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class RenderError(DojobError):
-    """Raised when a DOT source cannot be rendered.
+class RenderError(DojobError, RuntimeError):
+    """Raised when a DOT source cannot be rendered (also a ``RuntimeError``, as in DoJobber).
 
     Reasons include a missing Graphviz program (the message says how to
     install it), an unknown output format or layout engine, or Graphviz

@@ -20,10 +20,13 @@ decides it for a stream the way the ``dojob`` command does (a terminal, and
 ``NO_COLOR`` unset or empty).
 
 Example:
-    >>> print(dojob.run(WatchMovie, kwargs=options).summary())
+    >>> print(dojob.run(WatchMovie, kwargs={"battery_state": "dead"}).summary())
     FAILED  TurnOnTV (3 tries): RuntimeError: Remote batteries are dead.
-              blocked: StartMovie, WatchMovie
-    not converged in 0.36 s: 9 ok, 4 changed (3 needed retries), 1 failed, 2 blocked, 0 interrupted
+            blocked: StartMovie, WatchMovie
+    FAILED  SitOnCouch (3 tries): RuntimeError: No space on couch.
+            also blocks: StartMovie, WatchMovie
+    changed: DimTheLights, PopcornBowl, Popcorn, Pizza, InviteWendellBagg, ...
+    not converged in 206 ms: 3 ok, 8 changed (3 needed retries), 2 failed, 2 blocked, 0 interrupted
 """
 
 from __future__ import annotations

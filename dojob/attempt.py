@@ -143,12 +143,20 @@ def _throwable(exc: BaseException) -> BaseException:
 
 
 class TryOutcome(NamedTuple):
-    """How a try ended: ``changed`` is True when it converged through Run."""
+    """How a try ended: ``changed`` is True when it converged through Run.
+
+    ``cause`` is what Run raised in a try whose recheck then failed (the cause; ``exception`` the symptom).
+    """
 
     ok: bool
     changed: bool = False
     result: Any = None
     exception: BaseException | None = None
+    cause: BaseException | None = None  # operator: the Run's error, shown before the recheck's
+
+
+#: Exceptions a Check raises because it is wrong, not because the world is: ``strict`` fails them without Run.
+PROGRAMMING_ERRORS = (NameError, AttributeError, TypeError, ImportError, SyntaxError)  # operator: --strict
 
 
 _PASSED = TryOutcome(True, False, None)
@@ -167,7 +175,7 @@ class TryContext:
 
     __slots__ = (
         "args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "cleanup_failures",
-        "emit", "now", "worker", "changed_deps",
+        "emit", "now", "worker", "changed_deps", "strict",
     )  # fmt: skip
 
     def __init__(
@@ -180,7 +188,9 @@ class TryContext:
         cwd: str | None = None,
         emit: Callable[[Any], None] | None = None,
         now: Callable[[], float] = lambda: 0.0,
+        strict: bool = False,
     ) -> None:
+        self.strict = strict  # operator: a Check failing with a PROGRAMMING_ERRORS fails the try, no Run
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         #: A :class:`~dojob.storage.SharedStorage` unless the caller passed its own dict.
@@ -255,6 +265,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         if emit is not None:
             emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(exc)))
         return TryOutcome(False, exception=exc)
+    run_error = None  # operator: the Run's exception, the cause of a failing recheck
     for phase in phases:
         try:  # a method the class lacks fails its phase, as in DoJobber
             if phase is RUN:
@@ -276,9 +287,13 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             state[_EXCEPTION_ATTR[phase]] = exc  # DoJobber's per-try attributes
             if emit is not None:
                 emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
+            if phase is CHECK and ctx.strict and isinstance(exc, PROGRAMMING_ERRORS):  # operator: --strict
+                return TryOutcome(False, exception=exc)
+            if phase is RUN:  # operator: kept as the cause if the recheck fails
+                run_error = exc
             if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
                 continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
-            return TryOutcome(False, exception=exc)
+            return TryOutcome(False, exception=exc, cause=run_error)
         state[_RESULT_ATTR[phase]] = value
         if emit is not None:
             emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))

@@ -24,6 +24,7 @@ from .errors import (
     DepsError,
     DuplicateJobError,
     JobAttributeError,
+    JobDefinitionError,
     OptionError,
     RootError,
 )
@@ -382,6 +383,34 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
     )  # fmt: skip
 
 
+#: The names a job class may define that dojob reads; a near miss of one is a typo (operator).
+_KNOWN_NAMES = ("DEPS", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
+_KNOWN_NAMES += ("Check", "Run", "Cleanup")
+_KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
+
+
+def _check_typos(cls: type, names: tuple[str, ...]) -> None:
+    """Refuse a class attribute that is a near miss of one dojob reads (``Tries``, ``deps``, ``def check``).
+
+    Such a name would be silently ignored (``TRIES`` stays the default, the
+    DEPS are not run); so it is an error that suggests the right spelling.
+    """
+    import difflib
+
+    for name in names:
+        if name.startswith("__") or name in _KNOWN_NAMES:
+            continue
+        folded = name.casefold().replace("_", "")
+        known = _KNOWN_FOLDED.get(folded)
+        if known is None and len(folded) >= 4:
+            close = difflib.get_close_matches(folded, _KNOWN_FOLDED, n=1, cutoff=0.84)
+            known = _KNOWN_FOLDED[close[0]] if close else None
+        if known is not None:
+            raise JobDefinitionError(
+                cls.__name__, f"defines {name!r}, which dojob does not read: did you mean {known}?"
+            )
+
+
 def _no_overrides(own: Any) -> tuple:
     return ()
 
@@ -410,6 +439,7 @@ def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     layout = tuple(own)
     picker = pickers.get(layout)
     if picker is None:
+        _check_typos(cls, layout)  # operator: once per class-dict layout, like the picker
         picker = pickers[layout] = _override_picker(own)
     key = (cls.__bases__, picker[0], picker[1](own))
     try:

@@ -166,6 +166,8 @@ class Planner:
         self.lock_waits: SparseColumn = SparseColumn()
         #: Where each job's last try ran, when a driver said (threads, processes).
         self.workers: SparseColumn = SparseColumn()
+        #: What Run raised in each job's last try, when its recheck then failed (operator: cause before symptom).
+        self.causes: SparseColumn = SparseColumn()
         #: Why the run stopped starting jobs ("critical", "timeout", "interrupted"), or None.
         self.stopped: str | None = None
         self.stopped_job: str | None = None
@@ -300,14 +302,18 @@ class Planner:
         exception: BaseException | None = None,
         *,
         cancelled: bool = False,
+        cause: BaseException | None = None,
     ) -> None:
         """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
 
         Args:
             cancelled: the try was cut short because the run stopped or only
                 forever jobs were left; the job ends not run, and blocks nothing.
+            cause: what Run raised in this try, when its recheck then failed.
         """
         self._running -= 1
+        if cause is not None or index in self.causes:  # operator: the cause of the last failed try
+            self.causes[index] = None if ok else cause
         self.ended[index] = now
         if self._locking:
             self._release(self.specs[index])

@@ -610,13 +610,7 @@ class Loop:
                 details.append(f"drifted: {one_line(name, 200)} (converged in {one_line(since, 200)})")
             if it.findings.flapping:
                 details.append("flapping: " + ", ".join(one_line(n, 200) for n in it.findings.flapping))
-            changed = [j.name for j in report.jobs.values() if j.status is Status.CHANGED]
-            if changed:
-                shown = ", ".join(one_line(n, 200) for n in changed[:20])
-                details.append(
-                    f"changed: {shown}" + (f" ... and {len(changed) - 20} more" if len(changed) > 20 else "")
-                )
-            details.extend(lines[:-1])
+            details.extend(lines[:-1])  # the recap's own lines: failures, changed: names
         for name, exc in it.cleanup_failures:
             if isinstance(exc, KeyboardInterrupt):
                 details.append(f"cleanup interrupted: {one_line(name, 200)}")

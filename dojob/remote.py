@@ -166,7 +166,7 @@ def run_remote_try(payload: bytes) -> bytes:
     cleanup_failures = execute(cleanups(ctx))
     changed, removed = _changes(snapshot, working)
     result = (
-        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception)),
+        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception), _portable(out.cause)),
         events,
         changed,
         removed,

@@ -141,6 +141,7 @@ class Session:
         timeout: float | None = None,
         capacity: dict[str, int] | None = None,
         retry_seed: int | None = None,
+        strict: bool = False,
     ) -> None:
         self.graph = graph
         self.workers = _check_workers(workers)
@@ -173,6 +174,7 @@ class Session:
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
+            strict=strict,
         )
         self.ctx.changed_deps = _changed_deps(graph, self.planner.status)
         self._cleaned = False
@@ -202,6 +204,7 @@ class Session:
                 _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
                 planner.workers,
                 planner.lock_waits,
+                planner.causes,
             ),
         )
         report = Report(
@@ -414,6 +417,7 @@ def run(
     skip: str | Iterable[str] | None = None,
     capacity: dict[str, int] | None = None,
     retry_seed: int | None = None,
+    strict: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -450,6 +454,9 @@ def run(
         capacity: resource name -> units: at most that many tries USE it at once;
             a CLAIM takes all its units.
         retry_seed: seeds RETRY_JITTER's random delays (repeatable runs, tests).
+        strict: a Check that raises a programming error (``NameError``,
+            ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``)
+            fails its try without calling Run.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -482,6 +489,7 @@ def run(
             global_storage=global_storage,
             capacity=capacity,
             retry_seed=retry_seed,
+            strict=strict,
         )
 
 
@@ -506,6 +514,7 @@ async def arun(
     skip: str | Iterable[str] | None = None,
     capacity: dict[str, int] | None = None,
     retry_seed: int | None = None,
+    strict: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
@@ -525,4 +534,5 @@ async def arun(
             global_storage=global_storage,
             capacity=capacity,
             retry_seed=retry_seed,
+            strict=strict,
         )

@@ -12,6 +12,7 @@ from .clock import FakeClock, SystemClock
 from .compat import DoJobber
 from .errors import (
     CleanupError,
+    CleanupTimeout,
     CycleError,
     DepsError,
     DojobError,
@@ -19,8 +20,14 @@ from .errors import (
     GraphError,
     JobAttributeError,
     JobDefinitionError,
+    NoActError,
     OptionError,
+    PhaseTimeout,
+    RemoteError,
     RootError,
+    RunTimeout,
+    Terminated,
+    WorkerLost,
 )
 from .events import Phase, Status
 from .graph import JobGraph, JobSpec, build_graph
@@ -35,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CleanupError",
+    "CleanupTimeout",
     "CycleError",
     "DepsError",
     "Dispatcher",
@@ -51,16 +59,22 @@ __all__ = [
     "JobReport",
     "JobSpec",
     "LogObserver",
+    "NoActError",
     "OptionError",
     "Phase",
+    "PhaseTimeout",
+    "RemoteError",
     "RenderError",
     "Report",
     "RootError",
+    "RunTimeout",
     "RunonlyJob",
     "SharedStorage",
     "Status",
     "SystemClock",
+    "Terminated",
     "Trace",
+    "WorkerLost",
     "arun",
     "build_graph",
     "run",

@@ -18,7 +18,8 @@ shows progress.
 Exit status: 0 converged (``check``: nothing would run), 1 not converged
 (``check``: something would run; also a Cleanup that failed), 2 usage or graph
 error (bad target, cycle, bad DEPS, bad option: one line on stderr, the
-traceback too with ``-d``), 130 interrupted by Ctrl-C (after the Cleanups ran).
+traceback too with ``-d``), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (both after the
+Cleanups ran; a second signal abandons the tries still running).
 
 Values given with ``--set``/``--arg`` reach the jobs only: dojob writes them to
 no trace, event, recap, report or graph.
@@ -38,16 +39,18 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from .errors import CleanupError, DojobError, GraphError, OptionError
+from .errors import CleanupError, DojobError, GraphError, OptionError, Terminated
 from .events import RunStopping
 from .observe import Trace, one_line
 from .recap import error_line, use_color
+from .stopping import Stop, handling_signals
 from .target import TargetError, load_target
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "build_parser",
     "main",
@@ -59,6 +62,7 @@ EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _TEXT_FORMATS = ("dot", "gv")
 
@@ -180,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dojob",
         description="Converge job graphs: check, run what is not done yet, retry, report.",
-        epilog="Exit status: 0 converged, 1 not converged, 2 usage or graph error, 130 interrupted.",
+        epilog="Exit status: 0 converged, 1 not converged, 2 usage or graph error, 130 interrupted, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"dojob {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -247,9 +251,13 @@ class _InterruptNotice:
         self.stream = stream
 
     def __call__(self, event: Any) -> None:
-        if type(event) is RunStopping and event.reason == "interrupted":
+        if type(event) is RunStopping and event.reason in ("interrupted", "terminated") and event.running:
             stream = self.stream or sys.stderr
-            stream.write("dojob: interrupted: waiting for running tries to finish (Ctrl-C again to abandon them)\n")
+            n = event.running
+            stream.write(
+                f"dojob: {event.reason}: waiting for {n} running tr{'ies' if n > 1 else 'y'} to finish "
+                "(Ctrl-C again to abandon them)\n"
+            )
             stream.flush()
 
 
@@ -354,7 +362,7 @@ def _opened(path: str | None) -> Iterator[TextIO | None]:
         yield fh
 
 
-def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser) -> int:
+def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, late: Stop) -> int:
     import dojob
 
     plan = ns.command == "check"
@@ -416,6 +424,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
                 plan=plan,
                 cleanup=not ns.no_cleanup,
                 observers=observers,
+                handle_signals=True,
                 **_defaults(ns),
                 **extra,
             )
@@ -426,8 +435,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
             cleanup_error = exc
             cleanup_failures = exc.failures
             report = exc.report
-        except KeyboardInterrupt as exc:
-            stop_status = EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+            stop_status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
             report = getattr(exc, "report", None)
             cleanup_failures = getattr(exc, "cleanup_failures", [])
         except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
@@ -435,6 +444,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
             report = getattr(exc, "report", None)
             cleanup_failures = getattr(exc, "cleanup_failures", [])
         finally:
+            late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
             if progress is not None:
                 progress.stop()
 
@@ -512,7 +522,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
-        return _cmd_run(ns, err, parser)
+        late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs
+        late.interruptible = True
+        with handling_signals(late):
+            code = _cmd_run(ns, err, parser, late)
+        if late.exception is not None and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            code = EXIT_TERMINATED if isinstance(late.exception, Terminated) else EXIT_INTERRUPTED
+        return code
     except UsageError as exc:
         err(f"error: {exc}", exc)
         return EXIT_USAGE
@@ -525,9 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # an output file that cannot be written
         err(f"error: {exc}", exc)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err("interrupted")
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `dojob list ... | head`
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -54,6 +54,7 @@ MAX_LABEL_LINES = 10
 STATUS_STYLES: dict[str, tuple[str, str, str | None]] = {
     "pending": ("white", "black", None),
     "not_run": ("white", "black", "dashed"),
+    "interrupted": ("lightyellow", "black", "dashed"),
     "ok": ("green", "black", None),
     "changed": ("darkgreen", "white", None),
     "failed": ("red", "black", None),

@@ -16,9 +16,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .attempt import STOPPERS, TryContext, aexecute, cleanups, execute, execute_within, returner
 from .clock import SystemClock
-from .errors import CleanupError, DojobError, OptionError
+from .errors import CleanupError, CleanupTimeout, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
 from .graph import JobGraph, build_graph, check_delay
 from .job import Job
@@ -26,7 +25,10 @@ from .observe import Dispatcher, LogObserver, Observer, Trace, logger
 from .plan import Planner
 from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
-from .sync import drive
+from .steps import OnLoop, OnThreads, arun_steps, inline, run_steps
+from .stopping import STOPPERS, Stop, guarded, handling_signals
+from .sync import drive, returner
+from .tryproto import TryContext, cleanups
 
 
 @contextlib.contextmanager
@@ -101,24 +103,29 @@ class Session:
         clock: SystemClock | None = None,
         global_storage: dict[str, Any] | None = None,
         timeout: float | None = None,
+        handle_signals: bool = False,
+        stop: Stop | None = None,
     ) -> None:
         self.graph = graph
+        #: The run's stop state: signals, stoppers from observers and clock reads land here.
+        self.stop = stop or Stop()
+        self.handle_signals = handle_signals
         self.workers = _check_workers(workers)
         if timeout is not None:
             timeout = check_delay(timeout, option="timeout")
         #: The run's timeout; the Cleanups together get as long again (see :meth:`cleanup`).
         self.timeout = timeout
         self.clock = clock or SystemClock()
-        self.t0 = t0 = self.clock.now()
+        self.t0 = t0 = guarded(self.clock.now, self.stop)()
         clock_now = self.clock.now
-        #: Seconds since the run started, on the run's clock.
-        self.now: Callable[[], float] = lambda: clock_now() - t0
+        #: Seconds since the run started, on the run's clock (a stopper landing in a read is a stop request).
+        self.now: Callable[[], float] = guarded(lambda: clock_now() - t0, self.stop)
         observers = list(observers)
         if verbose or debug:
             observers.append(Trace(debug=debug))
         if logger.isEnabledFor(logging.DEBUG):
             observers.append(LogObserver())
-        self.dispatcher = Dispatcher(observers)
+        self.dispatcher = Dispatcher(observers, on_stop=self.stop.request)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
         self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit)
@@ -183,25 +190,60 @@ class Session:
         Failures of Cleanups that ran in remote workers are raised here too.
         With a run ``timeout``, the Cleanups together get that many seconds:
         one still running then is abandoned and the rest are not started (each
-        fails with :class:`~dojob.attempt.CleanupTimeout`). A ``KeyboardInterrupt``
-        or ``SystemExit`` raised in a Cleanup ends that Cleanup only; it is
-        raised once all of them ran.
+        fails with :class:`~dojob.errors.CleanupTimeout`). An interrupt ends the
+        Cleanup it lands in, never the others: this is a loop no stop leaves
+        early; a stopper raised by a Cleanup is raised once all of them ran.
         """
-        ctx, within = self.ctx, self.timeout
-        if self.graph.has_async:
-            failures = asyncio.run(aexecute(cleanups(ctx), ctx.cwd, within=within))
-        elif within is not None:
-            failures = execute_within(cleanups(ctx), within, now=self.now, wait=self.clock.get, cwd=ctx.cwd)
-        else:
-            failures = execute(cleanups(ctx), returner(ctx.cwd))
+        ctx, stop = self.ctx, self.stop
+        end = None if self.timeout is None else self.now() + self.timeout
+        while ctx.instances:
+            try:
+                if self.graph.has_async:
+                    asyncio.run(self.acleanup(collect=False, end=end))
+                else:
+                    run_steps(cleanups(ctx), self._cleanup_caller(end))
+            except STOPPERS as exc:  # landed between two Cleanups: the others still run
+                stop.request(exc)
+        failures = list(ctx.cleanup_failures)
         if self.remote is not None:
             failures = self.remote.cleanup_failures + failures
             self.remote.cleanup_failures = []
         _raise_failures(failures)
 
-    async def acleanup(self) -> None:
+    def _signals(self) -> Stop | None:
+        """The stop state, when signals are handled (a signal then ends the running Cleanup)."""
+        return self.stop if self.handle_signals else None
+
+    def _cleanup_caller(self, end: float | None) -> Any:
+        """How each Cleanup is called: inline, or on a thread of its own within the Cleanups' bound."""
+        signals = self._signals()
+        go_back = returner(self.ctx.cwd)
+        if end is None:
+            return inline(go_back, signals, cleanups=True)
+        within = self.timeout
+
+        def late(phase: Any, started: bool) -> BaseException:
+            if started:
+                return CleanupTimeout(
+                    f"still running when the Cleanups' bound of {within:g}s passed; its thread runs on"
+                )
+            return CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
+
+        return OnThreads(lambda phase: end - self.now(), late, self.clock.get, go_back, signals)
+
+    async def acleanup(self, *, collect: bool = True, end: float | None = None) -> None:
         """:meth:`cleanup` on the running loop."""
-        _raise_failures(await aexecute(cleanups(self.ctx), self.ctx.cwd, within=self.timeout))
+        ctx = self.ctx
+        if end is None and self.timeout is not None:
+            end = self.now() + self.timeout
+        while ctx.instances:
+            within = None if end is None else end - self.now()
+            try:
+                await arun_steps(cleanups(ctx), OnLoop(ctx.cwd, within=within, stop=self._signals()))
+            except (asyncio.CancelledError, *STOPPERS) as exc:  # between two Cleanups, or cancelled
+                self.stop.request(exc)
+        if collect:
+            _raise_failures(list(ctx.cleanup_failures))
 
 
 def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
@@ -238,11 +280,13 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
     return out
 
 
-def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None, ctx: TryContext) -> Report:
+def _conclude(session: Session, report: Report, error: BaseException | None, failures: CleanupError | None) -> Report:
+    """Raise what ended the run (a stop, then a driver error, then failed Cleanups) with the report, or return it."""
+    stopper = session.stop.exception or error
     if stopper is not None:
         with contextlib.suppress(Exception):  # lets the CLI recap an interrupted run
             stopper.report = report  # type: ignore[attr-defined]
-            stopper.cleanup_failures = list(ctx.cleanup_failures)  # type: ignore[attr-defined]
+            stopper.cleanup_failures = list(session.ctx.cleanup_failures)  # type: ignore[attr-defined]
         raise stopper
     if failures is not None:
         failures.report = report
@@ -250,98 +294,132 @@ def _conclude(report: Report, stopper: BaseException | None, failures: CleanupEr
     return report
 
 
+def _signals(stop: Stop, wanted: bool) -> contextlib.AbstractContextManager[None]:
+    return handling_signals(stop) if wanted else contextlib.nullcontext()
+
+
+def _epilogue(session: Session, cleanup: bool) -> tuple[Report, CleanupError | None]:
+    """Build the report, then run the Cleanups (always after a stop); no stop leaves this early."""
+    report = None
+    while report is None:
+        try:
+            report = session.finish(deferred_cleanup=not cleanup)
+        except STOPPERS as exc:  # (signals not handled) landed while building the report: build it again
+            session.stop.request(exc)
+    failures = None
+    if cleanup or session.stop.exception is not None:
+        try:
+            session.cleanup()
+        except CleanupError as exc:
+            failures = exc
+        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by a Cleanup, after all of them ran
+            session.stop.note(exc)
+    return report, failures
+
+
 def run_graph(
     graph: JobGraph,
     *,
     cleanup: bool = True,
     executor: cf.Executor | str | Any = None,
+    handle_signals: bool = False,
     **options: Any,
 ) -> Report:
     """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
     if graph.has_async:
-        if executor is not None and executor != "threads":
-            raise OptionError(
-                "executor",
-                executor,
-                "unset for a graph with async jobs (they run on this process's event loop, "
-                "their plain phases on its threads)",
+        return _run_async_graph(graph, cleanup, executor, handle_signals, options)
+    stop = Stop()
+    with _signals(stop, handle_signals):
+        session = Session(graph, stop=stop, handle_signals=handle_signals, **options)
+        pool, is_remote, close = resolve_executor(executor, session.workers)
+        remote = None
+        if is_remote:
+            replace = None
+            if executor == "processes":
+
+                def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
+                    return cf.ProcessPoolExecutor(max_workers=session.workers)
+
+            remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
+        session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
+        error = None
+        try:
+            drive(
+                session.planner,
+                session.ctx,
+                now=session.now,
+                clock=session.clock,
+                workers=session.workers,
+                executor=None if remote else pool,
+                remote=remote,
+                stop=stop,
+                signals=handle_signals,
             )
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
-            except KeyboardInterrupt as exc:
-                # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
-                # turned the cancellation into a fresh KeyboardInterrupt: give it the report
-                report = getattr(exc.__context__, "report", None)
-                if report is not None and getattr(exc, "report", None) is None:
-                    exc.report = report  # type: ignore[attr-defined]
-                    exc.cleanup_failures = getattr(exc.__context__, "cleanup_failures", [])  # type: ignore[attr-defined]
-                raise
-        raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
-    session = Session(graph, **options)
-    pool, is_remote, close = resolve_executor(executor, session.workers)
-    remote = None
-    if is_remote:
-        replace = None
-        if executor == "processes":
+        except BaseException as exc:  # a fault of an executor or of the driver: still report and clean up
+            error = exc
+        finally:
+            if remote is not None and remote.executor is not pool:
+                remote.executor.shutdown(wait=False, cancel_futures=True)
+            close()
+        report, failures = _epilogue(session, cleanup)
+        return _conclude(session, report, error, failures)
 
-            def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
-                return cf.ProcessPoolExecutor(max_workers=session.workers)
 
-        remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
-    session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
-    stopper = None
-    try:
-        drive(
-            session.planner,
-            session.ctx,
-            now=session.now,
-            clock=session.clock,
-            workers=session.workers,
-            executor=None if remote else pool,
-            remote=remote,
+def _run_async_graph(graph: JobGraph, cleanup: bool, executor: Any, handle_signals: bool, options: dict) -> Report:
+    """:func:`run_graph` of a graph with coroutine jobs: :func:`arun_graph` in a new event loop."""
+    if executor is not None and executor != "threads":
+        raise OptionError(
+            "executor",
+            executor,
+            "unset for a graph with async jobs (they run on this process's event loop, "
+            "their plain phases on its threads)",
         )
-    except BaseException as exc:
-        stopper = exc
-    finally:
-        if remote is not None and remote.executor is not pool:
-            remote.executor.shutdown(wait=False, cancel_futures=True)
-        close()
-    report = session.finish(deferred_cleanup=not cleanup)
-    failures = None
-    if cleanup or stopper is not None:
-        try:
-            session.cleanup()
-        except CleanupError as exc:
-            failures = exc
-        except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
-            stopper = stopper or exc
-    return _conclude(report, stopper, failures, session.ctx)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
+    try:
+        return asyncio.run(arun_graph(graph, cleanup=cleanup, handle_signals=handle_signals, **options))
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
+        # turned the cancellation into a fresh KeyboardInterrupt: give it the report
+        report = getattr(exc.__context__, "report", None)
+        if report is not None and getattr(exc, "report", None) is None:
+            exc.report = report  # type: ignore[attr-defined]
+            exc.cleanup_failures = getattr(exc.__context__, "cleanup_failures", [])  # type: ignore[attr-defined]
+        raise
 
 
-async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -> Report:
+async def arun_graph(graph: JobGraph, *, cleanup: bool = True, handle_signals: bool = False, **options: Any) -> Report:
     """Run a built graph with the async driver on the running loop."""
     from .aio.driver import adrive
 
-    session = Session(graph, **options)
-    session.start("async")
-    stopper = None
-    try:
-        await adrive(session.planner, session.ctx, now=session.now, clock=session.clock)
-    except BaseException as exc:
-        stopper = exc
-    report = session.finish(deferred_cleanup=not cleanup)
-    failures = None
-    if cleanup or stopper is not None:
+    stop = Stop()
+    with _signals(stop, handle_signals):
+        session = Session(graph, stop=stop, handle_signals=handle_signals, **options)
+        session.start("async")
+        error = None
         try:
-            await session.acleanup()
-        except CleanupError as exc:
-            failures = exc
-        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by (or while) a Cleanup, after all of them ran
-            stopper = stopper or exc
-    return _conclude(report, stopper, failures, session.ctx)
+            await adrive(session.planner, session.ctx, now=session.now, clock=session.clock, stop=stop)
+        except BaseException as exc:  # a fault of the driver: still report and clean up
+            error = exc
+        report = None
+        while report is None:
+            try:
+                report = session.finish(deferred_cleanup=not cleanup)
+            except STOPPERS as exc:
+                stop.request(exc)
+        failures = None
+        if cleanup or stop.exception is not None:
+            try:
+                await session.acleanup()
+            except CleanupError as exc:
+                failures = exc
+            except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by (or while) a Cleanup, after all ran
+                stop.note(exc)
+        return _conclude(session, report, error, failures)
 
 
 def run(
@@ -361,6 +439,7 @@ def run(
     executor: cf.Executor | str | Any = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    handle_signals: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -390,6 +469,12 @@ def run(
             tries are cancelled and sync ones abandoned, the report says
             ``stopped == "timeout"``, and the Cleanups run, together within
             ``timeout`` seconds more (see :meth:`Session.cleanup`).
+        handle_signals: while the run lasts, SIGINT and SIGTERM stop it instead of
+            raising wherever they land: the first starts nothing new, lets running
+            tries end within their bounds and runs the Cleanups, then the run raises
+            ``KeyboardInterrupt`` (:class:`~dojob.errors.Terminated` for SIGTERM);
+            a second abandons what still runs. Main thread only. Off by default:
+            signal handling belongs to the application (``dojob run`` turns it on).
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -397,7 +482,8 @@ def run(
     Raises:
         GraphError: the graph is invalid (nothing ran).
         CleanupError: a Cleanup raised; ``.report`` holds the report.
-        KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran.
+        KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran
+            (``.report`` holds the report).
 
     Example:
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
@@ -419,6 +505,7 @@ def run(
             executor=executor,
             timeout=timeout,
             global_storage=global_storage,
+            handle_signals=handle_signals,
         )
 
 
@@ -438,6 +525,7 @@ async def arun(
     clock: SystemClock | None = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    handle_signals: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     with _built(roots, default_tries, default_retry_delay) as graph:
@@ -455,4 +543,5 @@ async def arun(
             clock=clock,
             timeout=timeout,
             global_storage=global_storage,
+            handle_signals=handle_signals,
         )

@@ -91,6 +91,7 @@ def test_status_colours_on_the_right_nodes() -> None:
         None: "white",
         "pending": "white",
         "not_run": "white",
+        "interrupted": "lightyellow",
         "ok": "green",
         "changed": "darkgreen",
         "failed": "red",

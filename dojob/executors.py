@@ -147,7 +147,7 @@ class ThreadPool(cf.Executor):
 class Overdue(NamedTuple):
     """A try given up on: its exception, and for the events where its phase was and what it holds."""
 
-    index: int
+    job_index: int
     exception: BaseException
     phase: Phase | None
     worker: str | None
@@ -162,7 +162,9 @@ def returner(cwd: str | int | None) -> Callable[[], None] | None:
     """A call that goes back to ``cwd`` (a path, or a descriptor from :func:`open_dir`: 3x cheaper), or None."""
     if cwd is None:
         return None
-    return partial(os.fchdir if type(cwd) is int else os.chdir, cwd)
+    if isinstance(cwd, int):
+        return partial(os.fchdir, cwd)
+    return partial(os.chdir, cwd)
 
 
 def open_dir(path: str) -> str | int:

@@ -362,9 +362,7 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
                     last_failure[s.job] = s
     rows = []
     failed = [
-        j
-        for j in report.jobs.values()
-        if j.status is Status.FAILED or (j.status in _CUT and j.exception is not None)
+        j for j in report.jobs.values() if j.status is Status.FAILED or (j.status in _CUT and j.exception is not None)
     ]
     for job in failed[:MAX_FAILURES]:
         span = last_failure.get(job.name)

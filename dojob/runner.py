@@ -153,7 +153,7 @@ class Session:
         jobs = JobsView(
             self.graph.names,
             self.graph.index,
-            (
+            (  # type: ignore[arg-type]  # (the sparse columns are dicts indexed like sequences)
                 planner.status,
                 planner.tries,
                 planner.results,
@@ -181,7 +181,7 @@ class Session:
             if finished is not None:
                 finished(jobs[spec.name])
         if self.emit is not None:
-            self.emit(RunFinished(report.success, t, planner.stopped))
+            self.emit(RunFinished(report.success, t, planner.stopped))  # type: ignore[attr-defined]
         return report
 
     def cleanup(self) -> None:
@@ -340,6 +340,7 @@ def run_graph(
                 def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
                     return cf.ProcessPoolExecutor(max_workers=session.workers)
 
+            assert pool is not None  # a remote executor is always an Executor
             remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
         session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
         error = None

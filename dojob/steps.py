@@ -386,7 +386,11 @@ class OnLoop:
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(awaitable)
         seen = stop.count
-        with stop.waking(lambda: loop.call_soon_threadsafe(task.cancel)):
+
+        def cancel() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        with stop.waking(cancel):
             try:
                 return False, await _bounded(task, limit)
             except asyncio.CancelledError:

@@ -192,10 +192,9 @@ def _adapter(
     if executor is None and workers == 1 and not watch:
         return InlineTries(planner, ctx, cwd, stop if signals else None)
     go_back = returner(cwd)
-    pool = executor or ThreadPool(workers)
-    tries = PoolTries(
-        planner, local_submit(planner, ctx, pool, go_back), now, watch=watch, pool=pool if executor is None else None
-    )
-    if executor is None:
-        tries.closing = lambda: pool.shutdown(wait=not stop.abandon)
+    own = ThreadPool(workers) if executor is None else None
+    pool: cf.Executor = executor or own  # type: ignore[assignment]
+    tries = PoolTries(planner, local_submit(planner, ctx, pool, go_back), now, watch=watch, pool=own)
+    if own is not None:
+        tries.closing = lambda: own.shutdown(wait=not stop.abandon)
     return tries

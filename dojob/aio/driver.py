@@ -93,8 +93,8 @@ async def _turn(
         await clock.wait_event(tasks.wakeup, timeout)
     while tasks.finished:
         task = tasks.finished.popleft()
-        index = tasks.running.pop(task, None)
-        if index is not None:
+        index = tasks.running.pop(task, -1)
+        if index >= 0:  # (else: abandoned by a second stop, already recorded)
             complete_from(planner, index, task, now, stop)
     return True
 

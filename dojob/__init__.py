@@ -33,6 +33,7 @@ from .events import Phase, Status
 from .graph import JobGraph, JobSpec, build_graph
 from .job import DummyJob, Job, RunonlyJob
 from .observe import Dispatcher, LogObserver, Trace
+from .options import Mode, RunOptions
 from .render import RenderError
 from .report import JobReport, Report
 from .runner import arun, run
@@ -59,6 +60,7 @@ __all__ = [
     "JobReport",
     "JobSpec",
     "LogObserver",
+    "Mode",
     "NoActError",
     "OptionError",
     "Phase",
@@ -67,6 +69,7 @@ __all__ = [
     "RenderError",
     "Report",
     "RootError",
+    "RunOptions",
     "RunTimeout",
     "RunonlyJob",
     "SharedStorage",

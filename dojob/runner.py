@@ -16,19 +16,20 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .cleanup import arun_cleanups, run_cleanups
 from .clock import SystemClock
-from .errors import CleanupError, CleanupTimeout, DojobError, OptionError
+from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
-from .graph import JobGraph, build_graph, check_delay
+from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
+from .options import RunOptions
 from .plan import Planner
 from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
-from .steps import OnLoop, OnThreads, arun_steps, inline, run_steps
 from .stopping import STOPPERS, Stop, guarded, handling_signals
-from .sync import drive, returner
-from .tryproto import TryContext, cleanups
+from .sync import drive
+from .tryproto import TryContext
 
 
 @contextlib.contextmanager
@@ -66,74 +67,49 @@ def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: floa
     )
 
 
-def _check_workers(workers: Any) -> int:
-    if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
-        return workers
-    raise OptionError("workers", workers, "an int >= 1")
-
-
 class Session:
     """Everything one run of a graph needs; used by both drivers.
 
     Args:
         graph: the validated graph.
-        args, kwargs: passed to every Check and Run.
-        workers: how many tries may run at once.
-        no_act: only the first Check of each job (DoJobber's no_act).
-        plan: every job's Check once, nothing else, nothing blocked (see :func:`run`).
-        verbose, debug: write DoJobber's trace to stderr.
-        observers: more callables to receive every event.
-        clock: the time source (a FakeClock in tests).
-        global_storage: the dict shared by all jobs (a fresh one by default).
-        timeout: seconds after which nothing new starts and the run is reported timed out.
+        options: the run's :class:`~dojob.options.RunOptions`; or give their
+            keywords instead (``args``, ``workers``, ``no_act``, ``plan``, ...: see :func:`run`).
+        stop: the run's stop state (a fresh one by default).
     """
 
     def __init__(
-        self,
-        graph: JobGraph,
-        *,
-        args: Iterable[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        workers: int = 1,
-        no_act: bool = False,
-        plan: bool = False,
-        verbose: bool = False,
-        debug: bool = False,
-        observers: Iterable[Observer] = (),
-        clock: SystemClock | None = None,
-        global_storage: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        handle_signals: bool = False,
-        stop: Stop | None = None,
+        self, graph: JobGraph, options: RunOptions | None = None, *, stop: Stop | None = None, **keywords: Any
     ) -> None:
+        options = options or RunOptions.from_keywords(**keywords)
         self.graph = graph
+        self.options = options
         #: The run's stop state: signals, stoppers from observers and clock reads land here.
         self.stop = stop or Stop()
-        self.handle_signals = handle_signals
-        self.workers = _check_workers(workers)
-        if timeout is not None:
-            timeout = check_delay(timeout, option="timeout")
+        self.handle_signals = options.handle_signals
+        self.workers = options.workers
         #: The run's timeout; the Cleanups together get as long again (see :meth:`cleanup`).
-        self.timeout = timeout
-        self.clock = clock or SystemClock()
-        self.t0 = t0 = guarded(self.clock.now, self.stop)()
-        clock_now = self.clock.now
+        self.timeout = timeout = options.timeout
+        self.clock = clock = options.clock or SystemClock()
+        self.t0 = t0 = guarded(clock.now, self.stop)()
+        clock_now = clock.now
         #: Seconds since the run started, on the run's clock (a stopper landing in a read is a stop request).
         self.now: Callable[[], float] = guarded(lambda: clock_now() - t0, self.stop)
-        observers = list(observers)
-        if verbose or debug:
-            observers.append(Trace(debug=debug))
+        observers = list(options.observers)
+        if options.verbose or options.debug:
+            observers.append(Trace(debug=options.debug))
         if logger.isEnabledFor(logging.DEBUG):
             observers.append(LogObserver())
         self.dispatcher = Dispatcher(observers, on_stop=self.stop.request)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
-        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit)
+        self.planner = Planner(
+            graph, max_running=self.workers, no_act=options.no_act, plan=options.plan, deadline=timeout, emit=emit
+        )
         self.ctx = TryContext(
-            args=tuple(args),
-            kwargs=kwargs,
-            global_storage=global_storage,
-            no_act=no_act or plan,
+            args=options.args,
+            kwargs=dict(options.kwargs),
+            global_storage=options.global_storage,
+            no_act=options.no_act,
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
@@ -185,74 +161,19 @@ class Session:
         return report
 
     def cleanup(self) -> None:
-        """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised.
+        """Run the Cleanups (see :func:`dojob.cleanup.run_cleanups`); raise :class:`CleanupError` if any raised.
 
         Failures of Cleanups that ran in remote workers are raised here too.
-        With a run ``timeout``, the Cleanups together get that many seconds:
-        one still running then is abandoned and the rest are not started (each
-        fails with :class:`~dojob.errors.CleanupTimeout`). An interrupt ends the
-        Cleanup it lands in, never the others: this is a loop no stop leaves
-        early; a stopper raised by a Cleanup is raised once all of them ran.
         """
-        ctx, stop = self.ctx, self.stop
-        end = None if self.timeout is None else self.now() + self.timeout
-        while ctx.instances:
-            try:
-                if self.graph.has_async:
-                    asyncio.run(self.acleanup(collect=False, end=end))
-                else:
-                    run_steps(cleanups(ctx), self._cleanup_caller(end))
-            except STOPPERS as exc:  # landed between two Cleanups: the others still run
-                stop.request(exc)
-        failures = list(ctx.cleanup_failures)
+        remote = self.remote.cleanup_failures if self.remote is not None else []
         if self.remote is not None:
-            failures = self.remote.cleanup_failures + failures
             self.remote.cleanup_failures = []
-        _raise_failures(failures)
+        run_cleanups(self.ctx, self.stop, self.clock, self.now, self.timeout, self.handle_signals,
+                     on_loop=self.graph.has_async, earlier=remote)  # fmt: skip
 
-    def _signals(self) -> Stop | None:
-        """The stop state, when signals are handled (a signal then ends the running Cleanup)."""
-        return self.stop if self.handle_signals else None
-
-    def _cleanup_caller(self, end: float | None) -> Any:
-        """How each Cleanup is called: inline, or on a thread of its own within the Cleanups' bound."""
-        signals = self._signals()
-        go_back = returner(self.ctx.cwd)
-        if end is None:
-            return inline(go_back, signals, cleanups=True)
-        within = self.timeout
-
-        def late(phase: Any, started: bool) -> BaseException:
-            if started:
-                return CleanupTimeout(
-                    f"still running when the Cleanups' bound of {within:g}s passed; its thread runs on"
-                )
-            return CleanupTimeout(f"not started: the Cleanups' bound of {within:g}s had passed")
-
-        return OnThreads(lambda phase: end - self.now(), late, self.clock.get, go_back, signals)
-
-    async def acleanup(self, *, collect: bool = True, end: float | None = None) -> None:
+    async def acleanup(self) -> None:
         """:meth:`cleanup` on the running loop."""
-        ctx = self.ctx
-        if end is None and self.timeout is not None:
-            end = self.now() + self.timeout
-        while ctx.instances:
-            within = None if end is None else end - self.now()
-            try:
-                await arun_steps(cleanups(ctx), OnLoop(ctx.cwd, within=within, stop=self._signals()))
-            except (asyncio.CancelledError, *STOPPERS) as exc:  # between two Cleanups, or cancelled
-                self.stop.request(exc)
-        if collect:
-            _raise_failures(list(ctx.cleanup_failures))
-
-
-def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
-    """Raise the first stopper a Cleanup raised, else :class:`CleanupError` if any Cleanup failed."""
-    for _, exc in failures:
-        if isinstance(exc, STOPPERS):
-            raise exc
-    if failures:
-        raise CleanupError(failures)
+        await arun_cleanups(self.ctx, self.stop, self.now, self.timeout, self.handle_signals)
 
 
 class _Nothing:
@@ -317,20 +238,18 @@ def _epilogue(session: Session, cleanup: bool) -> tuple[Report, CleanupError | N
     return report, failures
 
 
-def run_graph(
-    graph: JobGraph,
-    *,
-    cleanup: bool = True,
-    executor: cf.Executor | str | Any = None,
-    handle_signals: bool = False,
-    **options: Any,
-) -> Report:
-    """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
+def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
+    """Run a built graph with the sync driver (or the async one if it has coroutine jobs).
+
+    Give the :class:`~dojob.options.RunOptions`, or their keywords (see :func:`run`).
+    """
+    options = options or RunOptions.from_keywords(**keywords)
     if graph.has_async:
-        return _run_async_graph(graph, cleanup, executor, handle_signals, options)
+        return _run_async_graph(graph, options)
     stop = Stop()
+    cleanup, executor, handle_signals = options.cleanup, options.executor, options.handle_signals
     with _signals(stop, handle_signals):
-        session = Session(graph, stop=stop, handle_signals=handle_signals, **options)
+        session = Session(graph, options, stop=stop)
         pool, is_remote, close = resolve_executor(executor, session.workers)
         remote = None
         if is_remote:
@@ -366,8 +285,9 @@ def run_graph(
         return _conclude(session, report, error, failures)
 
 
-def _run_async_graph(graph: JobGraph, cleanup: bool, executor: Any, handle_signals: bool, options: dict) -> Report:
+def _run_async_graph(graph: JobGraph, options: RunOptions) -> Report:
     """:func:`run_graph` of a graph with coroutine jobs: :func:`arun_graph` in a new event loop."""
+    executor = options.executor
     if executor is not None and executor != "threads":
         raise OptionError(
             "executor",
@@ -382,7 +302,7 @@ def _run_async_graph(graph: JobGraph, cleanup: bool, executor: Any, handle_signa
     else:
         raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
     try:
-        return asyncio.run(arun_graph(graph, cleanup=cleanup, handle_signals=handle_signals, **options))
+        return asyncio.run(arun_graph(graph, options.replace(executor=None)))
     except KeyboardInterrupt as exc:
         # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
         # turned the cancellation into a fresh KeyboardInterrupt: give it the report
@@ -393,13 +313,17 @@ def _run_async_graph(graph: JobGraph, cleanup: bool, executor: Any, handle_signa
         raise
 
 
-async def arun_graph(graph: JobGraph, *, cleanup: bool = True, handle_signals: bool = False, **options: Any) -> Report:
-    """Run a built graph with the async driver on the running loop."""
+async def arun_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
+    """Run a built graph with the async driver on the running loop (options as for :func:`run_graph`)."""
     from .aio.driver import adrive
 
+    options = options or RunOptions.from_keywords(**keywords)
+    if options.executor is not None and options.executor != "threads":
+        raise OptionError("executor", options.executor, "unset with the async driver (its tries run on the loop)")
+    cleanup = options.cleanup
     stop = Stop()
-    with _signals(stop, handle_signals):
-        session = Session(graph, stop=stop, handle_signals=handle_signals, **options)
+    with _signals(stop, options.handle_signals):
+        session = Session(graph, options, stop=stop)
         session.start("async")
         error = None
         try:
@@ -490,24 +414,13 @@ def run(
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
+    options = RunOptions.from_keywords(
+        args=args, kwargs=kwargs, workers=workers, no_act=no_act, plan=plan, verbose=verbose, debug=debug,
+        cleanup=cleanup, observers=observers, clock=clock, executor=executor, timeout=timeout,
+        global_storage=global_storage, handle_signals=handle_signals,
+    )  # fmt: skip
     with _built(roots, default_tries, default_retry_delay) as graph:
-        return run_graph(
-            graph,
-            args=args,
-            kwargs=kwargs,
-            workers=workers,
-            no_act=no_act,
-            plan=plan,
-            verbose=verbose,
-            debug=debug,
-            cleanup=cleanup,
-            observers=observers,
-            clock=clock,
-            executor=executor,
-            timeout=timeout,
-            global_storage=global_storage,
-            handle_signals=handle_signals,
-        )
+        return run_graph(graph, options)
 
 
 async def arun(
@@ -529,20 +442,10 @@ async def arun(
     handle_signals: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
+    options = RunOptions.from_keywords(
+        args=args, kwargs=kwargs, workers=workers, no_act=no_act, plan=plan, verbose=verbose, debug=debug,
+        cleanup=cleanup, observers=observers, clock=clock, timeout=timeout, global_storage=global_storage,
+        handle_signals=handle_signals,
+    )  # fmt: skip
     with _built(roots, default_tries, default_retry_delay) as graph:
-        return await arun_graph(
-            graph,
-            args=args,
-            kwargs=kwargs,
-            workers=workers,
-            no_act=no_act,
-            plan=plan,
-            verbose=verbose,
-            debug=debug,
-            cleanup=cleanup,
-            observers=observers,
-            clock=clock,
-            timeout=timeout,
-            global_storage=global_storage,
-            handle_signals=handle_signals,
-        )
+        return await arun_graph(graph, options)

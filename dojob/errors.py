@@ -141,15 +141,18 @@ class CleanupError(DojobError):
         super().__init__(f"{n} Cleanup{'s' if n != 1 else ''} failed: {parts}")
 
 
-def safe_str(obj: Any) -> str:
-    """``str(obj)``, or a placeholder when its ``__str__`` raises (a user's hostile exception)."""
+def safe_str(obj: Any, *, named: bool = False) -> str:
+    """``str(obj)``, or a placeholder when its ``__str__`` raises (a user's hostile exception).
+
+    The placeholder is ``<unprintable>`` (``<unprintable TypeName>`` if ``named``).
+    """
     try:
         text = str(obj)
         if type(text) is str:
             return text
     except BaseException:  # noqa: BLE001 - nothing a user's __str__ raises may break a run
         pass
-    return f"<unprintable {safe_type_name(obj)}>"
+    return f"<unprintable {safe_type_name(obj)}>" if named else "<unprintable>"
 
 
 def safe_repr(obj: Any) -> str:

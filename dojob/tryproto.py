@@ -107,7 +107,7 @@ def describe_error(exc: BaseException) -> tuple[str, str, str]:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
     except BaseException:  # noqa: BLE001 - a hostile __str__/__repr__ must not break the run
         tb = f"{safe_type_name(exc)}: {safe_str(exc)}"
-    return safe_type_name(exc), safe_str(exc), tb
+    return safe_type_name(exc), safe_str(exc, named=True), tb
 
 
 def _nothing(*args: Any, **kwargs: Any) -> None:

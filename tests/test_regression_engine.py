@@ -7,6 +7,7 @@ Each test names the defect it pins; each failed on the engine before the rewrite
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from interrupting import launch
 import dojob
 from dojob import FakeClock, Status
 from dojob.attempt import PhaseTimeout
-from dojob.events import CleanupStarted, JobFinished, PhaseAbandoned, RunFinished
+from dojob.events import CleanupStarted, JobFinished, LocksReleased, PhaseAbandoned, RunFinished
 
 
 class InterruptingClock(FakeClock):
@@ -210,6 +211,27 @@ def test_regression_an_abandoned_phase_keeps_its_claims_until_its_thread_ends():
     (abandoned,) = rec.of(PhaseAbandoned)
     assert abandoned.holding == ("db",)
     assert "still holding db" in str(report["Slow"].exception)
+    (released,) = rec.of(LocksReleased)
+    assert released.job == "Slow" and released.released == ("db",) and released.time >= 0.5
+    trace = io.StringIO()
+    dojob.observe.Trace(stream=trace)(abandoned)
+    assert trace.getvalue() == f"Slow.check: abandoned (thread on {abandoned.worker} runs on, still holding db)\n"
+
+
+def test_regression_an_observer_raising_ctrl_c_does_not_deprive_the_others():
+    """Defect 2: the event on which an observer raised KeyboardInterrupt never reached the observers after it."""
+    seen = Recorder()
+    calls = []
+
+    def first(event):
+        calls.append(event)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        dojob.run(_cleaned_graph([]), observers=[first, seen])
+    assert seen.events == calls  # every event reached the second observer, that one included
+    assert info.value.report is not None
 
 
 def test_regression_plan_and_no_act_call_no_cleanup_of_a_runonly_job():

@@ -17,8 +17,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 LAUNCHES = int(os.environ.get("STORM_LAUNCHES", 50))
 SEED = 20261201
@@ -138,3 +141,58 @@ def test_a_seeded_storm_of_signals_keeps_every_promise(tmp_path):
     assert broken == [], broken
     assert len(verdicts) == LAUNCHES
     assert time.monotonic() - started < 120  # ~60 s on an idle two-core machine
+
+
+def _self_signal(signum: int, after: float) -> threading.Timer:
+    timer = threading.Timer(after, os.kill, (os.getpid(), signum))
+    timer.start()
+    return timer
+
+
+def test_handle_signals_makes_sigterm_a_stop_from_python(tmp_path):
+    """dojob.run(handle_signals=True): SIGTERM ends the running phase, Cleanups run, Terminated is raised."""
+    import dojob
+
+    log = []
+
+    class Prepare(dojob.Job):
+        def Check(self, *a, **k):
+            pass
+
+        def Run(self, *a, **k):
+            pass
+
+        def Cleanup(self):
+            log.append("cleanup")
+
+    class Sleeps(dojob.Job):
+        DEPS = (Prepare,)
+
+        def Check(self, *a, **k):
+            time.sleep(5)
+
+        def Run(self, *a, **k):
+            pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    timer = _self_signal(signal.SIGTERM, 0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(dojob.Terminated) as info:
+            dojob.run(Sleeps, handle_signals=True)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 3
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.signum == signal.SIGTERM
+    report = info.value.report
+    assert report.stopped == "terminated" and report["Sleeps"].status is dojob.Status.INTERRUPTED
+    assert log == ["cleanup"] and signal.getsignal(signal.SIGTERM) is before  # the handler is given back
+
+
+def test_handle_signals_is_refused_off_the_main_thread():
+    import dojob
+
+    job = type("J", (dojob.Job,), {"Check": lambda self, *a, **k: None, "Run": lambda self, *a, **k: None})
+    with cf.ThreadPoolExecutor(1) as pool:
+        error = pool.submit(lambda: dojob.run(job, handle_signals=True)).exception()
+    assert isinstance(error, dojob.OptionError) and "main thread" in str(error)

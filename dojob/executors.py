@@ -212,8 +212,13 @@ class InlineTries:
     def next_deadline(self) -> float | None:
         return None
 
-    def collect(self, clock: SystemClock, seconds: float | None) -> list[tuple[int, Any]]:
+    def ended(self) -> list[tuple[int, Any]]:
+        """The tries that ended, without waiting."""
         done, self.done = self.done, []
+        return done
+
+    def collect(self, clock: SystemClock, seconds: float | None) -> list[tuple[int, Any]]:
+        done = self.ended()
         if not done and seconds is not None:
             clock.idle(self.wakes, seconds)
         return done
@@ -230,6 +235,21 @@ class InlineTries:
     def close(self) -> None:
         close_dir(self.cwd)
         self.cwd = None
+
+
+class _NoWait:
+    """A clock stand-in for collecting without waiting."""
+
+    @staticmethod
+    def get(items: queue.SimpleQueue, timeout: float | None) -> Any:
+        return None if items.empty() else items.get()
+
+    @staticmethod
+    def idle(items: queue.SimpleQueue, seconds: float) -> None:
+        return None
+
+
+_NO_WAIT: Any = _NoWait()
 
 
 class PoolTries:
@@ -287,6 +307,10 @@ class PoolTries:
 
     def wake(self) -> None:
         self.finished.put(None)
+
+    def ended(self) -> list[tuple[int, Any]]:
+        """The tries that ended, without waiting."""
+        return self.collect(_NO_WAIT, 0.0) if not self.finished.empty() else []
 
     def collect(self, clock: SystemClock, seconds: float | None) -> list[tuple[int, Any]]:
         """Every try that ended (waiting up to ``seconds`` for the first): ``(index, future or RELEASED)``."""

@@ -91,9 +91,8 @@ class Session:
         self.timeout = timeout = options.timeout
         self.clock = clock = options.clock or SystemClock()
         self.t0 = t0 = guarded(clock.now, self.stop)()
-        clock_now = clock.now
         #: Seconds since the run started, on the run's clock (a stopper landing in a read is a stop request).
-        self.now: Callable[[], float] = guarded(lambda: clock_now() - t0, self.stop)
+        self.now: Callable[[], float] = guarded(clock.now, self.stop, t0)
         observers = list(options.observers)
         if options.verbose or options.debug:
             observers.append(Trace(debug=options.debug))

@@ -122,7 +122,11 @@ def run_steps(steps: Steps, call: Caller) -> Any:
             if got is ABANDONED:
                 steps.close()
                 return ABANDONED
-            value, error = settle(phase, got[0], got[1])
+            ok, value = got
+            if ok and value is None:  # (a phase that returned None needs no rule)
+                error = None
+            else:
+                value, error = settle(phase, ok, value)
     except BaseException:
         steps.close()
         raise

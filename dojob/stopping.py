@@ -82,15 +82,15 @@ class Stop:
                 self._wakers.remove(wake)
 
 
-def guarded(read: Callable[[], float], stop: Stop) -> Callable[[], float]:
-    """A clock read that turns a stopper landing in it into a stop request (and reads again)."""
+def guarded(read: Callable[[], float], stop: Stop, origin: float = 0.0) -> Callable[[], float]:
+    """``read() - origin``, turning a stopper landing in the read into a stop request (and reading again)."""
 
     def now() -> float:
         try:
-            return read()
+            return read() - origin
         except STOPPERS as exc:
             stop.request(exc)
-        return read()
+        return read() - origin
 
     return now
 

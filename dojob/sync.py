@@ -97,14 +97,16 @@ def _wait_seconds(planner: Planner, tries: Any, t: float) -> float | None:
     return None if wake is None else max(0.0, wake - t)
 
 
-def _turn(planner: Planner, ctx: TryContext, tries: Any, now: Callable[[], float], clock: Any, stop: Stop) -> bool:
-    """One turn of the driver loop; False once the run is over."""
+def _turn(
+    planner: Planner, ctx: TryContext, tries: Any, now: Callable[[], float], clock: Any, stop: Stop, t: float
+) -> float | None:
+    """One turn of the driver loop from time ``t``; the time it ended, or None once the run is over."""
     if stop.exception is not None:
-        _stopping(planner, tries, now(), stop)
-    if not planner.is_active():
-        return False
-    t = now()
-    for index in planner.next_actions(t):
+        _stopping(planner, tries, t, stop)
+    actions = planner.next_actions(t)  # (an inactive planner starts nothing)
+    if not actions and not planner.is_active():
+        return None
+    for index in actions:
         tries.start(index)
     if tries.watching:
         t = now()
@@ -113,20 +115,24 @@ def _turn(planner: Planner, ctx: TryContext, tries: Any, now: Callable[[], float
         for overdue in given_up:
             _give_up(planner, ctx, overdue, t, run_timed_out)
         if given_up:
-            return True  # slots were freed: plan again before waiting
-    seconds = _wait_seconds(planner, tries, t)
-    if seconds is None and not tries.busy() and not planner.running:  # pragma: no cover - a planner invariant
-        raise RuntimeError("dojob planner is active with nothing running, ready or waiting")
-    for index, out in tries.collect(clock, seconds):
-        if out is RELEASED:
-            planner.release(index, now())
-        elif type(out) is TryOutcome:
-            planner.complete(index, out.ok, now(), out.changed, out.result, out.exception)
+            return t  # slots were freed: plan again before waiting
+    ended = tries.ended()
+    if not ended:
+        seconds = _wait_seconds(planner, tries, t)
+        if seconds is None and not tries.busy() and not planner.running:  # pragma: no cover - a planner invariant
+            raise RuntimeError("dojob planner is active with nothing running, ready or waiting")
+        ended = tries.collect(clock, seconds)
+    t = now()
+    for index, out in ended:
+        if type(out) is TryOutcome:
+            planner.complete(index, out.ok, t, out.changed, out.result, out.exception)
+        elif out is RELEASED:
+            planner.release(index, t)
         elif isinstance(out, cf.Future):
-            complete_from(planner, index, out, now, stop)
+            complete_from(planner, index, out, lambda: t, stop)
         else:
-            record(planner, index, out, now(), stop)
-    return True
+            record(planner, index, out, t, stop)
+    return t
 
 
 def _stopping(planner: Planner, tries: Any, t: float, stop: Stop) -> None:
@@ -164,12 +170,16 @@ def drive(
     tries = _adapter(planner, ctx, now, workers, executor, remote, stop, signals)
     try:
         with stop.waking(tries.wake):
+            t = now()
             while True:
                 try:
-                    if not _turn(planner, ctx, tries, now, clock, stop):
+                    turned = _turn(planner, ctx, tries, now, clock, stop, t)
+                    if turned is None:
                         return
+                    t = turned
                 except STOPPERS as exc:  # landed in the loop itself (signals not handled)
                     stop.request(exc)
+                    t = now()
     finally:
         tries.close()
 

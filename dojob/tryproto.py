@@ -114,37 +114,16 @@ def _nothing(*args: Any, **kwargs: Any) -> None:
     """The Run of a DummyJob that has none (DoJobber's DummyJob.Run does nothing)."""
 
 
-def _instance(spec: JobSpec, try_number: int, ctx: TryContext) -> tuple[Any, dict, BaseException | None]:
-    """Create the job's instance (an awaitable job is its own); ``(obj, state, error)``."""
-    if spec.kind == "awaitable":  # an object whose co_run() is the whole job
-        return spec.cls, {}, None
-    try:
-        obj = spec.cls()  # no step of its own: creating the instance needs no executor
-    except STOPPERS:
-        raise
-    except BaseException as exc:
-        if ctx.emit is not None:
-            ctx.emit(PhaseEnded(spec.name, try_number, INIT, False, ctx.now(), *describe_error(exc)))
-        return None, {}, exc
-    # Job has no __slots__, so every instance has a __dict__; writing to it
-    # directly skips the class-hierarchy search that setattr does each time.
-    state = obj.__dict__
-    state["storage"] = {}
-    state["global_storage"] = ctx.global_storage
-    return obj, state, None
-
-
-def _phase_call(spec: JobSpec, obj: Any, state: dict, phase: Phase) -> Callable[..., Any]:
-    """The function ``phase`` calls; getting it may raise (a missing Run fails that phase)."""
-    if phase is RUN:
-        if spec.kind == "awaitable":
-            return obj.co_run
-        run = getattr(obj, "Run", None)
-        if run is None and spec.kind == "dummy":
+def _run_of(spec: JobSpec, obj: Any) -> Callable[..., Any]:
+    """What the RUN phase calls (a DummyJob without Run does nothing, as in DoJobber)."""
+    if spec.kind == "awaitable":
+        return obj.co_run
+    run = getattr(obj, "Run", None)
+    if run is None:
+        if spec.kind == "dummy":
             return _nothing
-        return obj.Run
-    state["_check_phase"] = "check" if phase is CHECK else "recheck"
-    return obj.Check
+        return obj.Run  # (raises AttributeError: fails the try, never the run)
+    return run
 
 
 def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
@@ -154,9 +133,22 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     its exception in. Events are built only when the run has observers.
     """
     emit = ctx.emit
-    obj, state, error = _instance(spec, try_number, ctx)
-    if error is not None:
-        return TryOutcome(False, exception=error)
+    if spec.kind == "awaitable":  # an object whose co_run() is the whole job
+        obj, state = spec.cls, {}
+    else:
+        try:
+            obj = spec.cls()  # no step of its own: creating the instance needs no executor
+        except STOPPERS:
+            raise
+        except BaseException as exc:
+            if emit is not None:
+                emit(PhaseEnded(spec.name, try_number, INIT, False, ctx.now(), *describe_error(exc)))
+            return TryOutcome(False, exception=exc)
+        # Job has no __slots__, so every instance has a __dict__; writing to it
+        # directly skips the class-hierarchy search that setattr does each time.
+        state = obj.__dict__
+        state["storage"] = {}
+        state["global_storage"] = ctx.global_storage
     phases = ctx.phases[spec.kind]
     if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
         exc = NoActError(f"{spec.name} only runs: it cannot succeed with no_act")
@@ -169,8 +161,13 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
     for phase in phases:
         if emit is not None:
             emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
+        if phase is RUN:
+            fn = _run_of(spec, obj)
+        else:
+            state["_check_phase"] = "check" if phase is CHECK else "recheck"
+            fn = obj.Check
         try:
-            value = yield phase, _phase_call(spec, obj, state, phase), args, kwargs
+            value = yield phase, fn, args, kwargs
         except GeneratorExit:
             raise
         except BaseException as exc:

@@ -196,12 +196,17 @@ class InlineTries:
         self.done: list[tuple[int, Any]] = []
         self.wakes: queue.SimpleQueue = queue.SimpleQueue()
 
-    def start(self, index: int) -> None:
-        try:
-            out: Any = run_steps(attempt(self.specs[index], self.tries[index], self.ctx), self.call)
-        except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
-            out = exc
-        self.done.append((index, out))
+    def start_all(self, indices: list[int]) -> list[tuple[int, Any]]:
+        """Run these tries, one after the other; return every try that ended since the last call."""
+        specs, tries, ctx, call, done = self.specs, self.tries, self.ctx, self.call, self.done
+        for index in indices:
+            try:
+                out: Any = run_steps(attempt(specs[index], tries[index], ctx), call)
+            except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
+                out = exc
+            done.append((index, out))
+        self.done = []
+        return done
 
     def known(self) -> set[int]:
         return {index for index, _ in self.done}
@@ -212,13 +217,8 @@ class InlineTries:
     def next_deadline(self) -> float | None:
         return None
 
-    def ended(self) -> list[tuple[int, Any]]:
-        """The tries that ended, without waiting."""
-        done, self.done = self.done, []
-        return done
-
     def collect(self, clock: SystemClock, seconds: float | None) -> list[tuple[int, Any]]:
-        done = self.ended()
+        done, self.done = self.done, []
         if not done and seconds is not None:
             clock.idle(self.wakes, seconds)
         return done
@@ -235,21 +235,6 @@ class InlineTries:
     def close(self) -> None:
         close_dir(self.cwd)
         self.cwd = None
-
-
-class _NoWait:
-    """A clock stand-in for collecting without waiting."""
-
-    @staticmethod
-    def get(items: queue.SimpleQueue, timeout: float | None) -> Any:
-        return None if items.empty() else items.get()
-
-    @staticmethod
-    def idle(items: queue.SimpleQueue, seconds: float) -> None:
-        return None
-
-
-_NO_WAIT: Any = _NoWait()
 
 
 class PoolTries:
@@ -286,12 +271,15 @@ class PoolTries:
         #: Called by :meth:`close` (shuts an owned pool down).
         self.closing: Callable[[], None] | None = None
 
-    def start(self, index: int) -> None:
-        handle = TryHandle(self.now, None if self.remote else self.planner.specs[index].timeout, self.wake)
-        future = self.submit(index, handle if self.watch else None)
-        self.running[future] = index
-        self.handles[index] = handle
-        future.add_done_callback(self.finished.put)
+    def start_all(self, indices: list[int]) -> list[tuple[int, Any]]:
+        """Submit these tries; they end later (see :meth:`collect`)."""
+        for index in indices:
+            handle = TryHandle(self.now, None if self.remote else self.planner.specs[index].timeout, self.wake)
+            future = self.submit(index, handle if self.watch else None)
+            self.running[future] = index
+            self.handles[index] = handle
+            future.add_done_callback(self.finished.put)
+        return []
 
     def known(self) -> set[int]:
         return set(self.running.values())
@@ -307,10 +295,6 @@ class PoolTries:
 
     def wake(self) -> None:
         self.finished.put(None)
-
-    def ended(self) -> list[tuple[int, Any]]:
-        """The tries that ended, without waiting."""
-        return self.collect(_NO_WAIT, 0.0) if not self.finished.empty() else []
 
     def collect(self, clock: SystemClock, seconds: float | None) -> list[tuple[int, Any]]:
         """Every try that ended (waiting up to ``seconds`` for the first): ``(index, future or RELEASED)``."""

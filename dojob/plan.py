@@ -288,9 +288,10 @@ class Planner:
             keep_locks: the try's thread runs on (abandoned): its locks stay held
                 until :meth:`release` (locks follow the code, not the bookkeeping).
         """
-        if index not in self.in_flight:
-            raise RuntimeError(f"complete() of {self.specs[index].name!r}, which has no try running")
-        self.in_flight.discard(index)
+        try:
+            self.in_flight.remove(index)
+        except KeyError:
+            raise RuntimeError(f"complete() of {self.specs[index].name!r}, which has no try running") from None
         self._running -= 1
         self.ended[index] = now
         if self._locking:

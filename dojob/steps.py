@@ -147,6 +147,17 @@ def inline(go_back: Callable[[], None] | None = None, stop: Stop | None = None, 
                 return False, exc
 
         return call
+    if stop is None and go_back is not None:
+        back = go_back
+
+        def call_back(phase: Phase, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
+            try:
+                back()
+                return True, (fn(*args, **kwargs) if kwargs else fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
+                return False, exc
+
+        return call_back
 
     def call_guarded(phase: Phase, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
         try:

@@ -106,8 +106,7 @@ def _turn(
     actions = planner.next_actions(t)  # (an inactive planner starts nothing)
     if not actions and not planner.is_active():
         return None
-    for index in actions:
-        tries.start(index)
+    ended = tries.start_all(actions)  # (inline: they ran already)
     if tries.watching:
         t = now()
         run_timed_out = planner.deadline is not None and t >= planner.deadline
@@ -116,7 +115,6 @@ def _turn(
             _give_up(planner, ctx, overdue, t, run_timed_out)
         if given_up:
             return t  # slots were freed: plan again before waiting
-    ended = tries.ended()
     if not ended:
         seconds = _wait_seconds(planner, tries, t)
         if seconds is None and not tries.busy() and not planner.running:  # pragma: no cover - a planner invariant

@@ -303,11 +303,15 @@ def in_daemon_thread(fn: Callable[..., Any], args: tuple, kwargs: dict) -> async
     """
     loop = asyncio.get_running_loop()
     future = loop.create_future()
+    #: Done when the thread really ended (an abandoned phase's locks are held until then).
+    future.thread_ended = ended = loop.create_future()  # type: ignore[attr-defined]
     context = contextvars.copy_context()
 
     def deliver(outcome: tuple[bool, Any]) -> None:
         if not future.done():  # else: cancelled, the phase was abandoned
             future.set_result(outcome)
+        if not ended.done():
+            ended.set_result(None)
 
     def work() -> None:
         try:
@@ -390,7 +394,10 @@ class OnLoop:
                 return False, CleanupTimeout(
                     f"still running when the Cleanups' bound of {self.within:g}s passed; {fate}"
                 )
-            return False, PhaseTimeout(self.job, phase, self.timeout or 0.0, abandoned=in_thread)
+            overrun = PhaseTimeout(self.job, phase, self.timeout or 0.0, abandoned=in_thread)
+            if in_thread:
+                overrun.thread_ended = awaitable.thread_ended  # type: ignore[attr-defined, union-attr]
+            return False, overrun
         except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
             return False, exc
 

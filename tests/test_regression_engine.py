@@ -356,3 +356,29 @@ def test_regression_sigterm_stops_dojob_run_like_ctrl_c(tmp_path, workers):
     finished = [e for e in events if e["event"] == "RunFinished"]
     assert len(finished) == 1 and finished[0]["stopped"] == "terminated"
     assert (tmp_path / "r.html").stat().st_size > 1000
+
+
+def test_regression_an_abandoned_thread_phase_of_an_async_run_keeps_its_claims():
+    """Defect 7, async driver: a plain phase abandoned at its TIMEOUT released its CLAIMS at once."""
+    inside: list = []
+    overlaps: list = []
+
+    def section(seconds):
+        def check(self, *a, **k):
+            if inside:
+                overlaps.append(type(self).__name__)
+            inside.append(1)
+            time.sleep(seconds)
+            inside.pop()
+
+        return check
+
+    async def arun_noop(self, *a, **k):
+        return None
+
+    slow = make_job("Slow", check=section(0.6), run=arun_noop, CLAIMS=("db",), TIMEOUT=0.15, TRIES=1)
+    other = make_job("Other", check=section(0.01), run=arun_noop, CLAIMS=("db",))
+    report = dojob.run(make_job("Root", [slow, other], CRITICAL=False), workers=2)
+    assert overlaps == []
+    assert report["Other"].status is Status.OK and report["Other"].started >= 0.5
+    assert "still holding db" in str(report["Slow"].exception)

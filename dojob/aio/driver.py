@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..clock import SystemClock
+from ..errors import PhaseTimeout
 from ..plan import Planner
 from ..steps import OnLoop, Stopped, arun_steps
 from ..stopping import STOPPERS, Stop
@@ -42,6 +43,9 @@ class _Tasks:
         self.finished: deque[asyncio.Future] = deque()
         self.wakeup = wakeup
         self.create_task = asyncio.get_running_loop().create_task
+        #: Abandoned thread phases still holding their job's locks.
+        self.holders = 0
+        self.over = False
 
     def on_done(self, task: asyncio.Future) -> None:
         self.finished.append(task)
@@ -85,7 +89,7 @@ async def _turn(
     if not tasks.finished:
         wake = planner.next_wakeup()
         timeout = None if wake is None else max(0.0, wake - now())
-        if not tasks.running:
+        if not tasks.running and not (tasks.holders and timeout is None):
             if planner.is_active():
                 await clock.asleep(timeout)  # type: ignore[arg-type]
             return True
@@ -95,7 +99,32 @@ async def _turn(
         task = tasks.finished.popleft()
         index = tasks.running.pop(task, -1)
         if index >= 0:  # (else: abandoned by a second stop, already recorded)
-            complete_from(planner, index, task, now, stop)
+            if not _keeps_locks(planner, index, task, tasks, now):
+                complete_from(planner, index, task, now, stop)
+    return True
+
+
+def _keeps_locks(planner: Planner, index: int, task: asyncio.Future, tasks: _Tasks, now: Callable[[], float]) -> bool:
+    """A try whose thread phase was abandoned holding locks: record it keeping them until the thread ends."""
+    if task.cancelled() or task.exception() is not None:
+        return False
+    out = task.result()
+    ended = getattr(out.exception, "thread_ended", None)
+    holding = planner.holding(index)
+    if ended is None or ended.done() or not holding:
+        return False
+    exc = out.exception
+    kept = PhaseTimeout(exc.job, exc.phase, exc.timeout, abandoned=True, holding=holding)
+    planner.complete(index, False, now(), exception=kept, keep_locks=True)
+    tasks.holders += 1
+
+    def released(_: asyncio.Future) -> None:
+        tasks.holders -= 1
+        if not tasks.over:  # (after the run, its locks no longer matter)
+            planner.release(index, now())
+            tasks.wakeup.set()
+
+    ended.add_done_callback(released)
     return True
 
 
@@ -122,9 +151,12 @@ async def adrive(
         loop.call_soon_threadsafe(tasks.wakeup.set)
 
     with stop.waking(wake):
-        while True:
-            try:
-                if not await _turn(planner, ctx, tasks, now, clock, stop):
-                    return
-            except (asyncio.CancelledError, *STOPPERS) as exc:
-                stop.request(exc)
+        try:
+            while True:
+                try:
+                    if not await _turn(planner, ctx, tasks, now, clock, stop):
+                        return
+                except (asyncio.CancelledError, *STOPPERS) as exc:
+                    stop.request(exc)
+        finally:
+            tasks.over = True

@@ -524,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_graph(ns, err)
         late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs
         late.interruptible = True
-        with handling_signals(late):
+        with handling_signals(late, restore=argv is not None):  # (the command itself exits next)
             code = _cmd_run(ns, err, parser, late)
         if late.exception is not None and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
             code = EXIT_TERMINATED if isinstance(late.exception, Terminated) else EXIT_INTERRUPTED

@@ -186,6 +186,8 @@ class InlineTries:
     """Tries run in the driver's thread, one at a time, in the order handed out (serial runs)."""
 
     watching = False
+    #: Tries end while the driver does other things (here: never, they run in start_all).
+    concurrent = False
 
     def __init__(self, planner: Any, ctx: TryContext, cwd: str | None, stop: Stop | None) -> None:
         self.specs = planner.specs
@@ -240,6 +242,8 @@ class InlineTries:
 class PoolTries:
     """Tries submitted to an executor; each ends through its future's done callback.
 
+    (``concurrent``: they end while the driver does other things.)
+
     Args:
         submit: ``submit(index, handle) -> Future`` of the try's outcome.
         watch: give each try a :class:`TryHandle` (phase TIMEOUTs, a run deadline).
@@ -268,6 +272,7 @@ class PoolTries:
         self.holding: dict[cf.Future, int] = {}  # abandoned tries whose thread still holds locks
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
         self.watching = watch or remote
+        self.concurrent = True
         #: Called by :meth:`close` (shuts an owned pool down).
         self.closing: Callable[[], None] | None = None
 

@@ -96,13 +96,15 @@ def guarded(read: Callable[[], float], stop: Stop, origin: float = 0.0) -> Calla
 
 
 @contextlib.contextmanager
-def handling_signals(stop: Stop) -> Iterator[None]:
+def handling_signals(stop: Stop, *, restore: bool = True) -> Iterator[None]:
     """While inside, SIGINT and SIGTERM request a stop instead of killing the process.
 
     The first signal stops the run (it also ends a phase the main thread runs
     inline: there is no other way to end it); a second abandons what runs.
     SIGTERM stops with :class:`~dojob.errors.Terminated`. The previous handlers
-    come back on exit.
+    come back on exit; unless not ``restore``: then the signals are ignored from
+    there on (a process about to exit: a late signal must not kill it between its
+    last output and its exit status; Python's finalization would reset a handler).
 
     Raises:
         OptionError: not called from the main thread (Python only lets it handle signals).
@@ -124,4 +126,6 @@ def handling_signals(stop: Stop) -> Iterator[None]:
         yield
     finally:
         for signum, old in previous.items():
+            if not restore:
+                old = signal.SIG_IGN
             signal.signal(signum, old if old is not None else signal.SIG_DFL)

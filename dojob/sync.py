@@ -101,6 +101,8 @@ def _turn(
     planner: Planner, ctx: TryContext, tries: Any, now: Callable[[], float], clock: Any, stop: Stop, t: float
 ) -> float | None:
     """One turn of the driver loop from time ``t``; the time it ended, or None once the run is over."""
+    if tries.concurrent:  # time passed since the last outcome (inline, the try itself took it)
+        t = now()
     if stop.exception is not None:
         _stopping(planner, tries, t, stop)
     actions = planner.next_actions(t)  # (an inactive planner starts nothing)

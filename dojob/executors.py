@@ -198,15 +198,18 @@ class InlineTries:
         self.done: list[tuple[int, Any]] = []
         self.wakes: queue.SimpleQueue = queue.SimpleQueue()
 
+    def run(self, index: int) -> Any:
+        """Run one try here and now: its :class:`TryOutcome`, or the exception its steps raised."""
+        try:
+            return run_steps(attempt(self.specs[index], self.tries[index], self.ctx), self.call)
+        except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
+            return exc
+
     def start_all(self, indices: list[int]) -> list[tuple[int, Any]]:
         """Run these tries, one after the other; return every try that ended since the last call."""
-        specs, tries, ctx, call, done = self.specs, self.tries, self.ctx, self.call, self.done
+        done = self.done
         for index in indices:
-            try:
-                out: Any = run_steps(attempt(specs[index], tries[index], ctx), call)
-            except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
-                out = exc
-            done.append((index, out))
+            done.append((index, self.run(index)))
         self.done = []
         return done
 

@@ -103,6 +103,8 @@ def _turn(
     """One turn of the driver loop from time ``t``; the time it ended, or None once the run is over."""
     if tries.concurrent:  # time passed since the last outcome (inline, the try itself took it)
         t = now()
+    else:
+        t = _serial(planner, tries, now, stop, t)
     if stop.exception is not None:
         _stopping(planner, tries, t, stop)
     actions = planner.next_actions(t)  # (an inactive planner starts nothing)
@@ -132,6 +134,27 @@ def _turn(
             complete_from(planner, index, out, lambda: t, stop)
         else:
             record(planner, index, out, t, stop)
+    return t
+
+
+def _serial(planner: Planner, tries: Any, now: Callable[[], float], stop: Stop, t: float) -> float:
+    """The serial stretch of a turn: while nothing stops and a try is ready, run it here and record it.
+
+    The same steps as a turn (hand out, run, record), without the waits a turn
+    may need; it returns to the turn for those and for any stop.
+    """
+    next_actions, complete, run = planner.next_actions, planner.complete, tries.run
+    while stop.exception is None:
+        actions = next_actions(t)
+        if not actions:
+            break
+        for index in actions:
+            out = run(index)
+            t = now()
+            if type(out) is TryOutcome:
+                complete(index, out.ok, t, out.changed, out.result, out.exception)
+            else:
+                record(planner, index, out, t, stop)
     return t
 
 

@@ -151,10 +151,10 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         state["global_storage"] = ctx.global_storage
     phases = ctx.phases[spec.kind]
     if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
-        exc = NoActError(f"{spec.name} only runs: it cannot succeed with no_act")
+        refused = NoActError(f"{spec.name} only runs: it cannot succeed with no_act")
         if emit is not None:
-            emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(exc)))
-        return TryOutcome(False, exception=exc)
+            emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(refused)))
+        return TryOutcome(False, exception=refused)
     args, kwargs = ((), {}) if spec.kind == "awaitable" else (ctx.args, ctx.kwargs)
     if spec.has_cleanup and spec.kind != "awaitable":
         ctx.instances.append((spec, obj))  # its first phase is called next: its Cleanup will be due

@@ -33,14 +33,13 @@ class Stop:
             signal may end that phase (there is nothing else to end it).
     """
 
-    __slots__ = ("exception", "count", "interruptible", "_wakers", "_lock")
+    __slots__ = ("exception", "count", "interruptible", "_wakers")
 
     def __init__(self) -> None:
         self.exception: BaseException | None = None
         self.count = 0
         self.interruptible = False
         self._wakers: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
 
     @property
     def reason(self) -> str:

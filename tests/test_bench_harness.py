@@ -25,6 +25,7 @@ TARGETS = {
     "doit": "doit",
     "io-critical": None,
     "import": None,
+    "import-run": None,
     "cli-one-job": None,
     "mem-run": None,
     "mem-api": None,

@@ -85,6 +85,7 @@ class Harness:
 
     env: dict[str, str]
     log: Callable[[str], None]
+    cwd: str  # an empty directory: ``python -c`` puts the working directory first on sys.path
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -97,7 +98,7 @@ class Harness:
         else:
             cmd = [sys.executable, os.path.join(HERE, "run.py"), "--child", *map(str, args)]
         try:
-            proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             self.errors[key] = f"timed out after {timeout:.0f} s"
             return
@@ -113,7 +114,7 @@ class Harness:
     def wall(self, key: str, cmd: list[str]) -> None:
         """Wall time of a whole command, as the user sees it."""
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=self.env, cwd=self.cwd, capture_output=True, text=True)
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
             self.errors[key] = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
@@ -386,14 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     work = tempfile.mkdtemp(prefix="dojob-bench-")
     try:
         env = child_env(os.path.join(work, "pycache"))
+        cwd = os.path.join(work, "cwd")
+        os.mkdir(cwd)
         for modules in ("dojob, dojob.cli, dojob.aio, dojob.compat", "dojobber", "asynciojobs", "luigi", "doit"):
             # fill the byte-code cache (a peer that is missing fails here and is reported later)
-            subprocess.run([sys.executable, "-W", "ignore", "-c", f"import {modules}"], env=env, capture_output=True)
+            subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, cwd=cwd, capture_output=True)
         sys.path.insert(0, HERE)
         from cases import one_job_file
 
         target_file = one_job_file(work)
-        h = Harness(env, log=lambda text: print(text, file=sys.stderr, flush=True))
+        h = Harness(env, log=lambda text: print(text, file=sys.stderr, flush=True), cwd=cwd)
         measure(h, sizes, repeat, mem_repeat, target_file)
         targets = report(h, sizes, repeat, started, load_start)
     finally:

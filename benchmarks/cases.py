@@ -274,16 +274,17 @@ def doit_prepare(n: int, db: str) -> dict[str, float]:
 
 IMPORT_SNIPPET = """\
 import sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import {module}
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 after_import = set(sys.modules)
 {module}.{attribute}
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 after_use = set(sys.modules)
 import json
 heavy = ("networkx", "rich", "graphviz", "cloudpickle", "distributed", "asyncio", "concurrent.futures", "logging")
-out = {{"first": t1 - t0, "with": t2 - t0, "modules": len(after_import), "modules_with": len(after_use)}}
+out = {{"first": t1 - t0, "with": t2 - t0, "cpu": c1 - c0, "cpu_with": c2 - c0}}
+out.update({{"modules": len(after_import), "modules_with": len(after_use)}})
 out.update({{"has:" + m: m in after_import for m in heavy}})
 out.update({{"with:" + m: m in after_use for m in heavy}})
 print(json.dumps(out))

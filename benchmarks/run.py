@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -112,14 +113,17 @@ class Harness:
         self.samples.setdefault(key, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     def wall(self, key: str, cmd: list[str]) -> None:
-        """Wall time of a whole command, as the user sees it."""
+        """Wall time of a whole command, as the user sees it, and its CPU time (a loaded machine inflates the wall)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=self.env, cwd=self.cwd, capture_output=True, text=True)
         elapsed = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         if proc.returncode != 0:
             self.errors[key] = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
             return
-        self.samples.setdefault(key, []).append({"first": elapsed})
+        self.samples.setdefault(key, []).append({"first": elapsed, "cpu": cpu})
 
     def paired(self, a: str, b: str, field: str = "first") -> float | None:
         """The median over rounds of ``a / b`` measured in the same round (robust to a machine whose speed drifts)."""
@@ -241,20 +245,24 @@ def report(h: Harness, sizes: dict[str, int], repeat: int, started: str, load_st
             parts.append(f"{label} {warm:.3f}s" if warm is not None else f"{label} -")
         out(f"  {n:>7} jobs: " + "   ".join(parts))
 
-    out("\nStart-up, wall or in-process, median")
+    out("\nStart-up, median; wall time, and CPU time (what a loaded machine does not inflate)")
     py, cli, imp, imp_run = m("python"), m("cli"), m("import"), m("import", "with")
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:.1f} ms"
+
     if py is not None:
-        out(f"  python -c pass (interpreter alone)      {py * 1000:7.1f} ms wall")
+        out(f"  python -c pass (interpreter alone)       {ms(py):>9} wall  {ms(m('python', 'cpu')):>9} CPU")
     if imp is not None and imp_run is not None:
         sample = h.samples["import"][-1]
         pulled = [k[4:] for k, v in sample.items() if k.startswith("has:") and v]
         pulled_run = [k[5:] for k, v in sample.items() if k.startswith("with:") and v]
-        out(f"  import dojob (the statement)            {imp * 1000:7.1f} ms")
+        out(f"  import dojob (the statement)             {ms(imp):>9} wall  {ms(m('import', 'cpu')):>9} CPU")
         out(f"    {sample['modules']} modules loaded then; heavy ones: {', '.join(pulled) or 'none'}")
-        out(f"  import dojob, then dojob.run loaded     {imp_run * 1000:7.1f} ms")
+        out(f"  import dojob, then dojob.run loaded      {ms(imp_run):>9} wall  {ms(m('import', 'cpu_with')):>9} CPU")
         out(f"    {sample['modules_with']} modules loaded then; heavy ones: {', '.join(pulled_run) or 'none'}")
     if cli is not None:
-        out(f"  dojob run onejob.py:Hello               {cli * 1000:7.1f} ms wall")
+        out(f"  dojob run onejob.py:Hello (the command)  {ms(cli):>9} wall  {ms(m('cli', 'cpu')):>9} CPU")
 
     out("\nPeak memory of the first run above the classes' baseline (tracemalloc), median")
     for label, key in (("dojob.run", "mem:run"), ("DoJobber API", "mem:api"), ("floor", "mem:floor")):

@@ -125,11 +125,10 @@ class Harness:
             return
         self.samples.setdefault(key, []).append({"first": elapsed, "cpu": cpu})
 
-    def paired(self, a: str, b: str, field: str = "first") -> float | None:
-        """The median over rounds of ``a / b`` measured in the same round (robust to a machine whose speed drifts)."""
+    def paired(self, a: str, b: str, field: str = "first") -> list[float]:
+        """``a / b`` for each round that measured both (a ratio within a round resists a drifting machine)."""
         pairs = zip(self.samples.get(a, ()), self.samples.get(b, ()), strict=False)  # DoJobber: fewer rounds
-        ratios = [x[field] / y[field] for x, y in pairs if field in x and field in y and y[field]]
-        return statistics.median(ratios) if ratios else None
+        return [x[field] / y[field] for x, y in pairs if field in x and field in y and y[field]]
 
     def median(self, key: str, field: str = "first") -> float | None:
         values = [s[field] for s in self.samples.get(key, ()) if field in s]
@@ -272,7 +271,15 @@ def report(h: Harness, sizes: dict[str, int], repeat: int, started: str, load_st
         else:
             out(f"  {label:<14} {peak / 2**20:8.1f} MiB   (classes: {base / 2**20:.1f} MiB, {sizes['mem']} jobs)")
 
-    t = Target
+    def t(key: str, text: str, value: Any, bound: float, higher: bool, unit: str = "x", why: str = "") -> Target:
+        """A target; ``value`` a figure, or the per-round ratios (their median counts, their range is shown)."""
+        if isinstance(value, list):
+            if len(set(value)) > 1:
+                spread = f"rounds: {_fmt(min(value), unit)} - {_fmt(max(value), unit)}"
+                why = f"{spread}; {why}" if why else spread
+            value = statistics.median(value) if value else None
+        return Target(key, text, value, bound, higher, unit, why)
+
     doit_executed = m("doit", "executed")
     doit_why = h.why("doit", "doit-prepare")
     if doit_executed:
@@ -328,7 +335,7 @@ def report(h: Harness, sizes: dict[str, int], repeat: int, started: str, load_st
         t(
             "doit",
             f"doit / dojob.run, converged {peers}",
-            None if doit_executed else h.paired("doit", f"run:{peers}"),
+            [] if doit_executed else h.paired("doit", f"run:{peers}"),
             3,
             True,
             why=doit_why,

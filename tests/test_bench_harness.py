@@ -64,3 +64,31 @@ def test_quick_run_prints_a_verdict_per_target() -> None:
     # every figure comes from a fresh child: the interpreter's start-up and the CLI's wall time are there
     assert any("python -c pass" in line for line in lines)
     assert any("dojob run onejob.py:Hello" in line for line in lines)
+
+
+def test_a_missing_peer_is_unmeasured_and_says_how_to_install_it(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location("dojob_bench_run", RUN)
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = harness  # dataclasses look their module up
+    spec.loader.exec_module(harness)
+    hidden = tmp_path / "hide"
+    (hidden / "luigi").mkdir(parents=True)
+    (hidden / "luigi" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'luigi'\", name='luigi')\n"
+    )
+    env = harness.child_env(str(tmp_path / "pycache"))
+    env["PYTHONPATH"] = os.pathsep.join((str(hidden), env["PYTHONPATH"]))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    logged: list[str] = []
+    h = harness.Harness(env, log=logged.append, cwd=str(cwd))
+    h.child("luigi", "luigi", 20)
+    h.child("luigi", "luigi", 20)  # not tried again
+    h.child("run:20", "cpu", "run", 20)
+    assert "luigi" not in h.samples and "pip install 'dojob[bench]'" in h.errors["luigi"]
+    assert len(logged) == 1 and "luigi" in logged[0]
+    assert h.samples["run:20"][0]["first"] > 0
+    target = harness.Target("luigi", "Luigi / dojob.run", None, 10, True, why=h.why("luigi"))
+    assert target.verdict == "unmeasured"
+    assert target.line().split()[:3] == ["unmeasured", "luigi", "-"] and "No module named 'luigi'" in target.line()

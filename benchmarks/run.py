@@ -387,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one process per figure (a smoke test)")
     parser.add_argument("--repeat", type=int, default=None, help="processes per figure (median counts)")
+    parser.add_argument("--json", metavar="FILE", help="also write every sample, error and target to FILE")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     if opts.child is not None:
@@ -414,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
         h = Harness(env, log=lambda text: print(text, file=sys.stderr, flush=True), cwd=cwd)
         measure(h, sizes, repeat, mem_repeat, target_file)
         targets = report(h, sizes, repeat, started, load_start)
+        if opts.json:
+            with open(opts.json, "w") as fh:
+                record = {"date": started, "machine": machine(), "load": [load_start, load()], "sizes": sizes}
+                record.update(samples=h.samples, errors=h.errors)
+                record["targets"] = [dict(vars(x), verdict=x.verdict) for x in targets]
+                json.dump(record, fh, indent=1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if any(x.verdict == "missed" for x in targets) and not opts.quick else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -34,9 +35,14 @@ TARGETS = {
 LINE = re.compile(r"^  (met|missed|unmeasured)\s+(\S+)\s+(\S+(?: ms)?)\s+target ([<>]=) ")
 
 
-def test_quick_run_prints_a_verdict_per_target() -> None:
+def test_quick_run_prints_a_verdict_per_target(tmp_path) -> None:
+    record = tmp_path / "figures.json"
     proc = subprocess.run(
-        [sys.executable, RUN, "--quick"], capture_output=True, text=True, timeout=120, cwd=os.path.dirname(HERE)
+        [sys.executable, RUN, "--quick", "--json", str(record)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(HERE),
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -64,6 +70,10 @@ def test_quick_run_prints_a_verdict_per_target() -> None:
     # every figure comes from a fresh child: the interpreter's start-up and the CLI's wall time are there
     assert any("python -c pass" in line for line in lines)
     assert any("dojob run onejob.py:Hello" in line for line in lines)
+    # the same verdicts, and every figure behind them, in the JSON record
+    saved = json.loads(record.read_text())
+    assert {t["key"]: t["verdict"] for t in saved["targets"]} == {k: v for k, (v, _) in verdicts.items()}
+    assert all(len(saved["samples"][key]) == 1 for key in ("run:100", "api:2000", "floor:2000", "import", "cli"))
 
 
 def test_a_missing_peer_is_unmeasured_and_says_how_to_install_it(tmp_path) -> None:

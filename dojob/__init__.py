@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .bind import BoundJob
 from .errors import (
     CleanupError,
     CycleError,
@@ -29,8 +30,9 @@ from .errors import (
     JobDefinitionError,
     OptionError,
     RootError,
+    SelectionError,
 )
-from .job import DummyJob, Job, RunonlyJob
+from .job import ChangedDeps, DummyJob, Job, RunonlyJob
 
 if TYPE_CHECKING:
     from .clock import FakeClock, SystemClock
@@ -40,7 +42,9 @@ if TYPE_CHECKING:
     from .observe import Dispatcher, LogObserver, Trace
     from .render import RenderError
     from .report import JobReport, Report
+    from .retry import RetryPolicy
     from .runner import arun, run
+    from .select import select
     from .storage import SharedStorage
 
 __version__ = "0.1.0"
@@ -61,6 +65,8 @@ _LAZY = {
     "RenderError": "render",
     "JobReport": "report",
     "Report": "report",
+    "RetryPolicy": "retry",
+    "select": "select",
     "arun": "runner",
     "run": "runner",
     "SharedStorage": "storage",
@@ -90,6 +96,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BoundJob",
+    "ChangedDeps",
+    "RetryPolicy",
+    "SelectionError",
+    "select",
     "CleanupError",
     "CycleError",
     "DepsError",

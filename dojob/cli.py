@@ -5,8 +5,14 @@ Commands::
     dojob run   TARGET... [options]   converge the graph; recap on stdout
     dojob check TARGET... [options]   every job's Check once, nothing else: the plan
     dojob graph TARGET... [-o FILE]   the graph as DOT (default, on stdout), SVG or PNG
-    dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, RETRY_DELAY
-                                      (a ``!`` after the kind marks a CRITICAL job)
+    dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, retry policy,
+                                      TAGS and resources (a ``!`` after the kind marks a CRITICAL job)
+
+Every command takes a selection: ``--only PATTERN`` (glob on job names,
+repeatable) and ``--tags TAG`` keep the matching jobs and what they need,
+``--skip PATTERN`` treats jobs as satisfied without checking them (they show
+as *skipped*); a pattern matching no job is an error. ``--capacity api=3``
+lets at most 3 tries USE the resource "api" at once.
 
 A TARGET is ``path/to/file.py:RootJob`` or ``package.module:RootJob``.
 
@@ -124,6 +130,54 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-delay", type=_seconds, metavar="S", help="RETRY_DELAY of jobs that set none (default 1 s)"
     )
+    _selection_options(parser)
+
+
+# -- selection and capacities (see dojob.select) ---------------------------------------
+
+
+def _capacity_item(text: str) -> tuple[str, int]:
+    name, sep, units = text.partition("=")
+    name = name.strip()
+    try:
+        value = int(units)
+    except ValueError:
+        value = 0
+    if not sep or not name or value < 1:
+        raise argparse.ArgumentTypeError(f"expected RESOURCE=UNITS with UNITS a whole number >= 1, got {text!r}")
+    return name, value
+
+
+def _selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PATTERN",
+        help="only the jobs whose name matches this glob, and what they need (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tags", action="append", default=[], metavar="TAG",
+        help="only the jobs with this tag (TAGS), and what they need (repeatable, comma-separated)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="PATTERN",
+        help="treat the jobs matching this glob as satisfied, without checking them: shown as skipped (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity", action="append", default=[], type=_capacity_item, metavar="RESOURCE=UNITS",
+        help="at most UNITS tries USE RESOURCE at once; a CLAIM takes all of them (repeatable)",
+    )  # fmt: skip
+
+
+def _selection(ns: argparse.Namespace) -> dict[str, Any]:
+    """The ``only``/``tags``/``skip`` keywords of the command line."""
+    tags = [t.strip() for item in ns.tags for t in item.split(",") if t.strip()]
+    return {"only": ns.only or None, "tags": tags or None, "skip": ns.skip or None}
+
+
+def _selected_graph(ns: argparse.Namespace, roots: list[type]) -> Any:
+    from .graph import build_graph
+    from .select import select
+
+    return select(build_graph(*roots, **_defaults(ns)), **_selection(ns))
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -193,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+    from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
+
+    add_options(run)
     graph = commands.add_parser("graph", help="draw the graph", description="Write the job graph.")
     _common(graph)
     graph.add_argument(
@@ -294,28 +351,69 @@ def _load(targets: list[str], err: _Err) -> list[type] | None:
 # -- commands ------------------------------------------------------------------------
 
 
+def _resources(spec: Any, capacity: dict[str, int]) -> str:
+    """What a try of ``spec`` takes: ``api:1/3`` (one of 3 units), ``db:all`` (a CLAIM), ``cache:1``."""
+    parts = [f"{name}:all" + (f"/{capacity[name]}" if name in capacity else "") for name in spec.claims]
+    parts += [f"{name}:1" + (f"/{capacity[name]}" if name in capacity else "") for name in spec.uses]
+    return ",".join(parts) or "-"
+
+
+def _policy(spec: Any) -> str:
+    """The retry policy beyond TRIES and RETRY_DELAY, as one word: ``x2,<=30s,+10%,on=OSError,from=end``."""
+    retry = spec.retry
+    if retry is None:
+        return "-"
+    parts = [f"x{retry.backoff:g}"] if retry.backoff != 1 else []
+    if retry.max_delay is not None:
+        parts.append(f"<={retry.max_delay:g}s")
+    if retry.jitter:
+        parts.append(f"+{retry.jitter * 100:g}%")
+    if retry.on is not None:
+        parts.append("on=" + ("|".join(t.__name__ for t in retry.on) or "nothing"))
+    if retry.from_end:
+        parts.append("from=end")
+    return ",".join(parts)
+
+
 def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
-    from .graph import build_graph
+    from .runner import check_capacity
 
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
-    graph = build_graph(*roots, **_defaults(ns))
-    names = [one_line(s.name, 200) for s in graph.specs]
-    width = max([len("JOB"), *map(len, names)])
+    graph = _selected_graph(ns, roots)
+    for warning in graph.warnings:  # what DoJobber accepts and dojob runs anyway
+        err(f"warning: {warning}")
+    capacity = check_capacity(graph, dict(ns.capacity) or None)
     kinds = {"job": "job", "dummy": "dummy", "runonly": "runonly"}
-    out = [f"{'JOB'.ljust(width)}  {'KIND':<7}  {'TRIES':>5}  {'RETRY_DELAY':>11}  DEPS"]
-    for spec, name in zip(graph.specs, names, strict=True):
-        deps = ", ".join(one_line(graph.specs[d].name, 200) for d in graph.deps[spec.index]) or "-"
+    header = ("JOB", "KIND", "TRIES", "RETRY_DELAY", "RETRY_POLICY", "TAGS", "RESOURCES")
+    rows = []
+    for spec in graph.specs:
         kind = kinds.get(spec.kind, spec.kind) + ("!" if spec.critical else "")
-        out.append(f"{name.ljust(width)}  {kind:<7}  {spec.tries:>5}  {spec.retry_delay:>11g}  {deps}")
+        if spec.index in graph.skipped:  # loudly: it will not even be checked
+            kind = "SKIPPED:" + kind
+        tags = one_line(",".join(spec.tags), 200) or "-"
+        rows.append(
+            (one_line(spec.name, 200), kind, str(spec.tries), f"{spec.retry_delay:g}", _policy(spec), tags,
+             _resources(spec, capacity))
+        )  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    right = {2, 3}  # numbers
+
+    def line(cells: tuple[str, ...], deps: str) -> str:
+        out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join([*out, deps])
+
+    out = [line(header, "DEPS")]
+    for spec, row in zip(graph.specs, rows, strict=True):
+        out.append(line(row, ", ".join(one_line(graph.specs[d].name, 200) for d in graph.deps[spec.index]) or "-"))
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
 
 
 def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
-    from .graph import build_graph
     from .render import graph_dot
+    from .runner import check_capacity
 
     fmt = _graph_format(ns.output) if ns.output else "dot"
     if ns.output:
@@ -323,7 +421,8 @@ def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
-    graph = build_graph(*roots, **_defaults(ns))
+    graph = _selected_graph(ns, roots)
+    check_capacity(graph, dict(ns.capacity) or None)  # a typo is an error here too
     dot = graph_dot(graph)
     if ns.output:
         _write_graph(ns.output, dot, fmt)
@@ -379,6 +478,11 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
+    from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
+
+    if wants_loop(ns):
+        options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
+        return loop_command(ns, err, roots, {**options, **extra}, lambda r, t: _write_outputs(ns, r, t))
 
     progress = None
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
@@ -416,6 +520,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
                 plan=plan,
                 cleanup=not ns.no_cleanup,
                 observers=observers,
+                capacity=dict(ns.capacity) or None,
+                **_selection(ns),
                 **_defaults(ns),
                 **extra,
             )
@@ -512,7 +618,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
-        return _cmd_run(ns, err, parser)
+        from .runlock import command_lock  # issue 16: one run of a target at a time
+
+        with command_lock(ns, err) as refused:
+            return refused if refused is not None else _cmd_run(ns, err, parser)
     except UsageError as exc:
         err(f"error: {exc}", exc)
         return EXIT_USAGE

@@ -51,6 +51,7 @@ STATUS_COLORS = {
     "changed": "#006400",
     "failed": "#d62728",
     "blocked": "#999999",
+    "skipped": "#fff8b0",
 }
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -37,6 +37,7 @@ PLAN_WORDS: dict[str, str] = {
     "would_run": "would run",
     "ok_upstream_changes": "ok now, upstream will change",
     "would_run_upstream_changes": "would run, upstream will change",
+    "skipped": "SKIPPED (--skip: treated as satisfied, not checked)",
 }
 
 #: Failed jobs listed in full; the rest are counted.
@@ -55,6 +56,7 @@ _SGR = {
     "failed": "31;1",
     "blocked": "90",
     "interrupted": "33",
+    "skipped": "33;1",
     "bad": "31;1",
     "good": "32;1",
     "warn": "33;1",
@@ -161,7 +163,7 @@ def counts(report: Any) -> dict[str, int]:
         statuses = [j.status for j in rows]
         tries = [j.tries for j in rows]
         exceptions = [j.exception for j in rows]
-    keys = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run")
+    keys = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
     out = dict.fromkeys(keys, 0)
     stopped = report.stopped
     for status, n, exc in zip(statuses, tries, exceptions, strict=True):
@@ -173,7 +175,17 @@ def counts(report: Any) -> dict[str, int]:
                 out["retried" if status is Status.CHANGED else "ok_retried"] += 1
         elif status is Status.FAILED or status is Status.BLOCKED or status is Status.NOT_RUN:
             out[status.value] += 1
+        elif status is Status.SKIPPED:
+            out["skipped"] += 1
     return out
+
+
+def _not_retried(exception: BaseException | None) -> str:
+    """``"; not retried: ..."`` when RETRY_ON refused to retry ``exception`` (see :mod:`dojob.retry`)."""
+    for note in getattr(exception, "__notes__", None) or ():
+        if isinstance(note, str) and note.startswith("not retried: "):
+            return "; " + one_line(note, 300)
+    return ""
 
 
 def summary(report: Any, *, color: bool = False) -> str:
@@ -211,13 +223,17 @@ def summary(report: Any, *, color: bool = False) -> str:
             what = f"during try {job.tries} ({error_line(job.exception)})"
         else:
             head = paint("FAILED".ljust(width), "failed")
-            what = f"({_tries(job.tries)}): {error_line(job.exception)}"
+            what = f"({_tries(job.tries)}): {error_line(job.exception)}{_not_retried(job.exception)}"
         lines.append(f"{head}  {one_line(job.name, 200)} {what}")
         under = blocked.get(job.name)
         if under:
             lines.append(indent + paint(f"blocked: {_names(under, MAX_BLOCKED_SHOWN)}", "blocked"))
     if len(failed) > MAX_FAILED_SHOWN:
         lines.append(f"... and {len(failed) - MAX_FAILED_SHOWN} more failed jobs")
+    skipped = [job.name for job in report.jobs.values() if job.status is Status.SKIPPED]
+    if skipped:  # loudly: they were not even checked
+        head = paint("SKIPPED".ljust(width), "skipped")
+        lines.append(f"{head}  {_names(skipped, MAX_BLOCKED_SHOWN)} (--skip: treated as satisfied, not checked)")
     if report.stopped is not None:
         reason = _STOP_REASONS.get(report.stopped, one_line(str(report.stopped)))
         stopped_job = getattr(report, "stopped_job", None)
@@ -236,6 +252,8 @@ def summary(report: Any, *, color: bool = False) -> str:
     ]
     if c["not_run"]:
         parts.append(f"{c['not_run']} not run")
+    if c["skipped"]:
+        parts.append(paint(f"{c['skipped']} skipped", "skipped"))
     lines.append(f"{verdict} in {format_seconds(report.elapsed)}: {', '.join(parts)}")
     return "\n".join(lines)
 
@@ -255,7 +273,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
             continue
         tally[job.plan] = tally.get(job.plan, 0) + 1
         word = PLAN_WORDS.get(job.plan, job.plan)
-        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith("would_run") else "dim")
+        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith(("would_run", "skipped")) else "dim")
         line = f"{name}  {paint(word, style)}"
         if job.plan.startswith("would_run") and job.exception is not None:
             line += f"  ({error_line(job.exception)})"
@@ -267,5 +285,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
     parts = [f"{tally['ok']} ok", f"{would} would run", f"{tally['ok_upstream_changes']} ok now, upstream will change"]
     if not_checked:
         parts.append(f"{not_checked} not checked")
+    if tally.get("skipped"):
+        parts.append(f"{tally['skipped']} skipped")
     lines.append(f"{verdict} ({format_seconds(report.elapsed)}): {', '.join(parts)}")
     return "\n".join(lines)

@@ -60,6 +60,7 @@ STATUS_STYLES: dict[str, tuple[str, str, str | None]] = {
     "blocked": ("grey", "black", None),
     "running": ("yellow", "black", None),
     "would_run": ("orange", "black", None),
+    "skipped": ("lightyellow", "black", "dotted"),
 }
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -86,8 +87,8 @@ _NEWLINES_RE = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class RenderError(DojobError):
-    """Raised when a DOT source cannot be rendered.
+class RenderError(DojobError, RuntimeError):
+    """Raised when a DOT source cannot be rendered (also a ``RuntimeError``, as in DoJobber).
 
     Reasons include a missing Graphviz program (the message says how to
     install it), an unknown output format or layout engine, or Graphviz
@@ -589,7 +590,8 @@ def graph_dot(graph: Any, report: Any = None, *, title: str | None = None) -> st
     for spec in graph.specs:
         job = report.jobs.get(spec.name) if report is not None else None
         if job is None:
-            nodes.append(NodeStyle(spec.name, critical=spec.critical))
+            skipped = "skipped" if spec.index in getattr(graph, "skipped", ()) else None  # (a selection's --skip)
+            nodes.append(NodeStyle(spec.name, status=skipped, critical=spec.critical))
             continue
         tooltip = None
         if job.exception is not None and not job.status.ok:

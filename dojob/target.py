@@ -17,6 +17,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from .bind import BoundJob
 from .errors import DojobError
 from .job import Job
 
@@ -102,7 +103,7 @@ def load_target(target: str) -> type[Job]:
             obj = getattr(obj, part)
         except AttributeError:
             raise TargetError(target, f"{where} has no attribute {attr!r}") from None
-    if not (isinstance(obj, type) and issubclass(obj, Job)):
+    if not (isinstance(obj, type) and issubclass(obj, Job)) and type(obj) is not BoundJob:
         raise TargetError(target, f"{attr} is not a Job class (it is a {type(obj).__name__})")
     return obj
 

@@ -48,7 +48,7 @@ def test_regression_import_dojob_loads_no_heavy_module() -> None:
     # issue 17: `import dojob` took 75-150 ms, loading asyncio, cloudpickle, the whole engine
     loaded = loaded_after("import dojob\n", HEAVY + ENGINE)
     assert [m for m in loaded if m in HEAVY + ENGINE] == []
-    assert loaded == ["dojob", "dojob.errors", "dojob.job"]
+    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job"]
 
 
 def test_a_job_file_defines_its_jobs_with_import_dojob_alone() -> None:
@@ -63,7 +63,7 @@ def test_a_job_file_defines_its_jobs_with_import_dojob_alone() -> None:
             DEPS = (A,)
     """
     loaded = loaded_after(code, HEAVY + ENGINE)
-    assert loaded == ["dojob", "dojob.errors", "dojob.job"]
+    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job"]
 
 
 def test_a_run_from_the_api_loads_nothing_it_does_not_use() -> None:

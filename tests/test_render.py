@@ -97,6 +97,7 @@ def test_status_colours_on_the_right_nodes() -> None:
         "blocked": "grey",
         "running": "yellow",
         "would_run": "orange",
+        "skipped": "lightyellow",
     }
     for index, status in enumerate(statuses):
         node_id = f"n{index}"

@@ -33,6 +33,7 @@ from .errors import (
     SelectionError,
 )
 from .job import ChangedDeps, DummyJob, Job, RunonlyJob
+from .select import select  # eager: importing the submodule dojob.select would hide a lazy name of the same name
 
 if TYPE_CHECKING:
     from .clock import FakeClock, SystemClock
@@ -44,12 +45,12 @@ if TYPE_CHECKING:
     from .report import JobReport, Report
     from .retry import RetryPolicy
     from .runner import arun, run
-    from .select import select
     from .storage import SharedStorage
 
 __version__ = "0.1.0"
 
-#: public name -> the submodule that defines it, imported on first access
+#: public name -> the submodule that defines it, imported on first access (a name must
+#: not be a submodule's too: importing that submodule would set the attribute first)
 _LAZY = {
     "FakeClock": "clock",
     "SystemClock": "clock",
@@ -66,7 +67,6 @@ _LAZY = {
     "JobReport": "report",
     "Report": "report",
     "RetryPolicy": "retry",
-    "select": "select",
     "arun": "runner",
     "run": "runner",
     "SharedStorage": "storage",

@@ -48,7 +48,7 @@ def test_regression_import_dojob_loads_no_heavy_module() -> None:
     # issue 17: `import dojob` took 75-150 ms, loading asyncio, cloudpickle, the whole engine
     loaded = loaded_after("import dojob\n", HEAVY + ENGINE)
     assert [m for m in loaded if m in HEAVY + ENGINE] == []
-    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job"]
+    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job", "dojob.select"]
 
 
 def test_a_job_file_defines_its_jobs_with_import_dojob_alone() -> None:
@@ -63,7 +63,7 @@ def test_a_job_file_defines_its_jobs_with_import_dojob_alone() -> None:
             DEPS = (A,)
     """
     loaded = loaded_after(code, HEAVY + ENGINE)
-    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job"]
+    assert loaded == ["dojob", "dojob.bind", "dojob.errors", "dojob.job", "dojob.select"]
 
 
 def test_a_run_from_the_api_loads_nothing_it_does_not_use() -> None:
@@ -125,6 +125,30 @@ def test_every_public_name_resolves_in_a_fresh_process(name: str) -> None:
         assert module is not None and same
     else:
         assert module is None
+
+
+def test_regression_a_lazy_name_is_not_hidden_by_a_submodule_of_the_same_name() -> None:
+    # dojob.select (the function) became the module dojob.select once anything imported the submodule
+    code = """
+        import importlib, json, pkgutil
+        import dojob
+
+        for info in pkgutil.walk_packages(dojob.__path__, "dojob."):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:  # an optional dependency (prometheus_client, ...)
+                pass
+        wrong = []
+        for name in dojob.__all__:
+            value = getattr(dojob, name)
+            module = dojob._LAZY.get(name)
+            if module is not None and getattr(importlib.import_module(f"dojob.{module}"), name) is not value:
+                wrong.append(name)
+            if type(value).__name__ == "module":
+                wrong.append(name)
+        print(json.dumps(wrong))
+    """
+    assert fresh(code) == []
 
 
 def test_submodules_are_attributes_and_unknown_names_are_attribute_errors() -> None:

@@ -58,7 +58,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError, Terminated
-from .events import PhaseEnded, RunStopping
+from .events import PhaseEnded, RunStarted, RunStopping
 from .observe import Trace
 from .recap import error_line, use_color
 from .recap import visible as one_line
@@ -384,15 +384,20 @@ class _InterruptNotice:
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
+        self.driver: str | None = None
 
     def __call__(self, event: Any) -> None:
-        if type(event) is RunStopping and event.reason in ("interrupted", "terminated") and event.running:
-            stream = self.stream or sys.stderr
+        kind = type(event)
+        if kind is RunStarted:
+            self.driver = event.driver
+        elif kind is RunStopping and event.reason in ("interrupted", "terminated"):
             n = event.running
-            stream.write(
-                f"dojob: {event.reason}: waiting for {n} running tr{'ies' if n > 1 else 'y'} to finish "
-                "(Ctrl-C again to abandon them)\n"
-            )
+            if n and self.driver != "async":  # (async tries are cancelled at once: nothing is waited for)
+                text = f"waiting for {n} running tr{'ies' if n > 1 else 'y'} to finish (Ctrl-C again to abandon them)"
+            else:
+                text = "stopping now; the Cleanups run, then the recap"
+            stream = self.stream or sys.stderr
+            stream.write(f"dojob: {event.reason}: {text}\n")
             stream.flush()
 
 
@@ -707,7 +712,10 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     context = _context(ns)
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
     # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
-    preload(("graphviz", "dojob.progress") if show_progress else ("graphviz",))
+    from .target import OUTPUT_PRELOAD
+
+    wanted = [name for output, names in OUTPUT_PRELOAD.items() if getattr(ns, output, None) for name in names]
+    preload(("dojob.progress", *wanted) if show_progress else tuple(wanted))
 
     with _opened(ns.events) as events:
         log = _GuardedLog(events) if events is not None else None

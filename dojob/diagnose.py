@@ -28,7 +28,7 @@ def failed_in_init(exc: BaseException | None) -> bool:
     if tb is None:
         return False
     first = tb.tb_frame
-    if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.attempt":
+    if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.tryproto":
         return False
     nxt = tb.tb_next
     if nxt is None:

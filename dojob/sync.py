@@ -54,8 +54,8 @@ def record(planner: Planner, index: int, out: Any, t: float, stop: Stop | None) 
     if isinstance(exc, STOPPERS):
         if stop is not None:
             stop.note(exc)
+        planner.complete(index, False, t, exception=exc, interrupted=True)  # (ended: not among the tries waited for)
         planner.stop("interrupted" if stop is None else stop.reason, t)
-        planner.complete(index, False, t, exception=exc, interrupted=True)
     elif isinstance(exc, BaseException):
         planner.complete(index, False, t, exception=exc)
     else:  # pragma: no cover - an executor that returned something else

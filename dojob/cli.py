@@ -942,6 +942,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     _working_directory_last()
     parser = build_parser()
+    exiting = argv is None  # the command itself: the process exits right after (see handling_signals)
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     ns.argv = argv
@@ -955,7 +956,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs
         late.interruptible = True
-        with command_lock(ns, err) as refused, handling_signals(late, restore=argv is not None):
+        with command_lock(ns, err) as refused, handling_signals(late, restore=not exiting):
             code = refused if refused is not None else _cmd_run(ns, err, parser, late)
         if late.exception is not None and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
             code = EXIT_TERMINATED if isinstance(late.exception, Terminated) else EXIT_INTERRUPTED

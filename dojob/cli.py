@@ -7,6 +7,7 @@ Commands::
     dojob graph TARGET... [-o FILE]   the graph as DOT (default, on stdout), SVG or PNG
     dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, RETRY_DELAY
                                       (a ``!`` after the kind marks a CRITICAL job)
+    dojob history [TARGET]            recorded runs; ``history show RUN``, ``history job NAME``
 
 A TARGET is ``path/to/file.py:RootJob`` or ``package.module:RootJob``.
 
@@ -40,6 +41,9 @@ from typing import Any, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError
 from .events import RunStopping
+from .history.cli_history import add_history_parser, history_of
+from .history.cli_history import add_options as add_history_options
+from .history.cli_history import main as history_main
 from .observe import Trace, one_line
 from .recap import error_line, use_color
 from .target import TargetError, load_target
@@ -193,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+        add_history_options(sub, verify=sub is run)  # dojob.history: --history, --no-history, --flap-window, --verify
     graph = commands.add_parser("graph", help="draw the graph", description="Write the job graph.")
     _common(graph)
     graph.add_argument(
@@ -204,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List jobs in dependency order (a '!' after the kind marks a CRITICAL job).",
     )
     _common(listing)
+    add_history_parser(commands)
     return parser
 
 
@@ -397,6 +403,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     if ns.verbose or ns.debug:
         observers.append(Trace(debug=ns.debug, stream=progress.writer() if progress else None))
     observers.append(_InterruptNotice(progress.writer() if progress else None))
+    history = history_of(ns, parser, progress.writer() if progress else None)  # None: --no-history
 
     report = None
     cleanup_error: CleanupError | None = None
@@ -416,6 +423,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
                 plan=plan,
                 cleanup=not ns.no_cleanup,
                 observers=observers,
+                history=history,
+                verify=getattr(ns, "verify", False),
                 **_defaults(ns),
                 **extra,
             )
@@ -512,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
+        if ns.command == "history":
+            return history_main(ns, parser)
         return _cmd_run(ns, err, parser)
     except UsageError as exc:
         err(f"error: {exc}", exc)

@@ -414,6 +414,12 @@ def _counts_table(report: Any) -> str:
     )
 
 
+def _history_section(report: Any) -> str:
+    """What :mod:`dojob.history` found, and each job's last runs, when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.html_section() if findings is not None else ""
+
+
 def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None = None) -> str:
     """The HTML report of a run, as one self-contained page.
 
@@ -456,6 +462,7 @@ def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None 
         f'<p><span class="verdict {"good" if good else "bad"}" id="verdict">{_esc(verdict)}</span> '
         f"{len(report.jobs)} jobs in {_esc(format_seconds(report.elapsed))}</p>",
         plan_note,
+        _history_section(report),
         '<section id="recap"><h2>Recap</h2>',
         _counts_table(report),
         f'<pre class="recap">{_esc(summary(report))}</pre></section>',

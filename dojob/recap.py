@@ -224,6 +224,7 @@ def summary(report: Any, *, color: bool = False) -> str:
         if stopped_job:
             reason += f": {one_line(stopped_job, 200)}"
         lines.append(paint(f"run stopped: {reason}", "warn"))
+    lines.extend(_history_lines(report, paint))
     c = counts(report)
     verdict = paint("converged", "good") if report.success else paint("not converged", "bad")
     ok_retried = f" ({c['ok_retried']} needed retries)" if c["ok_retried"] else ""
@@ -238,6 +239,12 @@ def summary(report: Any, *, color: bool = False) -> str:
         parts.append(f"{c['not_run']} not run")
     lines.append(f"{verdict} in {format_seconds(report.elapsed)}: {', '.join(parts)}")
     return "\n".join(lines)
+
+
+def _history_lines(report: Any, paint: _Paint) -> list[str]:
+    """What :mod:`dojob.history` found (drifted, flapping, unstable jobs), when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.recap_lines(paint.color) if findings is not None else []
 
 
 def _plan_summary(report: Any, paint: _Paint) -> str:
@@ -262,6 +269,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
         lines.append(line)
     if report.stopped is not None:
         lines.append(paint(f"check stopped: {_STOP_REASONS.get(report.stopped, report.stopped)}", "warn"))
+    lines.extend(_history_lines(report, paint))
     would = tally["would_run"] + tally["would_run_upstream_changes"]
     verdict = paint("nothing would run", "good") if would == 0 and not not_checked else paint("changes needed", "warn")
     parts = [f"{tally['ok']} ok", f"{would} would run", f"{tally['ok_upstream_changes']} ok now, upstream will change"]

@@ -344,6 +344,13 @@ async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -
     return _conclude(report, stopper, failures, session.ctx)
 
 
+def _recorded(history: Any, verify: bool, aio: bool = False) -> Any:
+    """The driver with :mod:`dojob.history` around it: verify, record, compare (imported only when asked)."""
+    from .history.hook import arecorded, recorded
+
+    return arecorded(arun_graph, history, verify) if aio else recorded(run_graph, history, verify)
+
+
 def run(
     *roots: type[Job],
     args: Iterable[Any] = (),
@@ -361,6 +368,8 @@ def run(
     executor: cf.Executor | str | Any = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -390,6 +399,11 @@ def run(
             tries are cancelled and sync ones abandoned, the report says
             ``stopped == "timeout"``, and the Cleanups run, together within
             ``timeout`` seconds more (see :meth:`Session.cleanup`).
+        history: record the run there and compare it with the runs before (a
+            path, a ``postgresql://`` URL, True for the per-user file, or a
+            :class:`dojob.history.History`); the report's ``history`` says what was found.
+        verify: after a converged run, every job's Check once more (no Run): a
+            job whose Check fails then is unstable and the report not a success.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -403,8 +417,9 @@ def run(
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
+    driver = run_graph if history is None and not verify else _recorded(history, verify)
     with _built(roots, default_tries, default_retry_delay) as graph:
-        return run_graph(
+        return driver(
             graph,
             args=args,
             kwargs=kwargs,
@@ -438,10 +453,13 @@ async def arun(
     clock: SystemClock | None = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
+    driver = arun_graph if history is None and not verify else _recorded(history, verify, aio=True)
     with _built(roots, default_tries, default_retry_delay) as graph:
-        return await arun_graph(
+        return await driver(
             graph,
             args=args,
             kwargs=kwargs,

@@ -14,6 +14,13 @@ import dojob
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _history_never_in_the_real_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``dojob run`` records its history by default: here, in a temporary state folder."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    os.environ.pop("DOJOB_HISTORY", None)
+
+
 class Recorder:
     """An observer that keeps every event."""
 

@@ -71,7 +71,10 @@ def option_names(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> lis
             continue
         value = getattr(ns, action.dest, action.default)
         if value is not action.default and value != action.default and value != []:
-            names.append(max(action.option_strings, key=len))
+            if isinstance(action, argparse.BooleanOptionalAction):  # --progress / --no-progress
+                names.append(action.option_strings[0 if value else 1])
+            else:
+                names.append(max(action.option_strings, key=len))
     return names
 
 

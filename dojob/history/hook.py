@@ -50,12 +50,14 @@ class _Recorder:
         self.history = None if history is None or history is False else History.coerce(history)
         self.verify = bool(verify)
         self.started = 0.0
+        self.plan = False
 
     def prepare(self, options: dict[str, Any]) -> None:
         if self.verify and options.get("global_storage") is None:
             from ..storage import SharedStorage
 
             options["global_storage"] = SharedStorage()  # the verification sees the world the run left
+        self.plan = bool(options.get("plan"))
         self.started = time.time()
 
     def verifies(self, report: Any, options: dict[str, Any]) -> bool:
@@ -97,6 +99,7 @@ class _Recorder:
                 targets=history.targets,
                 options=history.options,
                 unstable=unstable,
+                plan=self.plan,
             )
             findings.target = record.target
             store = open_store(history.location, create_folder=history.create_folder)

@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import json
 import math
+import operator
 import os
 import socket
 import sys
@@ -61,10 +62,18 @@ def _unlittle(typecode: str, data: bytes) -> array:
     return values
 
 
+def names_digest(names: Sequence[str]) -> str:
+    """A digest of a graph's job names, in order (what runs of the same graph share)."""
+    joined = "\x00".join(names)
+    if joined.count("\x00") != max(len(names) - 1, 0):  # a name holds a NUL: join is ambiguous
+        joined = json.dumps(list(names))
+    return hashlib.sha1(joined.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def pack_names(names: Sequence[str]) -> tuple[str, bytes]:
     """The digest and packed form of a graph's job names."""
     raw = json.dumps(list(names), ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    return hashlib.sha1(raw).hexdigest(), zlib.compress(raw, 1)
+    return names_digest(names), zlib.compress(raw, 1)
 
 
 def unpack_names(data: bytes) -> list[str]:
@@ -135,6 +144,33 @@ def _cwd() -> str:
         return "?"
 
 
+def _codes(statuses: Sequence[Any]) -> tuple[bytes, list[str]]:
+    """Each status as one byte, an index into the returned status names (their value strings)."""
+    n = len(statuses)
+    first = statuses[0] if n else None
+    if n and statuses.count(first) == n:  # a converged run: every job ok (no per-job work)
+        return bytes(n), [getattr(first, "value", str(first))]
+    vocab: dict[Any, int] = {}
+    codes = bytes(vocab.setdefault(s, len(vocab)) for s in statuses)
+    return codes, [getattr(s, "value", str(s)) for s in vocab]
+
+
+_COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run")
+
+
+def _counts(report: Any, names: list[str], codes: bytes, tries: array, errors: list) -> dict[str, int]:
+    """The recap's counts (see :func:`dojob.recap.counts`), without a pass over the jobs when nothing failed."""
+    if not errors and report.stopped is None and (not tries or max(tries) <= 1):
+        out = dict.fromkeys(_COUNT_KEYS, 0)
+        for i, name in enumerate(names):
+            if name in out:
+                out[name] += codes.count(i)
+        return out
+    from ..recap import counts
+
+    return counts(report)
+
+
 def build_record(
     report: Any,
     *,
@@ -143,6 +179,7 @@ def build_record(
     targets: Sequence[str] | None,
     options: Sequence[str],
     unstable: dict[str, str] | None = None,
+    plan: bool | None = None,
 ) -> RunRecord:
     """The record of ``report``, a run that started and ended at these wall-clock times.
 
@@ -152,48 +189,48 @@ def build_record(
         targets: the TARGETs given (default: the root jobs' names).
         options: the option names given.
         unstable: job -> error of the jobs a verification found unstable (None: not verified).
+        plan: whether it was a plan run (default: read from the report).
     """
     from .. import __version__
-    from ..recap import counts
 
     jobs = report.jobs
     column = jobs.column if hasattr(jobs, "column") else (lambda f: [getattr(j, f) for j in jobs.values()])
     names = list(jobs)
-    plans = column("plan")
-    is_plan = any(p is not None for p in plans)
-    vocab: dict[Any, int] = {}
-    if is_plan:
-        codes = bytes(vocab.setdefault(p or "not_checked", len(vocab)) for p in plans)
-        status_names = list(vocab)
-        tally: dict[str, int] = {}
-        for p in plans:
-            tally[p or "not_checked"] = tally.get(p or "not_checked", 0) + 1
+    if plan is None:
+        plan = any(jobs[n].plan is not None for n in {names[0], names[-1]}) if names else False
+    exceptions = column("exception")
+    if exceptions.count(None) == len(exceptions):
+        errors: list[tuple[int, str]] = []
+    else:
+        errors = [(i, error_first_line(exc)) for i, exc in enumerate(exceptions) if exc is not None]
+    tries = array("I", column("tries"))
+    if plan:
+        plans = column("plan")
+        codes, status_names = _codes([p or "not_checked" for p in plans])
+        count_map = {name: codes.count(i) for i, name in enumerate(status_names)}
         would = any(p is None or p.startswith("would_run") for p in plans)
         verdict = "changes needed" if would or report.stopped else "nothing would run"
         success = verdict == "nothing would run"
-        count_map = tally
     else:
-        codes = bytes(vocab.setdefault(s, len(vocab)) for s in column("status"))
-        status_names = [getattr(s, "value", str(s)) for s in vocab]
+        codes, status_names = _codes(column("status"))
         success = bool(report.success)
-        verdict = "converged" if success else "not converged"
-        if unstable:
-            verdict = "unstable"
-        count_map = counts(report)
+        verdict = "unstable" if unstable else ("converged" if success else "not converged")
+        count_map = _counts(report, status_names, codes, tries, errors)
         if unstable:
             count_map["unstable"] = len(unstable)
-    nan = math.nan
-    times = array(
-        "f", [nan if s is None or e is None else e - s for s, e in zip(column("started"), column("ended"), strict=True)]
-    )
-    errors = [(i, error_first_line(exc)) for i, exc in enumerate(column("exception")) if exc is not None]
+    starts, ends = column("started"), column("ended")
+    if None in starts or None in ends:
+        nan = math.nan
+        times = array("f", [nan if s is None or e is None else e - s for s, e in zip(starts, ends, strict=True)])
+    else:
+        times = array("f", map(operator.sub, ends, starts))
     roots = tuple(getattr(report, "roots", ()) or ())
     return RunRecord(
         started=iso(started),
         ended=iso(ended),
         target=target_key(roots),
         targets=list(targets) if targets is not None else list(roots),
-        kind="plan" if is_plan else "run",
+        kind="plan" if plan else "run",
         host=socket.gethostname(),
         username=_whoami(),
         cwd=_cwd(),
@@ -207,7 +244,7 @@ def build_record(
         names=names,
         status_names=status_names,
         statuses=codes,
-        tries=array("I", column("tries")),
+        tries=tries,
         times=times,
         errors=errors,
         verified=None if unstable is None else not unstable,

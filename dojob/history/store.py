@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import HistoryError, drift
-from .record import RunRecord, pack_names, unpack_names
+from .record import RunRecord, names_digest, pack_names, unpack_names
 from .schema import MIGRATIONS, SCHEMA_VERSION, TYPES
 
 __all__ = ["KEEP_RUNS", "Store"]
@@ -128,10 +128,10 @@ class Store:
     # -- writing ------------------------------------------------------------------
 
     def _graph_id(self, names: Sequence[str]) -> int:
-        digest, packed = pack_names(names)
-        rows = self._all("SELECT id FROM graphs WHERE digest = ?", (digest,))
+        rows = self._all("SELECT id FROM graphs WHERE digest = ?", (names_digest(names),))
         if rows:
             return int(rows[0][0])
+        digest, packed = pack_names(names)
         sql = "INSERT INTO graphs (digest, jobs, names) VALUES (?, ?, ?)"
         return self._insert_id(sql, (digest, len(names), packed))
 
@@ -149,11 +149,13 @@ class Store:
 
     def write(self, record: RunRecord, flap_window: int, keep: int = KEEP_RUNS) -> RunRecord:
         """Record a run, setting its id and findings (drift, flapping) against the runs before it."""
-        statuses = record.status_of()
         with self.transaction():
             graph_id = self._graph_id(record.names)
             findings = dict(record.findings)
-            if any(drift.needs_run(s, record.kind) for s in statuses):
+            needs_run = any(drift.needs_run(s, record.kind) for s in record.status_names)
+            changed = record.kind == "run" and "changed" in record.status_names
+            statuses = record.status_of() if needs_run or changed else []
+            if needs_run:
                 base = self._all(
                     "SELECT graph_id, status_names, statuses, id, ended FROM runs "
                     "WHERE target = ? AND kind = 'run' AND success = 1 ORDER BY id DESC LIMIT 1",
@@ -165,7 +167,7 @@ class Store:
                     )
                     if found:
                         findings.update(drifted=found, drift_base=int(base[0][3]), drift_since=base[0][4])
-            if record.kind == "run" and "changed" in record.status_names:
+            if changed:
                 previous = self._all(
                     "SELECT graph_id, status_names, statuses FROM runs "
                     "WHERE target = ? AND kind = 'run' ORDER BY id DESC LIMIT ?",

@@ -135,7 +135,7 @@ def test_regression_a_run_forgot_the_last_drift_and_flapping_went_unseen(world, 
     assert third.returncode == 0
     lines = third.stdout.splitlines()
     runs = _json(_history(world, env, "--history", location, "--json"))
-    since = runs[1]["ended"][:19].replace("T", " ")
+    since = runs[1]["started"][:19].replace("T", " ")
     assert lines[-3] == f"drifted since {since} UTC (run {runs[1]['id']}): Drifty"
     assert lines[-2] == "changed in each of the last 3 runs: is it idempotent? Flappy"
     assert lines[-1].startswith("converged in ")

@@ -109,6 +109,8 @@ class RunRecord:
     findings: dict[str, Any] = field(default_factory=dict)
     verified: bool | None = None
     id: int | None = None
+    #: Jobs that run every time by design (RunonlyJob): never flagged for changing every time.
+    always_run: frozenset[str] = frozenset()
 
     def status_of(self) -> list[str]:
         """Each job's status value string, in order."""
@@ -225,6 +227,10 @@ def build_record(
     else:
         times = array("f", map(operator.sub, ends, starts))
     roots = tuple(getattr(report, "roots", ()) or ())
+    graph = getattr(report, "graph", None)
+    always_run: frozenset[str] = frozenset()
+    if graph is not None and "changed" in status_names:
+        always_run = frozenset(s.name for s in graph.specs if s.kind == "runonly")
     return RunRecord(
         started=iso(started),
         ended=iso(ended),
@@ -249,4 +255,5 @@ def build_record(
         errors=errors,
         verified=None if unstable is None else not unstable,
         findings={"unstable": dict(unstable)} if unstable else {},
+        always_run=always_run,
     )

@@ -157,7 +157,7 @@ class Store:
             statuses = record.status_of() if needs_run or changed else []
             if needs_run:
                 base = self._all(
-                    "SELECT graph_id, status_names, statuses, id, ended FROM runs "
+                    "SELECT graph_id, status_names, statuses, id, started FROM runs "
                     "WHERE target = ? AND kind = 'run' AND success = 1 ORDER BY id DESC LIMIT 1",
                     (record.target,),
                 )
@@ -179,6 +179,7 @@ class Store:
                     [(self.names_of(row[0]), self._statuses_of(row)) for row in previous],
                     flap_window,
                 )
+                found = [n for n in found if n not in record.always_run]
                 if found:
                     findings.update(flapping=found, flap_window=flap_window)
             statuses_blob, tries_blob, times_blob = record.packed()

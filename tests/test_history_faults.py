@@ -111,10 +111,12 @@ def test_a_read_only_history_warns_once_and_the_run_goes_on(tmp_path):
         env = home_env(folder)
         db = folder / "h.sqlite3"
         assert _run(world, env, "--history", str(db)).returncode == 0  # the world is set up, one run recorded
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+        conn.close()  # the last connection to close checkpoints: no -wal file left
+        assert not list(folder.glob("h.sqlite3-*"))
         os.chmod(db, 0o444)
         os.chmod(folder, 0o555)
-        for leftover in folder.glob("h.sqlite3-*"):
-            leftover.unlink()  # pragma: no cover - sqlite removes them at close
         prefix: tuple[str, ...] = ()
         if os.geteuid() == 0:  # root writes anything: be somebody else
             prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
@@ -267,3 +269,53 @@ def test_a_writer_killed_mid_write_leaves_a_readable_history(tmp_path, location)
     after = _run(world, env, "--history", location)
     assert after.returncode == 0 and after.stderr == ""
     assert len(_runs(location, env, tmp_path)) == len(runs) + 1
+
+
+SLEEPY = """\
+    import time
+    import dojob
+
+    class Prepare(dojob.Job):
+        def Check(self, *args, **kwargs):
+            pass
+
+        def Run(self, *args, **kwargs):
+            pass
+
+        def Cleanup(self):
+            raise RuntimeError("cleanup broke")
+
+    class Sleeper(dojob.Job):
+        DEPS = (Prepare,)
+
+        def Check(self, *args, **kwargs):
+            open("started", "w").close()
+            time.sleep(60)
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    class Root(dojob.DummyJob):
+        DEPS = (Sleeper,)
+"""
+
+
+def test_an_interrupted_run_with_a_failed_cleanup_is_recorded_and_exits_130(tmp_path):
+    from interrupting import interrupt, launch
+
+    db = tmp_path / "h.sqlite3"
+    proc = launch(tmp_path, SLEEPY, "sleepy.py:Root", "--history", str(db), "--no-progress", env=home_env(tmp_path))
+    stdout, stderr, _ = interrupt(proc, tmp_path / "started", pause=0)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "cleanup failed: Prepare: RuntimeError: cleanup broke" in stdout
+    assert "warning" not in stderr
+    run = json.loads(
+        cli("history", "--history", str(db), "show", "last", "--json", cwd=tmp_path, env=home_env(tmp_path)).stdout
+    )
+    assert run["stopped"] == "interrupted" and run["verdict"] == "not converged"
+    assert [(j["name"], j["status"], j["tries"], j["error"]) for j in run["jobs"]] == [
+        ("Prepare", "ok", 1, None),
+        ("Sleeper", "failed", 1, "KeyboardInterrupt"),
+        ("Root", "blocked", 0, None),
+    ]
+    assert run["counts"]["interrupted"] == 1

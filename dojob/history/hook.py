@@ -106,7 +106,7 @@ class _Recorder:
             try:
                 store.write(record, history.flap_window)
             finally:
-                store.close()
+                store.close_soon()
         except HistoryError as exc:
             findings.warning = f"history not recorded: {one_line(str(exc), 500)}"
         except Exception as exc:  # a driver's error, a full disk...: the run goes on

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,14 @@ class SQLiteStore(Store):
 
     def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
         return int(self.execute(sql, params).lastrowid)
+
+    def close_soon(self) -> None:
+        """Close from a daemon thread: the last connection's checkpoint (two fsyncs) does not delay the run.
+
+        If the process exits first, the checkpoint is simply not done: the WAL
+        keeps the committed run and the next connection carries on from it.
+        """
+        threading.Thread(target=self.close, name="dojob-history-close", daemon=True).start()
 
 
 def connect(location: str, *, create_folder: bool = False, migrate: bool = True) -> SQLiteStore:

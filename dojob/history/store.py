@@ -86,6 +86,10 @@ class Store:
         with contextlib.suppress(Exception):
             self.conn.close()
 
+    def close_soon(self) -> None:
+        """Close without holding up the caller (a backend may finish closing in the background)."""
+        self.close()
+
     def __enter__(self) -> Store:
         return self
 

@@ -269,6 +269,9 @@ def test_python_history_is_off_unless_asked(world, tmp_path, monkeypatch):
     }
     assert "UNSTABLE  Unstable" in shaky.summary()
     assert not (tmp_path / "state").exists()
+    mine = dojob.run(ns["Root"], history=True)  # the per-user file, as the dojob command
+    assert mine.history.location == str(tmp_path / "state" / "dojob" / "history.sqlite3")
+    assert mine.history.run_id == 1 and (tmp_path / "state" / "dojob" / "history.sqlite3").is_file()
     with pytest.raises(dojob.DojobError, match="history must be a path"):
         dojob.run(ns["Root"], history=3)
 

@@ -181,3 +181,24 @@ def test_the_movie_example_remembers(tmp_path):
     assert flag.startswith("changed in each of the last 3 runs: is it idempotent? TurnOnTV, SitOnCouch, PopcornBowl")
     assert "StartMovie" not in flag  # blocked in run 2
     assert "DimTheLights" not in flag  # a RunonlyJob runs every time by design
+
+
+def test_hostile_job_names_are_shown_escaped(tmp_path):
+    import dojob
+
+    evil = "Evil\x1b[2J\nName\u202e<b>"
+    job = type(evil, (dojob.Job,), {"Check": lambda self, *a, **k: None, "Run": lambda self, *a, **k: None})
+    db = tmp_path / "h.sqlite3"
+    report = dojob.run(job, history=db)
+    assert report.history.run_id == 1
+    env = home_env(tmp_path)
+    for args in (["show", "last"], ["job", evil], []):
+        out = cli("history", "--history", str(db), *args, cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "\u202e" not in out.stdout
+        assert args[:1] == ["job"] or "Evil\\x1b[2J\\x0aName\\u202e<b>" in out.stdout
+    shown = json.loads(cli("history", "--history", str(db), "show", "last", "--json", cwd=tmp_path, env=env).stdout)
+    assert shown["jobs"][0]["name"] == evil  # JSON keeps the name exact
+    section = report.to_html().split('<section id="history">')[1].split("</section>")[0]
+    assert "<tr><th>Evil\\x1b[2J\\x0aName\\u202e&lt;b&gt;</th>" in section
+    assert evil not in section and "<b>" not in section

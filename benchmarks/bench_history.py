@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         history = os.path.join(tmp, "history.sqlite3")
         env = dict(os.environ, PYTHONPATH=ROOT, XDG_STATE_HOME=os.path.join(tmp, "state"))
         env.pop("DOJOB_HISTORY", None)
+        # as installed: modules imported from cached bytecode (kept in the temp folder), not compiled each time
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         for _ in range(3):  # a history with earlier runs of the same graph
             _fresh(target, ["--history", history], env)
         without, with_ = [], []
@@ -100,17 +103,41 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             dojob.run(root, history=inproc)
             recorded.append(time.perf_counter() - t0)
-        writes = []
+        writes, whole = [], []
         store = open_store(inproc)
         for _ in range(opts.repeat):
             t0 = time.perf_counter()
             store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
             writes.append(time.perf_counter() - t0)
         store.close()
+        for _ in range(opts.repeat):  # what a run adds: open, build, write, close (as dojob.run does it)
+            t0 = time.perf_counter()
+            store = open_store(inproc)
+            store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
+            store.close_soon()
+            whole.append(time.perf_counter() - t0)
+        imports = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import time, dojob; t = time.perf_counter(); import dojob.history.hook, "
+                "dojob.history.sqlite, dojob.history.record; print(time.perf_counter() - t)",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         print("in-process dojob.run(root) / dojob.run(root, history=path):")
         cost = min(recorded) / min(plain) * 100 - 100
         print(f"  {min(plain) * 1e3:.1f} ms / {min(recorded) * 1e3:.1f} ms (best): {cost:+.1f}%")
         print(f"  building and writing the record alone: {min(writes) * 1e3:.2f} ms (best)")
+        loaded = float(imports.stdout or "nan")
+        added = min(whole) + loaded
+        print(
+            f"  opening, recording, closing: {min(whole) * 1e3:.2f} ms, importing the history modules "
+            f"(sqlite3 included): {loaded * 1e3:.1f} ms: {added * 1e3:.1f} ms, {added / min(without) * 100:.1f}% "
+            "of the best fresh run"
+        )
         size = sum(os.path.getsize(p) for p in (inproc, inproc + "-wal") if os.path.exists(p))
         runs = 1 + 2 * opts.repeat
         print(f"  history size: {size / 1024:.0f} KiB for {runs} runs of {opts.jobs} jobs")

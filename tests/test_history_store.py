@@ -202,3 +202,28 @@ def test_hostile_job_names_are_shown_escaped(tmp_path):
     section = report.to_html().split('<section id="history">')[1].split("</section>")[0]
     assert "<tr><th>Evil\\x1b[2J\\x0aName\\u202e&lt;b&gt;</th>" in section
     assert evil not in section and "<b>" not in section
+
+
+def test_a_no_act_run_is_no_base_for_drift_and_does_not_break_a_streak(tmp_path):
+    import dojob
+
+    calls = {"n": 0}
+
+    def check(self, *a, **k):
+        if not self.global_storage.get("done"):
+            raise RuntimeError("not yet")
+
+    def run(self, *a, **k):
+        calls["n"] += 1
+        self.global_storage["done"] = True
+
+    job = type("Again", (dojob.Job,), {"Check": check, "Run": run})
+    db = tmp_path / "h.sqlite3"
+    assert dojob.run(job, history=db).history.flapping == []
+    assert dojob.run(job, history=db).history.flapping == []
+    look = dojob.run(job, history=db, no_act=True)
+    assert not look.success and look.history.flapping == [] and calls["n"] == 2
+    third = dojob.run(job, history=db)
+    assert third.history.flapping == ["Again"]  # the look-only run in between is not one of the window's
+    with open_store(str(db)) as store:
+        assert [r["kind"] for r in store.runs("Again")] == ["run", "run", "no_act", "run"]

@@ -50,7 +50,7 @@ class _Recorder:
         self.history = None if history is None or history is False else History.coerce(history)
         self.verify = bool(verify)
         self.started = 0.0
-        self.plan = False
+        self.plan = self.no_act = False
 
     def prepare(self, options: dict[str, Any]) -> None:
         if self.verify and options.get("global_storage") is None:
@@ -58,6 +58,7 @@ class _Recorder:
 
             options["global_storage"] = SharedStorage()  # the verification sees the world the run left
         self.plan = bool(options.get("plan"))
+        self.no_act = bool(options.get("no_act")) and not self.plan
         self.started = time.time()
 
     def verifies(self, report: Any, options: dict[str, Any]) -> bool:
@@ -101,6 +102,8 @@ class _Recorder:
                 unstable=unstable,
                 plan=self.plan,
             )
+            if self.no_act:  # DoJobber's look-only run: no drift base, not one of the flap window's runs
+                record.kind = "no_act"
             findings.target = record.target
             store = open_store(history.location, create_folder=history.create_folder)
             try:

@@ -38,7 +38,7 @@ from .clock import SystemClock
 from .errors import DojobError, OptionError
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
-from .job import Job
+from .job import NO_CHANGES, Job
 from .storage import SharedStorage
 
 try:  # cloudpickle ships dynamically created classes by value
@@ -137,7 +137,7 @@ def _changes(before: dict, after: dict) -> tuple[dict, list]:
 
 def run_remote_try(payload: bytes) -> bytes:
     """Run one try in this (worker) process; the far end of :meth:`RemoteTries.submit`."""
-    spec, try_number, args, kwargs, storage, no_act, base, want_events = pickle.loads(payload)
+    spec, try_number, args, kwargs, storage, no_act, base, want_events, changed = pickle.loads(payload)
     snapshot = pickle.loads(storage)
     working = SharedStorage(pickle.loads(storage))  # with its lock, as in the run's own process
     events: list[Any] = []
@@ -152,6 +152,7 @@ def run_remote_try(payload: bytes) -> bytes:
     )
     name = _worker_name()
     ctx.worker = lambda: name
+    ctx.changed_deps = lambda index: changed
     if spec.timeout is None:
         out = execute(attempt(spec, try_number, ctx))
     else:  # no driver watches this process's phases: each runs on a thread waited for TIMEOUT seconds
@@ -165,7 +166,7 @@ def run_remote_try(payload: bytes) -> bytes:
     cleanup_failures = execute(cleanups(ctx))
     changed, removed = _changes(snapshot, working)
     result = (
-        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception)),
+        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception), _portable(out.cause)),
         events,
         changed,
         removed,
@@ -256,6 +257,7 @@ class RemoteTries:
                     ctx.no_act,
                     self.now(),
                     ctx.emit is not None,
+                    ctx.changed_deps(spec.index) if ctx.changed_deps is not None else NO_CHANGES,
                 )
             )
             inner = self.executor.submit(run_remote_try, payload)

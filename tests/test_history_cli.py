@@ -65,7 +65,7 @@ def test_history_option_env_and_no_history(world, tmp_path):
     assert _run(world, {**env, "DOJOB_HISTORY": str(from_env)}, "--no-history").returncode == 0
     assert _run(world, env, "--no-history").returncode == 0
     assert _run(world, {**env, "DOJOB_HISTORY": "off"}).returncode == 0
-    assert not (tmp_path / "state").exists()  # none of these touched the default
+    assert not (tmp_path / "state" / "dojob" / "history.sqlite3").exists()  # none of these wrote the default
     assert len(_json(_history(world, env, "--history", str(from_env), "--json"))) == 1
     assert len(_json(_history(world, env, "--history", str(given), "--json"))) == 1
     assert len(_json(_history(world, {**env, "DOJOB_HISTORY": str(from_env)}, "--json"))) == 1
@@ -255,7 +255,7 @@ def test_python_history_is_off_unless_asked(world, tmp_path, monkeypatch):
     ns = {name: load_target(f"{world}:{name}") for name in ("Root", "Shaky")}
     report = dojob.run(ns["Root"])
     assert report.success and not hasattr(report, "history")
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state" / "dojob" / "history.sqlite3").exists()
     path = tmp_path / "h.sqlite3"
     first = dojob.run(ns["Root"], history=str(path))
     assert first.history.run_id == 1 and first.history.warning is None
@@ -268,7 +268,7 @@ def test_python_history_is_off_unless_asked(world, tmp_path, monkeypatch):
         "Unstable": "RuntimeError: check 3: the change did not hold"
     }
     assert "UNSTABLE  Unstable" in shaky.summary()
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state" / "dojob" / "history.sqlite3").exists()
     mine = dojob.run(ns["Root"], history=True)  # the per-user file, as the dojob command
     assert mine.history.location == str(tmp_path / "state" / "dojob" / "history.sqlite3")
     assert mine.history.run_id == 1 and (tmp_path / "state" / "dojob" / "history.sqlite3").is_file()

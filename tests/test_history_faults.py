@@ -22,7 +22,8 @@ from history_support import ROOT, cli, home_env, location, postgres_server, wait
 FAST = ["--retry-delay", "0.01", "--no-progress"]
 WARNING = "dojob: warning: history not recorded: "
 RECAP = re.compile(
-    r"converged in [^:]+: [13] ok, [13] changed \(0 needed retries\), 0 failed, 0 blocked, 0 interrupted\n"
+    r"(changed: [^\n]+\n)?converged in [^:]+: [13] ok, [13] changed \(0 needed retries\), 0 failed, 0 blocked, "
+    r"0 interrupted\n"
 )
 
 
@@ -118,12 +119,15 @@ def test_a_read_only_history_warns_once_and_the_run_goes_on(tmp_path):
         os.chmod(db, 0o444)
         os.chmod(folder, 0o555)
         prefix: tuple[str, ...] = ()
+        state = Path(tempfile.mkdtemp(prefix="dojob-ro-state-"))  # the run lock's folder: writable
         if os.geteuid() == 0:  # root writes anything: be somebody else
             prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+            os.chown(state, 65534, 65534)
         before = db.read_bytes()
-        ok = _run(world, env, "--history", str(db), prefix=prefix)
+        ok = _run(world, {**env, "XDG_STATE_HOME": str(state)}, "--history", str(db), prefix=prefix)
+        shutil.rmtree(state, ignore_errors=True)
         assert ok.returncode == 0, ok.stderr
-        assert re.fullmatch(r"converged in [^:]+: 3 ok, 1 changed .*\n", ok.stdout), ok.stdout
+        assert re.fullmatch(r"changed: Flappy\nconverged in [^:]+: 3 ok, 1 changed .*\n", ok.stdout), ok.stdout
         _one_warning(ok, str(db))
         assert db.read_bytes() == before
     finally:

@@ -168,7 +168,7 @@ def test_the_movie_example_remembers(tmp_path):
     """The README's session, in short: converge, a drift, jobs that change every run."""
     env = home_env(tmp_path)
     movie = str(Path(__file__).resolve().parent.parent / "examples" / "movie_night.py") + ":WatchMovie"
-    good = ["--set", "battery_state=charged", "--set", "couch_space=true", "--retry-delay", "0.01"]
+    good = ["--set", "battery_state=charged", "--set", "couch_space:=true", "--retry-delay", "0.01"]
     first = cli("run", movie, *good, cwd=tmp_path, env=env)
     assert first.returncode == 0 and "drifted" not in first.stdout
     second = cli("run", movie, *good, "--set", "movie=Zardoz", cwd=tmp_path, env=env)

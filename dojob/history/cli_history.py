@@ -20,7 +20,7 @@ from ..observe import one_line
 from . import DEFAULT_FLAP_WINDOW, History, HistoryError, backend_of, default_location, display_location
 from .findings import flap_words, when
 
-__all__ = ["add_history_parser", "add_options", "history_of", "main", "option_names"]
+__all__ = ["add_history_parser", "add_options", "history_of", "main", "option_names", "warn_through"]
 
 _OFF = {"off", "no", "none", "0", "false"}
 
@@ -99,6 +99,18 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
     return parser
 
 
+def warn_through(history: History | None, progress: Any) -> None:
+    """Write ``history``'s warning through the live progress display's writer, when there is one."""
+    if history is not None and progress is not None:
+        writer = progress.writer()
+        shown = history.warn
+
+        def warn(line: str) -> None:
+            shown(line, writer)  # type: ignore[call-arg]
+
+        history.warn = warn
+
+
 def history_of(ns: argparse.Namespace, parser: argparse.ArgumentParser, stream: Any = None) -> History | None:
     """The :class:`History` a ``run``/``check`` command line asks for, or None.
 
@@ -110,8 +122,8 @@ def history_of(ns: argparse.Namespace, parser: argparse.ArgumentParser, stream: 
     if location is None:
         return None
 
-    def warn(line: str) -> None:
-        out = stream or sys.stderr
+    def warn(line: str, to: Any = None) -> None:
+        out = to or stream or sys.stderr
         out.write(f"dojob: warning: {one_line(line, 1000)}\n")
         out.flush()
 

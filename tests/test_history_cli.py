@@ -285,3 +285,14 @@ def test_import_dojob_loads_no_history_backend():
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_the_reconcile_loop_records_each_run_and_reads_the_findings(world, tmp_path):
+    env = home_env(tmp_path)
+    db = str(tmp_path / "h.sqlite3")
+    out = _run(world, env, "--history", db, "--every", "0.1", "--max-runs", "3")
+    assert out.returncode == 0, out.stderr
+    runs = _json(_history(world, env, "--history", db, "--json"))
+    assert [r["verdict"] for r in runs] == ["converged"] * 3
+    assert [r["flapping"] for r in runs] == [[], [], ["Flappy"]]
+    assert "changed in each of the last 3 runs: is it idempotent? Flappy" in out.stdout

@@ -13,6 +13,7 @@ from .clock import FakeClock, SystemClock
 from .compat import DoJobber
 from .errors import (
     CleanupError,
+    CleanupTimeout,
     CycleError,
     DepsError,
     DojobError,
@@ -20,14 +21,21 @@ from .errors import (
     GraphError,
     JobAttributeError,
     JobDefinitionError,
+    NoActError,
     OptionError,
+    PhaseTimeout,
+    RemoteError,
     RootError,
+    RunTimeout,
     SelectionError,
+    Terminated,
+    WorkerLost,
 )
 from .events import Phase, Status
 from .graph import JobGraph, JobSpec, build_graph
 from .job import ChangedDeps, DummyJob, Job, RunonlyJob
 from .observe import Dispatcher, LogObserver, Trace
+from .options import Mode, RunOptions
 from .render import RenderError
 from .report import JobReport, Report
 from .retry import RetryPolicy
@@ -44,6 +52,7 @@ __all__ = [
     "SelectionError",
     "select",
     "CleanupError",
+    "CleanupTimeout",
     "CycleError",
     "DepsError",
     "Dispatcher",
@@ -60,16 +69,24 @@ __all__ = [
     "JobReport",
     "JobSpec",
     "LogObserver",
+    "Mode",
+    "NoActError",
     "OptionError",
     "Phase",
+    "PhaseTimeout",
+    "RemoteError",
     "RenderError",
     "Report",
     "RootError",
+    "RunOptions",
+    "RunTimeout",
     "RunonlyJob",
     "SharedStorage",
     "Status",
     "SystemClock",
+    "Terminated",
     "Trace",
+    "WorkerLost",
     "arun",
     "build_graph",
     "run",

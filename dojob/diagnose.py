@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attempt import PROGRAMMING_ERRORS, PhaseTimeout
+from .errors import PhaseTimeout
+from .tryproto import PROGRAMMING_ERRORS
 
 __all__ = ["PROGRAMMING_ERRORS", "failed_in_init", "programming_error"]
 

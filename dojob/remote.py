@@ -35,7 +35,7 @@ from typing import Any
 
 from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execute, execute_bounded
 from .clock import SystemClock
-from .errors import DojobError, OptionError
+from .errors import OptionError, RemoteError, WorkerLost
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
 from .job import NO_CHANGES, Job
@@ -45,28 +45,6 @@ try:  # cloudpickle ships dynamically created classes by value
     import cloudpickle
 except ImportError:  # pragma: no cover - a dependency of the package
     cloudpickle = None  # type: ignore[assignment]
-
-
-class RemoteError(Exception):
-    """Stands for an exception that could not be sent back from a worker.
-
-    Attributes:
-        type_name: the original exception's class name.
-        traceback_text: the traceback as formatted in the worker.
-    """
-
-    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
-        self.type_name = type_name
-        self.message = message
-        self.traceback_text = traceback_text
-        super().__init__(f"{type_name}: {message}")
-
-    def __reduce__(self) -> tuple:
-        return (RemoteError, (self.type_name, self.message, self.traceback_text))
-
-
-class WorkerLost(DojobError):
-    """The worker running a try died (or the executor refused the try)."""
 
 
 if cloudpickle is not None:

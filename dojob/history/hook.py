@@ -52,22 +52,28 @@ class _Recorder:
         self.started = 0.0
         self.plan = self.no_act = False
 
-    def prepare(self, options: dict[str, Any]) -> None:
-        if self.verify and options.get("global_storage") is None:
+    def prepare(self, options: Any, keywords: dict[str, Any]) -> Any:
+        """The run's :class:`~dojob.options.RunOptions` (given, or made from keywords), ready to verify."""
+        from ..options import RunOptions
+
+        options = options or RunOptions.from_keywords(**keywords)
+        if self.verify and options.global_storage is None:
             from ..storage import SharedStorage
 
-            options["global_storage"] = SharedStorage()  # the verification sees the world the run left
-        self.plan = bool(options.get("plan"))
-        self.no_act = bool(options.get("no_act")) and not self.plan
+            options = options.replace(global_storage=SharedStorage())  # the verification sees the world left
+        self.plan = bool(options.plan)
+        self.no_act = bool(options.no_act) and not self.plan
         self.started = time.time()
+        return options
 
-    def verifies(self, report: Any, options: dict[str, Any]) -> bool:
-        return self.verify and bool(report.success) and not options.get("plan") and not options.get("no_act")
+    def verifies(self, report: Any, options: Any) -> bool:
+        return self.verify and bool(report.success) and not options.plan and not options.no_act
 
     @staticmethod
-    def verify_options(options: dict[str, Any]) -> dict[str, Any]:
-        out = dict(options, plan=True, no_act=False, verbose=False, debug=False, observers=())
-        return out
+    def verify_options(options: Any) -> Any:
+        from ..options import Mode
+
+        return options.replace(mode=Mode.of(plan=True), verbose=False, debug=False, observers=())
 
     @staticmethod
     def unstable(graph: Any, check: Any) -> dict[str, str]:
@@ -143,17 +149,17 @@ def recorded(driver: Callable[..., Report], history: Any, verify: bool) -> Calla
     """``driver`` (the runner's ``run_graph``) with verification and history around it."""
     recorder = _Recorder(history, verify)
 
-    def run(graph: Any, **options: Any) -> Report:
-        recorder.prepare(options)
+    def run(graph: Any, options: Any = None, **keywords: Any) -> Report:
+        options = recorder.prepare(options, keywords)
         try:
-            report = driver(graph, **options)
+            report = driver(graph, options)
         except BaseException as exc:
             recorder.finish_stopped(exc)
             raise
         unstable = None
         if recorder.verifies(report, options):
             try:
-                check = driver(graph, **recorder.verify_options(options))
+                check = driver(graph, recorder.verify_options(options))
             except CleanupError as exc:
                 check = exc.report
             except BaseException as exc:  # interrupted while verifying: record the run as it was, then stop
@@ -184,17 +190,17 @@ def arecorded(driver: Callable[..., Awaitable[Report]], history: Any, verify: bo
     """:func:`recorded` for the async driver (``arun_graph``); the database is written from a thread."""
     recorder = _Recorder(history, verify)
 
-    async def run(graph: Any, **options: Any) -> Report:
-        recorder.prepare(options)
+    async def run(graph: Any, options: Any = None, **keywords: Any) -> Report:
+        options = recorder.prepare(options, keywords)
         try:
-            report = await driver(graph, **options)
+            report = await driver(graph, options)
         except BaseException as exc:
             recorder.finish_stopped(exc)
             raise
         unstable = None
         if recorder.verifies(report, options):
             try:
-                check = await driver(graph, **recorder.verify_options(options))
+                check = await driver(graph, recorder.verify_options(options))
             except CleanupError as exc:
                 check = exc.report
             except BaseException as exc:

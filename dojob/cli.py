@@ -7,6 +7,7 @@ Commands::
     dojob graph TARGET... [-o FILE]   the graph as DOT (default, on stdout), SVG or PNG
     dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, retry policy,
                                       TAGS and resources (a ``!`` after the kind marks a CRITICAL job)
+    dojob history [TARGET]            recorded runs; ``history show RUN``, ``history job NAME``
 
 Every command takes a selection: ``--only PATTERN`` (glob on job names,
 repeatable) and ``--tags TAG`` keep the matching jobs and what they need,
@@ -59,6 +60,9 @@ from typing import Any, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError, Terminated
 from .events import PhaseEnded, RunStarted, RunStopping
+from .history.cli_history import add_history_parser, history_of, warn_through
+from .history.cli_history import add_options as add_history_options
+from .history.cli_history import main as history_main
 from .observe import Trace
 from .recap import error_line, use_color
 from .recap import visible as one_line
@@ -326,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+        add_history_options(sub, verify=sub is run)  # dojob.history: --history, --no-history, --flap-window, --verify
     from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
 
     add_options(run)
@@ -340,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List jobs in dependency order (a '!' after the kind marks a CRITICAL job).",
     )
     _common(listing)
+    add_history_parser(commands)
     return parser
 
 
@@ -710,6 +716,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     extra = _run_extra(ns)
     _check_outputs(_outputs(ns))
     context = _context(ns)
+    history = history_of(ns, parser)  # None: --no-history (dojob.history)
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
     # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
     from .target import OUTPUT_PRELOAD
@@ -730,12 +737,14 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
         if wants_loop(ns):
             options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
             options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
+            options.update(history=history, verify=getattr(ns, "verify", False))
 
             def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
                 return _write_outputs(ns, report, timeline, log, context)
 
             return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
         observers, progress, timeline = _observers(ns, show_progress, log)
+        warn_through(history, progress)  # a history warning scrolls above the live progress
         # 3. the run: whatever happens from here on ends with a recap and the requested files
         end = _Ending()
         try:
@@ -749,6 +758,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
                 observers=observers,
                 handle_signals=True,
                 capacity=dict(ns.capacity) or None,
+                history=history,
+                verify=getattr(ns, "verify", False),
                 **_selection(ns),
                 **_defaults(ns),
                 **extra,
@@ -952,6 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
+        if ns.command == "history":
+            return history_main(ns, parser)
         from .runlock import command_lock  # issue 16: one run of a target at a time
 
         late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs

@@ -519,6 +519,12 @@ def _counts_table(report: Any) -> str:
     )
 
 
+def _history_section(report: Any) -> str:
+    """What :mod:`dojob.history` found, and each job's last runs, when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.html_section() if findings is not None else ""
+
+
 def to_html(
     report: Any, timeline: Timeline | None = None, *, title: str | None = None, context: Mapping[str, str] | None = None
 ) -> str:
@@ -579,6 +585,7 @@ def to_html(
         f"{len(report.jobs)} jobs in {_esc(format_seconds(report.elapsed))}</p>",
         context_section(context if context is not None else default_context()),
         plan_note,
+        _history_section(report),
         '<section id="recap"><h2>Recap</h2>',
         _counts_table(report),
         f'<pre class="recap">{_esc(summary(report))}</pre></section>',

@@ -398,6 +398,7 @@ def summary(report: Any, *, color: bool = False) -> str:
         lines.append(paint(f"run stopped: {reason}", "warn"))
     if changed:
         lines.append(paint("changed:", "changed") + f" {_names(changed, MAX_CHANGED_SHOWN)}")
+    lines.extend(_history_lines(report, paint))
     c = counts(report)
     verdict = paint("converged", "good") if report.success else paint("not converged", "bad")
     ok_retried = f" ({c['ok_retried']} needed retries)" if c["ok_retried"] else ""
@@ -418,6 +419,12 @@ def summary(report: Any, *, color: bool = False) -> str:
 
 
 _COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
+
+
+def _history_lines(report: Any, paint: _Paint) -> list[str]:
+    """What :mod:`dojob.history` found (drifted, flapping, unstable jobs), when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.recap_lines(paint.color) if findings is not None else []
 
 
 def _plan_summary(report: Any, paint: _Paint) -> str:
@@ -449,6 +456,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
         lines.append(line)
     if report.stopped is not None:
         lines.append(paint(f"check stopped: {_STOP_REASONS.get(report.stopped, report.stopped)}", "warn"))
+    lines.extend(_history_lines(report, paint))
     c = plan_counts(report)
     nothing = c["would_run"] == 0 and not c["not_checked"]
     verdict = paint("nothing would run", "good") if nothing else paint("changes needed", "warn")

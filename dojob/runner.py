@@ -391,6 +391,13 @@ async def arun_graph(graph: JobGraph, options: RunOptions | None = None, **keywo
         return _conclude(session, report, error, failures)
 
 
+def _recorded(history: Any, verify: bool, aio: bool = False) -> Any:
+    """The driver with :mod:`dojob.history` around it: verify, record, compare (imported only when asked)."""
+    from .history.hook import arecorded, recorded
+
+    return arecorded(arun_graph, history, verify) if aio else recorded(run_graph, history, verify)
+
+
 def run(
     *roots: type[Job],
     args: Iterable[Any] = (),
@@ -415,6 +422,8 @@ def run(
     retry_seed: int | None = None,
     strict: bool = False,
     handle_signals: bool = False,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -460,6 +469,11 @@ def run(
             ``KeyboardInterrupt`` (:class:`~dojob.errors.Terminated` for SIGTERM);
             a second abandons what still runs. Main thread only. Off by default:
             signal handling belongs to the application (``dojob run`` turns it on).
+        history: record the run there and compare it with the runs before (a
+            path, a ``postgresql://`` URL, True for the per-user file, or a
+            :class:`dojob.history.History`); the report's ``history`` says what was found.
+        verify: after a converged run, every job's Check once more (no Run): a
+            job whose Check fails then is unstable and the report not a success.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -481,8 +495,9 @@ def run(
         global_storage=global_storage, handle_signals=handle_signals, capacity=capacity, retry_seed=retry_seed,
         strict=strict,
     )  # fmt: skip
+    driver = run_graph if history is None and not verify else _recorded(history, verify)
     with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
-        return run_graph(graph, options)
+        return driver(graph, options)
 
 
 async def arun(
@@ -508,6 +523,8 @@ async def arun(
     retry_seed: int | None = None,
     strict: bool = False,
     handle_signals: bool = False,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
     options = RunOptions.from_keywords(
@@ -515,5 +532,6 @@ async def arun(
         cleanup=cleanup, observers=observers, clock=clock, timeout=timeout, global_storage=global_storage,
         handle_signals=handle_signals, capacity=capacity, retry_seed=retry_seed, strict=strict,
     )  # fmt: skip
+    driver = arun_graph if history is None and not verify else _recorded(history, verify, aio=True)
     with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
-        return await arun_graph(graph, options)
+        return await driver(graph, options)

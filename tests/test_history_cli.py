@@ -299,3 +299,6 @@ def test_the_reconcile_loop_records_each_run_and_reads_the_findings(world, tmp_p
     assert [r["verdict"] for r in runs] == ["converged"] * 3
     assert [r["flapping"] for r in runs] == [[], [], ["Flappy"]]
     assert "changed in each of the last 3 runs: is it idempotent? Flappy" in out.stdout
+    # each finding once: the loop shows the history's lines, not its own copies beside them
+    assert out.stdout.count("is it idempotent? Flappy") == 1 and "flapping:" not in out.stdout
+    assert out.stdout.count("drifted since") == 1 and "drifted: " not in out.stdout  # Flappy in run 2

@@ -247,6 +247,8 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
 def _selection(ns: argparse.Namespace) -> dict[str, Any]:
     """The ``only``/``tags``/``skip`` keywords of the command line."""
     tags = [t.strip() for item in ns.tags for t in item.split(",") if t.strip()]
+    if ns.tags and not tags:  # `--tags "$TAG"` with an empty variable must not select the whole graph
+        raise UsageError(f"--tags {','.join(ns.tags)!r} names no tag")
     return {"only": ns.only or None, "tags": tags or None, "skip": ns.skip or None}
 
 
@@ -414,7 +416,8 @@ class _InterruptNotice:
         elif kind is RunStopping and event.reason in ("interrupted", "terminated"):
             n = event.running
             if n and self.driver != "async":  # (async tries are cancelled at once: nothing is waited for)
-                text = f"waiting for {n} running tr{'ies' if n > 1 else 'y'} to finish (Ctrl-C again to abandon them)"
+                tries = f"{n} running tr{'ies' if n > 1 else 'y'}"
+                text = f"waiting for {tries} to finish (a second Ctrl-C or SIGTERM abandons them)"
             else:
                 text = "stopping now; the Cleanups run, then the recap"
             stream = self.stream or sys.stderr
@@ -616,8 +619,13 @@ def _opened(path: str | None) -> Iterator[TextIO | None]:
         fh = open(path, "w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    with fh:
+    try:
         yield fh
+    finally:
+        try:
+            fh.close()
+        except OSError:  # flushing at close failed (a full disk): the recap says the file is not written
+            pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -647,6 +655,14 @@ class _GuardedLog:
             self.log(event)
         except Exception as exc:
             self.error = exc
+
+    def flush(self) -> None:
+        """Write out what is buffered now, so a full disk is one ``not written:`` line, never a lost recap."""
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self.error = exc
 
     def failed(self, stage: str, exc: BaseException | None) -> None:
         """Write why the run could not start, so the file is never left empty."""
@@ -729,6 +745,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     kwargs = parse_sets(ns.sets)
     args = parse_args(ns.args)
     extra = _run_extra(ns)
+    selection = _selection(ns)
     _check_outputs(_outputs(ns))
     context = _context(ns)
     history = history_of(ns, parser)  # None: --no-history (dojob.history)
@@ -776,7 +793,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
                 capacity=dict(ns.capacity) or None,
                 history=history,
                 verify=getattr(ns, "verify", False),
-                **_selection(ns),
+                **selection,
                 **_defaults(ns),
                 **extra,
             )
@@ -801,6 +818,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
             late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
             if progress is not None:
                 progress.stop()
+            if log is not None:
+                log.flush()
     return _conclude(ns, end, timeline, log, err, context)
 
 
@@ -968,6 +987,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default ``sys.argv[1:]``).
     """
     _working_directory_last()
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets \uXXXX, not a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = build_parser()
     exiting = argv is None  # the command itself: the process exits right after (see handling_signals)
     argv = list(sys.argv[1:] if argv is None else argv)

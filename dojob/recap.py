@@ -102,6 +102,7 @@ _STOP_REASONS = {
     "timeout": "the run's timeout passed",
     "interrupted": "interrupted (Ctrl-C)",
     "terminated": "terminated (SIGTERM)",
+    "exited": "a job called sys.exit()",
 }
 
 

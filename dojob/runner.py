@@ -234,7 +234,7 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
     out: list[str | None] = []
     for i, deps in enumerate(graph.deps):  # post-order: dependencies first
         upstream[i] = any(would_run[d] or upstream[d] for d in deps)
-        if status[i] is Status.NOT_RUN:
+        if status[i] is Status.NOT_RUN or status[i] is Status.INTERRUPTED:  # its Check never ended: not checked
             out.append(None)
             continue
         if status[i] is Status.SKIPPED:

@@ -43,8 +43,10 @@ class Stop:
 
     @property
     def reason(self) -> str:
-        """The planner's word for this stop ("terminated" for SIGTERM, else "interrupted")."""
-        return "terminated" if isinstance(self.exception, Terminated) else "interrupted"
+        """The planner's word for this stop: "terminated" (SIGTERM), "exited" (a job's sys.exit()), or "interrupted"."""
+        if isinstance(self.exception, Terminated):
+            return "terminated"
+        return "exited" if isinstance(self.exception, SystemExit) else "interrupted"
 
     @property
     def abandon(self) -> bool:

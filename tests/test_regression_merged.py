@@ -1,0 +1,145 @@
+"""Regression tests for defects found where the features of several branches meet (adversarial review)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dojob
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m dojob ARGS`` in ``cwd``, history off, stdout and stderr captured."""
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    base["DOJOB_HISTORY"] = "off"
+    return subprocess.run(
+        [sys.executable, "-m", "dojob", *args],
+        cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+SLOW_CHECKS = """\
+    import time
+    import dojob
+
+    class A(dojob.Job):
+        def Check(self, *args, **kwargs):
+            time.sleep(1.0)
+            raise RuntimeError("would run")
+        def Run(self, *args, **kwargs):
+            pass
+
+    class B(A):
+        pass
+
+    class Root(dojob.DummyJob):
+        DEPS = (A, B)
+"""
+
+
+def test_regression_a_check_cut_short_does_not_call_unchecked_jobs_ok(tmp_path):
+    """A plan stopped by its timeout said "ok" for the job whose Check it cut off, and for Root."""
+    write(tmp_path / "slow.py", SLOW_CHECKS)
+    out = cli("check", "slow.py:Root", "--timeout", "0.3", cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 1, out
+    assert lines[0].startswith("INTERRUPTED  A during try 1 (RunTimeout"), lines
+    assert lines[-1].startswith("not converged in ") and " 0 ok," in lines[-1], lines
+    assert not any(line.split()[1:2] == ["ok"] for line in lines), lines
+
+
+def test_regression_an_event_log_that_fails_after_the_run_keeps_the_recap_and_the_other_files(tmp_path):
+    """A full disk under --events lost the recap and the JUnit file after the jobs ran, and exited 2."""
+    write(
+        tmp_path / "one.py",
+        """\
+        import dojob
+
+        class One(dojob.Job):
+            def Check(self, *args, **kwargs):
+                if not self.global_storage.get("done"):
+                    raise RuntimeError("not yet")
+            def Run(self, *args, **kwargs):
+                self.global_storage["done"] = True
+    """,
+    )
+    out = cli("run", "one.py:One", "--events", "/dev/full", "--junit", "j.xml", cwd=tmp_path)
+    assert out.returncode == 1, out  # converged, but a requested file could not be written
+    assert "changed: One" in out.stdout and "converged in " in out.stdout
+    assert (tmp_path / "j.xml").read_text().startswith("<?xml")
+    assert "/dev/full" in out.stdout + out.stderr and "Traceback" not in out.stderr
+
+
+def test_regression_an_empty_tags_option_selects_nothing_instead_of_everything(tmp_path):
+    """`--tags "$TAG"` with an empty variable converged the whole graph."""
+    write(tmp_path / "one.py", "import dojob\n\nclass One(dojob.Job):\n    def Check(self, *a, **k):\n        pass\n")
+    for value in ("", ",", " , "):
+        out = cli("run", "one.py:One", "--tags", value, cwd=tmp_path)
+        assert out.returncode == 2 and "names no tag" in out.stderr, (value, out)
+
+
+def test_regression_a_jobs_sys_exit_is_not_reported_as_a_ctrl_c(tmp_path):
+    write(
+        tmp_path / "bye.py",
+        """\
+        import sys
+        import dojob
+
+        class Bye(dojob.Job):
+            def Check(self, *args, **kwargs):
+                raise RuntimeError("not yet")
+            def Run(self, *args, **kwargs):
+                sys.exit(7)
+    """,
+    )
+    out = cli("run", "bye.py:Bye", cwd=tmp_path)
+    assert out.returncode == 7
+    assert "run stopped: a job called sys.exit()" in out.stdout and "Ctrl-C" not in out.stdout + out.stderr
+
+
+def test_regression_a_terminal_that_cannot_show_a_character_still_gets_the_recap(tmp_path):
+    write(
+        tmp_path / "snow.py",
+        """\
+        import dojob
+
+        class Snow(dojob.Job):
+            TRIES = 1
+            def Check(self, *args, **kwargs):
+                raise RuntimeError("no \\u2603 today")
+            def Run(self, *args, **kwargs):
+                pass
+    """,
+    )
+    out = cli("run", "snow.py:Snow", cwd=tmp_path, env={"PYTHONIOENCODING": "latin-1"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out
+    assert "no \\u2603 today" in out.stdout and "not converged in " in out.stdout
+
+
+def test_regression_a_plan_stopped_by_a_signal_marks_the_cut_job_not_checked():
+    """From Python: a plan whose Check was cut short said plan == "ok" for it."""
+    import signal
+    import threading
+
+    class Cut(dojob.Job):
+        def Check(self, *args, **kwargs):
+            threading.Timer(0.05, signal.raise_signal, (signal.SIGINT,)).start()
+            import time
+
+            time.sleep(2)
+
+    try:
+        dojob.run(Cut, plan=True, handle_signals=True)
+    except KeyboardInterrupt as exc:
+        report = exc.report  # type: ignore[attr-defined]
+    else:  # pragma: no cover - the signal must stop the plan
+        raise AssertionError("the plan was not stopped")
+    assert report["Cut"].status is dojob.Status.INTERRUPTED and report["Cut"].plan is None

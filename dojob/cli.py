@@ -153,7 +153,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--executor",
         default=None,
         metavar="WHERE",
-        help="where tries run: threads (default), processes, or dask://host:port (needs dojob[dask])",
+        help="where tries run: threads (default), processes[:fork|spawn|forkserver], or dask://host:port "
+        "(needs dojob[dask])",
     )
     parser.add_argument("--events", metavar="FILE", help="write every engine event as a JSON line to FILE")
     parser.add_argument("--report", metavar="FILE", help="write an HTML report (recap, graph, timeline) to FILE")
@@ -367,8 +368,10 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     if ns.timeout is not None:
         extra["timeout"] = ns.timeout
     if ns.executor is not None:
-        if ns.executor not in ("threads", "processes") and not ns.executor.startswith("dask://"):
-            parser.error(f"--executor must be threads, processes or dask://host:port, not {ns.executor!r}")
+        usable = ("threads", "processes", "processes:fork", "processes:spawn", "processes:forkserver")
+        if ns.executor not in usable and not ns.executor.startswith("dask://"):
+            where = "threads, processes[:fork|spawn|forkserver] or dask://host:port"
+            parser.error(f"--executor must be {where}, not {ns.executor!r}")
         extra["executor"] = ns.executor
     for path in ns.graphs:
         _graph_format(path)  # a bad extension is a usage error before anything runs

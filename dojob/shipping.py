@@ -64,21 +64,17 @@ def _decide(module: ModuleType) -> bool:
     if name in _MAIN:
         return False
     spec = getattr(module, "__spec__", None)
-    if spec is None or spec.name != name:  # made with types.ModuleType, or loaded under another name
+    origin = _real(getattr(module, "__file__", None))
+    if spec is None and origin is None:  # made with types.ModuleType: nothing to import it from
         return False
-    if spec.origin in ("built-in", "frozen"):
+    if spec is not None and spec.origin in ("built-in", "frozen"):
         return True
     top = name.partition(".")[0]
     found = _fresh_spec(top)
     if found is None:  # e.g. a CLI target file, imported from its path under a private name
         return False
-    origin = _real(getattr(module, "__file__", None))
-    if top == name:
-        if _real(found.origin) != origin:
-            return False
-    else:
-        locations = [_real(p) for p in (found.submodule_search_locations or ())]
-        if origin is None or not any(loc and origin.startswith(loc + os.sep) for loc in locations):
+    if top == name and origin is not None and found.origin not in (None, "built-in", "frozen"):
+        if _real(found.origin) != origin:  # that name would import another file
             return False
     if origin is not None:
         for folder in _cli_folders():
@@ -126,8 +122,8 @@ def how(obj: type | FunctionType) -> Literal["reference", "value"]:
 
 
 def _by_value_if_needed(obj: Any) -> None:
-    """Make cloudpickle copy the module of ``obj`` by value if no worker can import it."""
-    name = getattr(obj, "__module__", None)
+    """Make cloudpickle copy the module of ``obj`` (or the module ``obj``) by value if no worker can import it."""
+    name = obj.__name__ if isinstance(obj, ModuleType) else getattr(obj, "__module__", None)
     if not isinstance(name, str) or name in _MAIN:
         return
     module = sys.modules.get(name)
@@ -147,7 +143,7 @@ def _make_pickler() -> Any:
         """cloudpickle, with per-module by-value decisions, minus the DEPS of Job classes sent by value."""
 
         def reducer_override(self, obj: Any) -> Any:
-            if type(obj) is FunctionType or isinstance(obj, type):
+            if type(obj) is FunctionType or isinstance(obj, (type, ModuleType)):
                 _by_value_if_needed(obj)
             reduced = super().reducer_override(obj)
             if (

@@ -66,16 +66,13 @@ def test_a_dead_worker_is_replaced_and_the_job_retried_by_dojob(tmp_path):
 
 
 def test_regression_run_timeout_ends_a_run_with_a_hung_try(start_method, tmp_path):
-    """A try that hangs: the run's timeout ends the run within its bound and kills the process."""
+    """A try that hangs: the run's timeout T ends the run within its bound and kills the process."""
     hangs = job("Hangs", "hang")
-    quick = job("Quick")
-    root = type("Root", (dojob.DummyJob,), {"DEPS": (hangs, quick)})
     start = time.monotonic()
-    report = dojob.run(root, executor="processes", workers=2, timeout=1, kwargs={"dir": str(tmp_path)})
+    report = dojob.run(hangs, executor="processes", workers=2, timeout=2, kwargs={"dir": str(tmp_path)})
     elapsed = time.monotonic() - start
-    assert elapsed < 2 * 1 + 6  # T for the jobs, T for the Cleanups, a kill; generous for a loaded machine
-    assert report.stopped == "timeout" and report["Quick"].ok
-    assert report["Hangs"].status is dojob.Status.NOT_RUN
+    assert elapsed < 2 * 2 + 6  # T for the jobs, T for the Cleanups, a kill; generous for a loaded machine
+    assert report.stopped == "timeout" and report["Hangs"].status is dojob.Status.NOT_RUN
     assert "timed out" in str(report["Hangs"].exception)
     (pid,) = lines(tmp_path, "Hangs")
     assert not alive(pid)  # the pool the run created did not outlive it

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import textwrap
 import time
 
 import dojob
@@ -89,3 +91,80 @@ class Where(dojob.Job):
 
     def Run(self, *args, **kwargs):
         return None
+
+
+CLI_JOBS = """
+import os
+
+import dojob
+import neighbour
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Leaf(dojob.Job):
+    def Check(self, *args, **kwargs):
+        if not os.path.exists(os.path.join(HERE, "leaf")):
+            raise LookupError("leaf not made yet")
+        return neighbour.where(type(self))
+
+    def Run(self, *args, **kwargs):
+        neighbour.make(os.path.join(HERE, "leaf"))
+
+
+class Root(dojob.Job):
+    DEPS = (Leaf,)
+
+    def Check(self, *args, **kwargs):
+        return neighbour.where(type(self))
+
+    def Run(self, *args, **kwargs):
+        pass
+"""
+
+NEIGHBOUR = """
+import os
+import sys
+
+
+def make(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+
+
+def where(cls):
+    return f"{os.getpid()} {cls.__module__ in sys.modules}"
+"""
+
+
+def cli_target(folder) -> str:
+    (folder / "jobs.py").write_text(textwrap.dedent(CLI_JOBS))
+    (folder / "neighbour.py").write_text(textwrap.dedent(NEIGHBOUR))
+    return str(folder / "jobs.py")
+
+
+def run_cli(*argv: str, start_method: str | None = None, cwd=None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``dojob ARGV`` in a fresh interpreter (with multiprocessing's default start method set first)."""
+    prelude = f"import multiprocessing; multiprocessing.set_start_method({start_method!r}); " if start_method else ""
+    code = prelude + "import sys; from dojob.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+HANG = """
+import os
+import time
+
+import dojob
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Hang(dojob.Job):
+    def Check(self, *args, **kwargs):
+        with open(os.path.join(HERE, "pid"), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+
+    def Run(self, *args, **kwargs):
+        pass
+"""

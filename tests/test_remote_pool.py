@@ -7,13 +7,18 @@ program would (``multiprocessing.set_start_method``) or named in the executor
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
 import remote_jobs
-from remote_jobs import job, lines
+from remote_jobs import HANG, job, lines
 
 import dojob
 from dojob.remote import WorkerLost
@@ -54,6 +59,19 @@ def test_regression_one_dead_worker_fails_only_its_own_try(start_method, tmp_pat
     assert report["Killer"].ok and report["Bystander"].ok  # not charged for another try's death
     assert [len(lines(tmp_path, name)) for name in group] == [1, 1, 1]
     assert report["Root"].status is dojob.Status.BLOCKED
+
+
+def test_the_standard_process_pool_passed_as_executor_keeps_its_own_behaviour(tmp_path):
+    """(What README says of ProcessPoolExecutor: one death fails every try in flight.)"""
+    group = ("Killer", "Victim", "Bystander")
+    killer = job("Killer", "kill", group=group, VICTIM="Victim", LINGER=1)
+    victim = job("Victim", "wait", group=group, LINGER=30)
+    bystander = job("Bystander", "wait", group=group, LINGER=2)
+    root = type("Root", (dojob.DummyJob,), {"DEPS": (killer, victim, bystander)})
+    with cf.ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork")) as pool:
+        report = dojob.run(root, executor=pool, workers=3, kwargs={"dir": str(tmp_path)})
+    assert all(isinstance(report[name].exception, WorkerLost) for name in group)
+    assert all("BrokenProcessPool" in str(report[name].exception) for name in group)
 
 
 def test_a_dead_worker_is_replaced_and_the_job_retried_by_dojob(tmp_path):
@@ -120,3 +138,28 @@ def test_bad_start_method_is_an_option_error():
     with pytest.raises(dojob.OptionError, match="processes:") as info:
         dojob.run(job("A"), executor="processes:threads")
     assert info.value.value == "processes:threads"
+
+
+def test_ctrl_c_is_for_the_run_and_a_second_one_kills_the_busy_workers(tmp_path):
+    """As in a terminal: SIGINT to the whole process group. Workers ignore it; the run waits, then abandons."""
+    (tmp_path / "hang.py").write_text(textwrap.dedent(HANG))
+    code = "import sys; from dojob.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", code, "run", "hang.py:Hang", "--executor", "processes"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 30
+        while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+            assert time.monotonic() < end and proc.poll() is None
+            time.sleep(0.05)
+        worker = int((tmp_path / "pid").read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(1)
+        assert proc.poll() is None and alive(worker)  # the try runs on, the run waits for it
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert not alive(worker)

@@ -1,24 +1,24 @@
-"""Running tries in other processes: a process pool, or a Dask cluster.
+"""Running tries in other processes: the far end in a worker, and the adapter the driver submits to.
 
 A remote try is the same :func:`~dojob.attempt.attempt` steps, executed by
 :func:`run_remote_try` in a worker. What travels:
 
-* the job class: by reference when it is importable, by value (cloudpickle)
-  when it was made dynamically, e.g. with ``type()``; ``DEPS`` are left
-  behind (a try never needs them), so a class does not drag the graph along;
+* the job class, by reference or by value as :mod:`dojob.shipping` decides
+  per class; ``DEPS`` are left behind (a try never needs them), so a class
+  does not drag the graph along;
 * the arguments and a snapshot of ``global_storage``;
 * back: the outcome (result or exception, whose worker traceback is added
-  as a note), the try's events, the worker's name, and the ``global_storage``
-  keys the try set, changed or deleted.
+  as a note), the try's events, the worker's name, the ``global_storage``
+  keys the try set, changed or deleted, the Cleanup failures, and the
+  ``KeyboardInterrupt``/``SystemExit`` the job raised, if it did.
 
 The rule for ``global_storage``: when a remote try ends, the keys it set or
 changed (compared by value with the snapshot it was sent) are written into
 the run's ``global_storage`` and the keys it deleted are deleted; the last try
-to end wins a key. So dependents see what their dependencies stored, as with
-threads. A job's ``Cleanup`` runs in its worker right after its try (the
-instance lives there); Cleanup failures are raised together at the end of the
-run like local ones. A worker that dies makes its try fail (never hang); an
-owned process pool is then replaced.
+to end wins a key. A job's ``Cleanup`` runs in its worker right after its try
+(the instance lives there), also when the job raised a stopper. A worker that
+dies fails its own try with :class:`WorkerLost` (never hangs, never re-runs:
+see :mod:`dojob.remote_pool` and :mod:`dojob.remote_dask`).
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def run_remote_try(payload: bytes) -> bytes:
         snapshot = pickle.loads(storage)
         working = SharedStorage(pickle.loads(storage))  # with its lock, as in the run's own process
     except Exception as exc:
-        problem = ShippingError(job, name, f"{type(exc).__name__}: {exc}")
-        return dumps((TryOutcome(False, exception=problem), [], {}, [], [], name, None))
+        unloadable = ShippingError(job, name, f"{type(exc).__name__}: {exc}")
+        return dumps((TryOutcome(False, exception=unloadable), [], {}, [], [], name, None))
     events: list[Any] = []
     t0 = time.monotonic()
     ctx = TryContext(

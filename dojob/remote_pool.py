@@ -111,8 +111,8 @@ class _Slot:
             conn.send(None)
         except (OSError, ValueError):
             pass
-        process.join(5)
-        if process.is_alive():  # pragma: no cover - an idle worker exits at once
+        process.join(1)
+        if process.is_alive():  # e.g. a thread the job started keeps it from exiting
             process.kill()
             process.join()
         conn.close()
@@ -135,6 +135,10 @@ class _Slot:
 
     def run(self, future: cf.Future, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         try:
+            if self.process is not None and not self.process.is_alive():  # it died while idle: not this call's loss
+                self.process.join()
+                self.conn.close()
+                self.process = self.conn = None
             if self.process is None:
                 self.start()
             future.pid = self.process.pid  # type: ignore[attr-defined]
@@ -192,7 +196,7 @@ class ProcessPool(cf.Executor):
     def __init__(self, size: int, *, start_method: str | None = None) -> None:
         if size < 1:
             raise ValueError(f"a ProcessPool needs at least 1 process, not {size}")
-        self.context = multiprocessing.get_context(start_method)
+        self.context: Any = multiprocessing.get_context(start_method)
         self.start_method = self.context.get_start_method()
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
         self._size = size

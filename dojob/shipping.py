@@ -78,7 +78,7 @@ def _decide(module: ModuleType) -> bool:
             return False
     if origin is not None:
         for folder in _cli_folders():
-            if origin.startswith(_real(folder) + os.sep):  # a neighbour of a CLI target: not installed
+            if origin.startswith(os.path.realpath(folder) + os.sep):  # a neighbour of a CLI target: not installed
                 return False
     return True
 

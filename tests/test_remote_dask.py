@@ -58,6 +58,18 @@ def test_regression_a_dead_dask_worker_costs_one_try_never_a_rerun(client, tmp_p
     assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 3
 
 
+def test_a_client_s_own_executor_is_wrapped_too(client, tmp_path):
+    """``executor=client.get_executor()`` gets the same one-run-per-try guarantee as the client."""
+    from dojob.remote import resolve_executor
+    from dojob.remote_dask import DaskExecutor
+
+    wrapped, remote, close = resolve_executor(client.get_executor(), 1)
+    close()
+    assert isinstance(wrapped, DaskExecutor) and wrapped.client is client and remote
+    report = dojob.run(job("Plain"), executor=client.get_executor(), timeout=30, kwargs={"dir": str(tmp_path)})
+    assert report.success and report["Plain"].result in client.run(os.getpid).values()
+
+
 def test_dojob_alone_retries_a_try_whose_dask_worker_died(client, tmp_path):
     dies = job("DiesOnce", "die-once", TRIES=2, RETRY_DELAY=0)
     report = dojob.run(dies, executor=client, workers=1, timeout=30, kwargs={"dir": str(tmp_path)})

@@ -8,6 +8,7 @@ each run gets closer to done, a converged run changes nothing.
 is the modern call.
 """
 
+from .bind import BoundJob
 from .clock import FakeClock, SystemClock
 from .compat import DoJobber
 from .errors import (
@@ -21,19 +22,27 @@ from .errors import (
     JobDefinitionError,
     OptionError,
     RootError,
+    SelectionError,
 )
 from .events import Phase, Status
 from .graph import JobGraph, JobSpec, build_graph
-from .job import DummyJob, Job, RunonlyJob
+from .job import ChangedDeps, DummyJob, Job, RunonlyJob
 from .observe import Dispatcher, LogObserver, Trace
 from .render import RenderError
 from .report import JobReport, Report
+from .retry import RetryPolicy
 from .runner import arun, run
+from .select import select
 from .storage import SharedStorage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoundJob",
+    "ChangedDeps",
+    "RetryPolicy",
+    "SelectionError",
+    "select",
     "CleanupError",
     "CycleError",
     "DepsError",

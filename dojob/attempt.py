@@ -40,8 +40,8 @@ STOPPERS = (KeyboardInterrupt, SystemExit)
 Step = tuple[Phase, Callable[..., Any], tuple, dict]
 
 
-class NoActError(Exception):
-    """A RunonlyJob cannot succeed when nothing may be run (``no_act``)."""
+class NoActError(RuntimeError):
+    """A RunonlyJob cannot succeed when nothing may be run (``no_act``); DoJobber's RuntimeError and message."""
 
 
 class PhaseTimeout(TimeoutError):
@@ -143,12 +143,20 @@ def _throwable(exc: BaseException) -> BaseException:
 
 
 class TryOutcome(NamedTuple):
-    """How a try ended: ``changed`` is True when it converged through Run."""
+    """How a try ended: ``changed`` is True when it converged through Run.
+
+    ``cause`` is what Run raised in a try whose recheck then failed (the cause; ``exception`` the symptom).
+    """
 
     ok: bool
     changed: bool = False
     result: Any = None
     exception: BaseException | None = None
+    cause: BaseException | None = None  # operator: the Run's error, shown before the recheck's
+
+
+#: Exceptions a Check raises because it is wrong, not because the world is: ``strict`` fails them without Run.
+PROGRAMMING_ERRORS = (NameError, AttributeError, TypeError, ImportError, SyntaxError)  # operator: --strict
 
 
 _PASSED = TryOutcome(True, False, None)
@@ -167,7 +175,7 @@ class TryContext:
 
     __slots__ = (
         "args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "cleanup_failures",
-        "emit", "now", "worker",
+        "emit", "now", "worker", "changed_deps", "strict",
     )  # fmt: skip
 
     def __init__(
@@ -180,7 +188,9 @@ class TryContext:
         cwd: str | None = None,
         emit: Callable[[Any], None] | None = None,
         now: Callable[[], float] = lambda: 0.0,
+        strict: bool = False,
     ) -> None:
+        self.strict = strict  # operator: a Check failing with a PROGRAMMING_ERRORS fails the try, no Run
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         #: A :class:`~dojob.storage.SharedStorage` unless the caller passed its own dict.
@@ -196,6 +206,8 @@ class TryContext:
         self.now = now
         #: Names where a phase runs, for events (a thread name by default).
         self.worker: Callable[[], str] = _thread_name
+        #: Job index -> its DEPS that changed in this run (set by the run; ``Job.changed_deps``).
+        self.changed_deps: Callable[[int], tuple] | None = None
 
 
 def _thread_name() -> str:
@@ -240,6 +252,8 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         state = obj.__dict__
         state["storage"] = {}
         state["global_storage"] = ctx.global_storage
+        if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
+            state["_dojob_changed"] = (ctx.changed_deps, spec.index)
         if spec.has_cleanup:
             ctx.instances.append((spec, obj))
         args = ctx.args
@@ -247,16 +261,20 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         run_name = "Run"
     phases = ctx.phases[kind]
     if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
-        exc = NoActError(f"{spec.name} only runs: it cannot succeed with no_act")
+        exc = NoActError("Runonly node check intentionally fails first time.")
         if emit is not None:
             emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(exc)))
         return TryOutcome(False, exception=exc)
+    run_error = None  # operator: the Run's exception, the cause of a failing recheck
     for phase in phases:
-        if phase is RUN:
-            fn = getattr(obj, run_name)
-        else:
-            state["_check_phase"] = "check" if phase is CHECK else "recheck"
-            fn = obj.Check
+        try:  # a method the class lacks fails its phase, as in DoJobber
+            if phase is RUN:
+                fn = getattr(obj, run_name)
+            else:
+                state["_check_phase"] = "check" if phase is CHECK else "recheck"
+                fn = obj.Check
+        except AttributeError:
+            fn = _absent(obj, run_name if phase is RUN else "Check")
         if emit is not None:
             emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
         try:
@@ -266,11 +284,17 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         except BaseException as exc:
             if type(exc) is _Raised:
                 exc = exc.exc
+            state[_EXCEPTION_ATTR[phase]] = exc  # DoJobber's per-try attributes
             if emit is not None:
                 emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
+            if phase is CHECK and ctx.strict and isinstance(exc, PROGRAMMING_ERRORS):  # operator: --strict
+                return TryOutcome(False, exception=exc)
+            if phase is RUN:  # operator: kept as the cause if the recheck fails
+                run_error = exc
             if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
                 continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
-            return TryOutcome(False, exception=exc)
+            return TryOutcome(False, exception=exc, cause=run_error)
+        state[_RESULT_ATTR[phase]] = value
         if emit is not None:
             emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))
         if phase is CHECK:
@@ -279,6 +303,20 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             continue
         return TryOutcome(True, True, value)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: The instance attributes DoJobber sets after each phase (``Job`` holds their None defaults).
+_RESULT_ATTR = {CHECK: "_check_results", RUN: "_run_results", RECHECK: "_recheck_results"}
+_EXCEPTION_ATTR = {CHECK: "_check_exception", RUN: "_run_exception", RECHECK: "_recheck_exception"}
+
+
+def _absent(obj: Any, name: str) -> Callable[..., Any]:
+    """A phase for a method ``obj`` lacks: calling it raises the AttributeError."""
+
+    def absent(*_args: Any, **_kwargs: Any) -> Any:
+        return getattr(obj, name)
+
+    return absent
 
 
 def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseException]]]:

@@ -5,8 +5,14 @@ Commands::
     dojob run   TARGET... [options]   converge the graph; recap on stdout
     dojob check TARGET... [options]   every job's Check once, nothing else: the plan
     dojob graph TARGET... [-o FILE]   the graph as DOT (default, on stdout), SVG or PNG
-    dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, RETRY_DELAY
-                                      (a ``!`` after the kind marks a CRITICAL job)
+    dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, retry policy,
+                                      TAGS and resources (a ``!`` after the kind marks a CRITICAL job)
+
+Every command takes a selection: ``--only PATTERN`` (glob on job names,
+repeatable) and ``--tags TAG`` keep the matching jobs and what they need,
+``--skip PATTERN`` treats jobs as satisfied without checking them (they show
+as *skipped*); a pattern matching no job is an error. ``--capacity api=3``
+lets at most 3 tries USE the resource "api" at once.
 
 A TARGET is ``path/to/file.py:RootJob`` or ``package.module:RootJob``.
 
@@ -16,12 +22,22 @@ standard error, so ``dojob run ... > recap.txt`` keeps the recap and still
 shows progress.
 
 Exit status: 0 converged (``check``: nothing would run), 1 not converged
-(``check``: something would run; also a Cleanup that failed), 2 usage or graph
-error (bad target, cycle, bad DEPS, bad option: one line on stderr, the
-traceback too with ``-d``), 130 interrupted by Ctrl-C (after the Cleanups ran).
+(``check``: something would run; also a Cleanup that failed, or an output file
+that could not be written after the run), 2 usage or graph error, found before
+any job ran (bad target, cycle, bad DEPS, bad option or output path: one line
+on stderr, the traceback too with ``-d``), 130 interrupted by Ctrl-C (after the
+Cleanups ran).
 
-Values given with ``--set``/``--arg`` reach the jobs only: dojob writes them to
-no trace, event, recap, report or graph.
+A run that started always ends with its recap and its requested files: each
+output path is checked before anything runs, and a file that still cannot be
+written afterwards gets a ``not written: FILE: why`` line instead.
+
+``--set KEY=VALUE`` gives the string VALUE; ``--set KEY:=JSON`` a typed value
+(``3``, ``true``, ``[1, 2]``; Python's ``True``/``False``/``None`` too).
+``--arg VALUE`` and ``--arg :=JSON`` likewise. A plain value that reads like a
+boolean or None (``False``, ``true``, ``None``...) is refused: as a string it
+would be truthy. Values reach the jobs only: dojob writes them to no trace,
+event, recap, report or graph (the report's command line shows ``KEY=…``).
 """
 
 from __future__ import annotations
@@ -29,9 +45,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import json
 import math
 import os
+import shlex
 import shutil
 import sys
 import traceback
@@ -39,10 +58,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError
-from .events import RunStopping
-from .observe import Trace, one_line
+from .events import PhaseEnded, RunStarted, RunStopping, TryEnded, TryStarted
+from .observe import Trace
 from .recap import error_line, use_color
-from .target import TargetError, load_target
+from .recap import visible as one_line
+from .target import TargetError, display_name, load_target, preload
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -51,6 +71,7 @@ __all__ = [
     "EXIT_USAGE",
     "build_parser",
     "main",
+    "parse_args",
     "parse_sets",
     "parse_value",
 ]
@@ -90,28 +111,83 @@ def _seconds(text: str) -> float:
     return value
 
 
+#: Plain values refused: as strings they would be truthy, which is never what ``--set flag=False`` meant.
+_LOOKS_TYPED = frozenset({"true", "false", "none", "null"})
+_PYTHON_WORDS = {"True": True, "False": False, "None": None}
+
+
 def parse_value(text: str) -> Any:
-    """A ``--set``/``--arg`` value: JSON when it parses (``true``, ``3``, ``[1, 2]``, ``"x"``), else the string."""
+    """A typed value (what follows ``:=``): JSON, or Python's ``True``, ``False``, ``None``.
+
+    Raises:
+        UsageError: it is not JSON (the value is never echoed: it may be a secret).
+    """
+    if text in _PYTHON_WORDS:
+        return _PYTHON_WORDS[text]
     try:
         return json.loads(text)
-    except ValueError:
-        return text
+    except ValueError as exc:
+        where = f" at character {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UsageError(f"is not JSON{where} (write a string as KEY=VALUE, or quote it: KEY:='\"...\"')") from None
+
+
+def _plain(value: str, what: str, typed_form: str) -> str:
+    if value.strip().lower() in _LOOKS_TYPED:
+        word = value.strip()
+        json_word = {"true": "true", "false": "false", "none": "null", "null": "null"}[word.lower()]
+        raise UsageError(
+            f"{what}={word} would be the string {word!r}, which is true in Python; "
+            f"write {typed_form}{json_word} for the value, or {typed_form}'\"{word}\"' for the string"
+        )
+    return value
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    """``--set key=value`` items as keyword arguments; the last of repeated keys wins.
+    """``--set`` items as keyword arguments; the last of repeated keys wins.
+
+    ``KEY=VALUE`` gives the string VALUE (``version=1.10`` stays ``"1.10"``);
+    ``KEY:=JSON`` a typed value (``n:=3``, ``flag:=true``, ``items:=[1, 2]``).
 
     Raises:
-        UsageError: an item has no ``=`` or an empty key (the value is never echoed).
+        UsageError: no ``=``, an empty key, a bad JSON value, or a plain value
+            that reads like a boolean or None (the value is never echoed).
     """
     out: dict[str, Any] = {}
     for n, item in enumerate(items, 1):
         key, sep, value = item.partition("=")
+        typed = key.endswith(":")
+        if typed:
+            key = key[:-1]
         key = key.strip()
-        if not sep or not key:
+        if not sep:
             # Never echo the item: it may hold a secret.
-            raise UsageError(f"--set number {n} must be KEY=VALUE (the key may not be empty)")
-        out[key] = parse_value(value)
+            raise UsageError(
+                f"--set number {n} has no '=': write --set KEY=VALUE (a string) or --set KEY:=JSON (a typed value)"
+            )
+        if not key:
+            raise UsageError(f"--set number {n} must be KEY=VALUE or KEY:=JSON (the key may not be empty)")
+        shown = one_line(key, 100)
+        if typed:
+            try:
+                out[key] = parse_value(value)
+            except UsageError as exc:
+                raise UsageError(f"--set {shown}:=... {exc}") from None
+        else:
+            out[key] = _plain(value, f"--set {shown}", f"{shown}:=")
+    return out
+
+
+def parse_args(items: Sequence[str]) -> list[Any]:
+    """``--arg`` items as positional arguments: ``VALUE`` a string, ``:=JSON`` typed (see :func:`parse_sets`)."""
+    out: list[Any] = []
+    for n, item in enumerate(items, 1):
+        if item.startswith(":="):
+            try:
+                out.append(parse_value(item[2:]))
+            except UsageError as exc:
+                raise UsageError(f"--arg number {n} (:=...) {exc}") from None
+        else:
+            out.append(_plain(item, f"--arg number {n}: VALUE", ":="))
     return out
 
 
@@ -124,6 +200,54 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-delay", type=_seconds, metavar="S", help="RETRY_DELAY of jobs that set none (default 1 s)"
     )
+    _selection_options(parser)
+
+
+# -- selection and capacities (see dojob.select) ---------------------------------------
+
+
+def _capacity_item(text: str) -> tuple[str, int]:
+    name, sep, units = text.partition("=")
+    name = name.strip()
+    try:
+        value = int(units)
+    except ValueError:
+        value = 0
+    if not sep or not name or value < 1:
+        raise argparse.ArgumentTypeError(f"expected RESOURCE=UNITS with UNITS a whole number >= 1, got {text!r}")
+    return name, value
+
+
+def _selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PATTERN",
+        help="only the jobs whose name matches this glob, and what they need (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tags", action="append", default=[], metavar="TAG",
+        help="only the jobs with this tag (TAGS), and what they need (repeatable, comma-separated)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="PATTERN",
+        help="treat the jobs matching this glob as satisfied, without checking them: shown as skipped (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--capacity", action="append", default=[], type=_capacity_item, metavar="RESOURCE=UNITS",
+        help="at most UNITS tries USE RESOURCE at once; a CLAIM takes all of them (repeatable)",
+    )  # fmt: skip
+
+
+def _selection(ns: argparse.Namespace) -> dict[str, Any]:
+    """The ``only``/``tags``/``skip`` keywords of the command line."""
+    tags = [t.strip() for item in ns.tags for t in item.split(",") if t.strip()]
+    return {"only": ns.only or None, "tags": tags or None, "skip": ns.skip or None}
+
+
+def _selected_graph(ns: argparse.Namespace, roots: list[type]) -> Any:
+    from .graph import build_graph
+    from .select import select
+
+    return select(build_graph(*roots, **_defaults(ns)), **_selection(ns))
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +259,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument for every Check and Run; VALUE is JSON if it parses, else a string (repeatable)",
+        help="keyword argument for every Check and Run: KEY=VALUE a string, KEY:=JSON a typed value (repeatable)",
     )
     parser.add_argument(
         "--arg",
@@ -143,7 +267,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="VALUE",
-        help="positional argument for every Check and Run, parsed like --set values (repeatable)",
+        help="positional argument for every Check and Run: a string, or :=JSON a typed value (repeatable)",
     )
     parser.add_argument("--no-cleanup", action="store_true", help="do not call the jobs' Cleanup methods")
     parser.add_argument(
@@ -156,7 +280,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="where tries run: threads (default), processes[:fork|spawn|forkserver], or dask://host:port "
         "(needs dojob[dask])",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a Check raising NameError, AttributeError, TypeError, ImportError or SyntaxError fails, Run not called",
+    )
     parser.add_argument("--events", metavar="FILE", help="write every engine event as a JSON line to FILE")
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML file, one test case per job, for CI")
     parser.add_argument("--report", metavar="FILE", help="write an HTML report (recap, graph, timeline) to FILE")
     parser.add_argument(
         "--graph",
@@ -194,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+    from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
+
+    add_options(run)
     graph = commands.add_parser("graph", help="draw the graph", description="Write the job graph.")
     _common(graph)
     graph.add_argument(
@@ -225,11 +358,14 @@ def _graph_format(path: str) -> str:
     try:
         import graphviz
     except ImportError:  # pragma: no cover - a dependency
-        raise UsageError("writing .svg/.png needs the 'graphviz' Python package") from None
+        raise UsageError("writing .svg/.png needs the 'graphviz' Python package: pip install graphviz") from None
     if ext not in graphviz.FORMATS:
         raise UsageError(f"unknown graph format {ext!r} (from {path!r}); use .dot, .svg, .png, .pdf")
     if shutil.which("dot") is None:
-        raise UsageError(f"writing {path!r} needs Graphviz's 'dot' program: apt-get install graphviz (or .dot)")
+        raise UsageError(
+            f"writing {path!r} needs Graphviz's 'dot' program, which is not installed: "
+            "sudo apt-get install graphviz (macOS: brew install graphviz), or write a .dot file"
+        )
     return ext
 
 
@@ -242,36 +378,88 @@ def _write_graph(path: str, dot: str, fmt: str) -> None:
 
 
 class _InterruptNotice:
-    """Tells the operator, once, what a Ctrl-C is doing while running tries finish."""
+    """Tells the operator, once, what a Ctrl-C is doing: waiting for running threads, or nothing to wait for."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
+        self.driver: str | None = None
+        self.running = 0
 
     def __call__(self, event: Any) -> None:
-        if type(event) is RunStopping and event.reason == "interrupted":
+        kind = type(event)
+        if kind is TryStarted:
+            self.running += 1
+        elif kind is TryEnded:
+            self.running -= 1
+        elif kind is RunStarted:
+            self.driver = event.driver
+        elif kind is RunStopping and event.reason == "interrupted":
+            if self.driver in ("threads", "remote") and self.running > 0:
+                text = "waiting for running tries to finish (Ctrl-C again to abandon them)"
+            else:  # serial and async tries are stopped at once: nothing is waited for
+                text = "stopping now; the Cleanups run, then the recap"
             stream = self.stream or sys.stderr
-            stream.write("dojob: interrupted: waiting for running tries to finish (Ctrl-C again to abandon them)\n")
+            stream.write(f"dojob: interrupted: {text}\n")
             stream.flush()
 
 
+def _outputs(ns: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(option, path)`` of every file the command line asks for."""
+    out = [("--report", ns.report), ("--junit", ns.junit), ("--events", ns.events)]
+    out += [("--graph", path) for path in ns.graphs]
+    return [(option, path) for option, path in out if path]
+
+
+def _check_outputs(outputs: list[tuple[str, str]]) -> None:
+    """Refuse, before anything runs, an output path that cannot be written: after changes it would be too late.
+
+    Raises:
+        UsageError: a bad graph format, a directory, a missing or unwritable
+            folder, an unwritable file, or one path named twice.
+    """
+    seen: dict[str, str] = {}
+    for option, path in outputs:
+        if option in ("--graph", "-o"):
+            _graph_format(path)
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{option} {path!r}: the same file as {seen[real]}")
+        seen[real] = f"{option} {path!r}"
+        if os.path.isdir(path):
+            raise UsageError(f"{option} {path!r} is a directory: name a file")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {path!r}: no such directory {folder!r}")
+        if os.path.exists(path):
+            if not os.access(path, os.W_OK):
+                raise UsageError(f"{option} {path!r}: permission denied (the file is not writable)")
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path!r}: permission denied (cannot create a file in {folder!r})")
+
+
 def _check_writable(path: str, option: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{option} {path!r}: no such directory {folder!r}")
+    _check_outputs([(option, path)])
 
 
 class _Err:
-    """Error messages on stderr, one line each (plus a traceback with ``-d``)."""
+    """Error messages on stderr, one line each (plus a traceback with ``-d``).
+
+    Internal module names of target files (``dojob_target_0_jobs``) are shown as the files' paths.
+    """
 
     def __init__(self, debug: bool, stream: TextIO | None = None) -> None:
         self.debug = debug
         self.stream = stream
+        #: The exception of the last error reported (for the event log).
+        self.last: BaseException | None = None
 
     def __call__(self, message: str, exc: BaseException | None = None) -> None:
         stream = self.stream or sys.stderr
+        self.last = exc
         if self.debug and exc is not None:
-            traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
-        stream.write(f"dojob: {one_line(message, 1000)}\n")
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            stream.write(display_name(text))
+        stream.write(f"dojob: {one_line(display_name(message), 1000)}\n")
         stream.flush()
 
 
@@ -287,45 +475,103 @@ def _load(targets: list[str], err: _Err) -> list[type] | None:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # the target's own code raised while importing
-            err(f"error: cannot import target {target!r}: {error_line(exc)}", exc)
+            where = _where(exc)
+            err(f"error: cannot import target {target!r}: {error_line(exc)}{where}", exc)
             return None
     return roots
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file.py, line N)`` of the innermost frame of ``exc`` (or of a SyntaxError's own place)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({exc.filename}, line {exc.lineno})"
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    return f" ({last.tb_frame.f_code.co_filename}, line {last.tb_lineno})"
 
 
 # -- commands ------------------------------------------------------------------------
 
 
+def _resources(spec: Any, capacity: dict[str, int]) -> str:
+    """What a try of ``spec`` takes: ``api:1/3`` (one of 3 units), ``db:all`` (a CLAIM), ``cache:1``."""
+    parts = [f"{name}:all" + (f"/{capacity[name]}" if name in capacity else "") for name in spec.claims]
+    parts += [f"{name}:1" + (f"/{capacity[name]}" if name in capacity else "") for name in spec.uses]
+    return ",".join(parts) or "-"
+
+
+def _policy(spec: Any) -> str:
+    """The retry policy beyond TRIES and RETRY_DELAY, as one word: ``x2,<=30s,+10%,on=OSError,from=end``."""
+    retry = spec.retry
+    if retry is None:
+        return "-"
+    parts = [f"x{retry.backoff:g}"] if retry.backoff != 1 else []
+    if retry.max_delay is not None:
+        parts.append(f"<={retry.max_delay:g}s")
+    if retry.jitter:
+        parts.append(f"+{retry.jitter * 100:g}%")
+    if retry.on is not None:
+        parts.append("on=" + ("|".join(t.__name__ for t in retry.on) or "nothing"))
+    if retry.from_end:
+        parts.append("from=end")
+    return ",".join(parts)
+
+
 def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
-    from .graph import build_graph
+    from .runner import check_capacity
 
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
-    graph = build_graph(*roots, **_defaults(ns))
-    names = [one_line(s.name, 200) for s in graph.specs]
-    width = max([len("JOB"), *map(len, names)])
+    graph = _selected_graph(ns, roots)
+    for warning in graph.warnings:  # what DoJobber accepts and dojob runs anyway
+        err(f"warning: {warning}")
+    capacity = check_capacity(graph, dict(ns.capacity) or None)
     kinds = {"job": "job", "dummy": "dummy", "runonly": "runonly"}
-    out = [f"{'JOB'.ljust(width)}  {'KIND':<7}  {'TRIES':>5}  {'RETRY_DELAY':>11}  DEPS"]
-    for spec, name in zip(graph.specs, names, strict=True):
-        deps = ", ".join(one_line(graph.specs[d].name, 200) for d in graph.deps[spec.index]) or "-"
+    header = ("JOB", "KIND", "TRIES", "RETRY_DELAY", "RETRY_POLICY", "TAGS", "RESOURCES")
+    rows = []
+    for spec in graph.specs:
         kind = kinds.get(spec.kind, spec.kind) + ("!" if spec.critical else "")
-        out.append(f"{name.ljust(width)}  {kind:<7}  {spec.tries:>5}  {spec.retry_delay:>11g}  {deps}")
+        if spec.index in graph.skipped:  # loudly: it will not even be checked
+            kind = "SKIPPED:" + kind
+        tags = one_line(",".join(spec.tags), 200) or "-"
+        rows.append(
+            (one_line(spec.name, 200), kind, str(spec.tries), f"{spec.retry_delay:g}", _policy(spec), tags,
+             _resources(spec, capacity))
+        )  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    right = {2, 3}  # numbers
+
+    def line(cells: tuple[str, ...], deps: str) -> str:
+        out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join([*out, deps])
+
+    out = [line(header, "DEPS")]
+    for spec, row in zip(graph.specs, rows, strict=True):
+        out.append(line(row, ", ".join(one_line(graph.specs[d].name, 200) for d in graph.deps[spec.index]) or "-"))
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
 
 
 def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
-    from .graph import build_graph
-    from .render import graph_dot
+    from .render import MAX_FANOUT, graph_dot
+    from .runner import check_capacity
 
-    fmt = _graph_format(ns.output) if ns.output else "dot"
     if ns.output:
-        _check_writable(ns.output, "-o")
+        _check_outputs([("-o", ns.output)])
+    fmt = _graph_format(ns.output) if ns.output else "dot"
+    preload(("graphviz",))
     roots = _load(ns.targets, err)
     if roots is None:
         return EXIT_USAGE
-    graph = build_graph(*roots, **_defaults(ns))
-    dot = graph_dot(graph)
+    graph = _selected_graph(ns, roots)
+    check_capacity(graph, dict(ns.capacity) or None)  # a typo is an error here too
+    dot = graph_dot(graph, max_fanout=MAX_FANOUT)
     if ns.output:
         _write_graph(ns.output, dot, fmt)
     else:
@@ -355,15 +601,41 @@ def _opened(path: str | None) -> Iterator[TextIO | None]:
         yield fh
 
 
-def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser) -> int:
-    import dojob
+@dataclasses.dataclass(frozen=True)
+class RunFailed:
+    """The event-log line of a command that failed before its run could start (bad target, graph error)."""
 
-    plan = ns.command == "check"
-    try:
-        kwargs = parse_sets(ns.sets)
-    except UsageError as exc:
-        parser.error(str(exc))
-    args = [parse_value(a) for a in ns.args]
+    stage: str
+    error_type: str
+    error: str
+    time: float = 0.0
+
+
+class _GuardedLog:
+    """The ``--events`` observer, remembering why it stopped if writing failed (disk full...)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from .eventlog import EventLog
+
+        self.log = EventLog(stream)
+        self.stream = stream
+        self.error: BaseException | None = None
+
+    def __call__(self, event: Any) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.log(event)
+        except Exception as exc:
+            self.error = exc
+
+    def failed(self, stage: str, exc: BaseException | None) -> None:
+        """Write why the run could not start, so the file is never left empty."""
+        message = "no error recorded" if exc is None else display_name(str(exc))
+        self(RunFailed(stage, type(exc).__name__ if exc is not None else "Error", message))
+
+
+def _run_extra(ns: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if ns.timeout is not None:
         extra["timeout"] = ns.timeout
@@ -371,22 +643,143 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
         usable = ("threads", "processes", "processes:fork", "processes:spawn", "processes:forkserver")
         if ns.executor not in usable and not ns.executor.startswith("dask://"):
             where = "threads, processes[:fork|spawn|forkserver] or dask://host:port"
-            parser.error(f"--executor must be {where}, not {ns.executor!r}")
+            raise UsageError(f"--executor must be {where}, not {ns.executor!r}")
         extra["executor"] = ns.executor
-    for path in ns.graphs:
-        _graph_format(path)  # a bad extension is a usage error before anything runs
-    outputs = [(p, "--graph") for p in ns.graphs] + [(ns.report, "--report"), (ns.events, "--events")]
-    for path, option in outputs:
-        if path:
-            _check_writable(path, option)
-    roots = _load(ns.targets, err)
-    if roots is None:
-        return EXIT_USAGE
+    if ns.strict:
+        extra["strict"] = True
+    return extra
 
-    progress = None
+
+def _context(ns: argparse.Namespace) -> dict[str, str]:
+    """When, where and how the command ran, for the report and JUnit (``--set``/``--arg`` values hidden)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in the environment or the password database
+        user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+    return {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "host": socket.gethostname(),
+        "user": user,
+        "cwd": os.getcwd(),
+        "command": command_line(getattr(ns, "argv", None) or []),
+        "python": sys.version.split()[0],
+    }
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """``dojob ARGS`` as a shell line, with the values of ``--set`` and ``--arg`` replaced by ``…``."""
+
+    def hides(token: str) -> str | None:
+        for option in ("--set", "--arg"):
+            if len(token) >= 4 and option.startswith(token):
+                return option
+        return None
+
+    out = ["dojob"]
+    hide_next: str | None = None
+    for token in argv:
+        if hide_next is not None:
+            out.append(_hidden(hide_next, token))
+            hide_next = None
+            continue
+        name, sep, value = token.partition("=")
+        option = hides(name)
+        if option is not None and sep:
+            out.append(f"{shlex.quote(name)}=" + _hidden(option, value))
+        elif option is not None:
+            out.append(shlex.quote(token))
+            hide_next = option
+        else:
+            out.append(shlex.quote(token))
+    return " ".join(out)
+
+
+def _hidden(option: str, value: str) -> str:
+    if option == "--set":
+        key, sep, _ = value.partition("=")
+        return shlex.quote(key + sep) + "\u2026" if sep else "\u2026"
+    return ":=\u2026" if value.startswith(":=") else "\u2026"
+
+
+def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser) -> int:
+    import dojob
+
+    plan = ns.command == "check"
+    # 1. everything that can be wrong with the command line, before anything runs
+    kwargs = parse_sets(ns.sets)
+    args = parse_args(ns.args)
+    extra = _run_extra(ns)
+    _check_outputs(_outputs(ns))
+    context = _context(ns)
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
-    observers: list[Any] = []
-    timeline = None
+    # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
+    preload(("graphviz", "dojob.progress") if show_progress else ("graphviz",))
+
+    with _opened(ns.events) as events:
+        log = _GuardedLog(events) if events is not None else None
+        # 2. the targets and the graph
+        roots = _load(ns.targets, err)
+        if roots is None:
+            if log is not None:
+                log.failed("target", err.last)
+            return EXIT_USAGE
+        from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
+
+        if wants_loop(ns):
+            options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
+            options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
+
+            def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
+                return _write_outputs(ns, report, timeline, log, context)
+
+            return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
+        observers, progress, timeline = _observers(ns, show_progress, log)
+        # 3. the run: whatever happens from here on ends with a recap and the requested files
+        end = _Ending()
+        try:
+            end.report = dojob.run(
+                *roots,
+                args=args,
+                kwargs=kwargs,
+                workers=ns.workers,
+                plan=plan,
+                cleanup=not ns.no_cleanup,
+                observers=observers,
+                capacity=dict(ns.capacity) or None,
+                **_selection(ns),
+                **_defaults(ns),
+                **extra,
+            )
+        except (GraphError, OptionError) as exc:
+            if log is not None:
+                log.failed("graph" if isinstance(exc, GraphError) else "options", exc)
+            err(f"graph error: {exc}" if isinstance(exc, GraphError) else f"error: {exc}", exc)
+            return EXIT_USAGE
+        except CleanupError as exc:
+            end.cleanup_error = exc
+            end.cleanup_failures = exc.failures
+            end.report = exc.report
+        except KeyboardInterrupt as exc:
+            end.stop_status = EXIT_INTERRUPTED
+            end.report = getattr(exc, "report", None)
+            end.cleanup_failures = getattr(exc, "cleanup_failures", [])
+        except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
+            end.stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
+            end.report = getattr(exc, "report", None)
+            end.cleanup_failures = getattr(exc, "cleanup_failures", [])
+        finally:
+            if progress is not None:
+                progress.stop()
+    return _conclude(ns, end, timeline, log, err, context)
+
+
+def _observers(ns: argparse.Namespace, show_progress: bool, log: Any) -> tuple[list[Any], Any, Any]:
+    """The run's observers (event log first), the live progress and the timeline (None when not asked for)."""
+    observers: list[Any] = [log] if log is not None else []
+    progress = timeline = None
     if ns.report:
         from .timeline import Timeline
 
@@ -397,101 +790,125 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
 
         progress = Progress()
         observers.append(progress)
+    stream: Any = progress.writer() if progress else None
     if ns.verbose or ns.debug:
-        observers.append(Trace(debug=ns.debug, stream=progress.writer() if progress else None))
-    observers.append(_InterruptNotice(progress.writer() if progress else None))
+        observers.append(_CauseTrace(debug=ns.debug, stream=stream))
+    observers.append(_InterruptNotice(stream))
+    return observers, progress, timeline
 
-    report = None
-    cleanup_error: CleanupError | None = None
-    cleanup_failures: list[tuple[str, BaseException]] = []
-    stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
-    with _opened(ns.events) as events:
-        if events is not None:
-            from .eventlog import EventLog
 
-            observers.insert(0, EventLog(events))
-        try:
-            report = dojob.run(
-                *roots,
-                args=args,
-                kwargs=kwargs,
-                workers=ns.workers,
-                plan=plan,
-                cleanup=not ns.no_cleanup,
-                observers=observers,
-                **_defaults(ns),
-                **extra,
+class _CauseTrace(Trace):
+    """DoJobber's trace, with the message of a failing Run too: the cause of the recheck's failure that follows."""
+
+    def __call__(self, event: Any) -> None:
+        if type(event) is PhaseEnded and not event.ok and event.phase.value == "run":
+            self._write(
+                f'{one_line(event.job)}.run: fail "{one_line(event.error_type or "")}: {one_line(event.error or "")}"'
             )
-        except (GraphError, OptionError) as exc:
-            err(f"graph error: {exc}" if isinstance(exc, GraphError) else f"error: {exc}", exc)
-            return EXIT_USAGE
-        except CleanupError as exc:
-            cleanup_error = exc
-            cleanup_failures = exc.failures
-            report = exc.report
-        except KeyboardInterrupt as exc:
-            stop_status = EXIT_INTERRUPTED
-            report = getattr(exc, "report", None)
-            cleanup_failures = getattr(exc, "cleanup_failures", [])
-        except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
-            stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
-            report = getattr(exc, "report", None)
-            cleanup_failures = getattr(exc, "cleanup_failures", [])
-        finally:
-            if progress is not None:
-                progress.stop()
+            self._traceback(event.traceback)
+            return
+        super().__call__(event)
 
+
+@dataclasses.dataclass
+class _Ending:
+    """How the run ended, for the recap."""
+
+    report: Any = None
+    cleanup_error: CleanupError | None = None
+    cleanup_failures: list = dataclasses.field(default_factory=list)
+    stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
+
+
+def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err: _Err, context: dict) -> int:
+    """Write the requested files, print the recap, and return the exit status README promises."""
+    report = end.report
     if report is None:  # stopped before the run had a report
         err("interrupted")
-        return EXIT_INTERRUPTED if stop_status is None else stop_status
-    written, output_errors = _write_outputs(ns, report, timeline)
+        return EXIT_INTERRUPTED if end.stop_status is None else end.stop_status
+    written, failures = _write_outputs(ns, report, timeline, log, context)
     color = use_color(sys.stdout)
-    lines = [report.summary(color=color)]
-    for name, exc in cleanup_failures:
+    try:
+        lines = [report.summary(color=color)]
+    except Exception as problem:  # a bug in the recap must not hide how the run ended
+        lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
+    for name, exc in end.cleanup_failures:
         if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
             lines.append(f"cleanup interrupted: {one_line(name, 200)}")
         else:
             lines.append(f"cleanup failed: {one_line(name, 200)}: {error_line(exc)}")
     if written:
         lines.append(f"written: {one_line(', '.join(written), 1000)}")
+    for path, reason in failures:
+        lines.append(f"not written: {one_line(path, 300)}: {reason}")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
-    for path, exc in output_errors:
-        err(f"error: cannot write {path!r}: {one_line(str(exc), 500)}", exc)
-    if stop_status is not None:
-        return stop_status
-    if output_errors:
-        return EXIT_USAGE
-    if plan:
+    for path, reason in failures:
+        err(f"error: cannot write {path!r}: {reason}")
+    if end.stop_status is not None:
+        return end.stop_status
+    if ns.command == "check":
         would_run = any(j.plan is None or j.plan.startswith("would_run") for j in report.jobs.values())
-        return EXIT_NOT_CONVERGED if would_run or report.stopped else EXIT_OK
-    return EXIT_OK if report.success and cleanup_error is None else EXIT_NOT_CONVERGED
+        status = EXIT_NOT_CONVERGED if would_run or report.stopped else EXIT_OK
+    else:
+        status = EXIT_OK if report.success and end.cleanup_error is None else EXIT_NOT_CONVERGED
+    return EXIT_NOT_CONVERGED if failures and status == EXIT_OK else status
 
 
-def _write_outputs(ns: argparse.Namespace, report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, Exception]]]:
-    """Write the ``--report`` and ``--graph`` files; return the paths written and the failures."""
+def _write_outputs(
+    ns: argparse.Namespace, report: Any, timeline: Any, log: Any, context: dict
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Write the ``--report``, ``--junit`` and ``--graph`` files; return the paths written, ``(path, why)`` of the rest.
+
+    Each file is written on its own: whatever goes wrong with one (a full disk,
+    Graphviz refusing the picture, a bug) is one line, never a lost recap.
+    """
     written: list[str] = []
-    errors: list[tuple[str, Exception]] = []
-    if ns.report:
-        try:
-            with open(ns.report, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(report.to_html(timeline))
-            written.append(ns.report)
-        except (OSError, DojobError) as exc:
-            errors.append((ns.report, exc))
-    if ns.graphs:
-        from .render import graph_dot
+    failures: list[tuple[str, str]] = []
 
-        dot = graph_dot(report.graph, report)
+    def attempt(path: str, write: Any) -> None:
+        try:
+            write()
+            written.append(path)
+        except Exception as exc:
+            failures.append((path, error_line(exc)))
+
+    if ns.report:
+
+        def write_report() -> None:
+            page = report.to_html(timeline, context=context)
+            with open(ns.report, "w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(page)
+
+        attempt(ns.report, write_report)
+    if ns.junit:
+
+        def write_junit() -> None:
+            from .junit import to_junit
+
+            data = to_junit(report, context=context)
+            with open(ns.junit, "wb") as fh:
+                fh.write(data)
+
+        attempt(ns.junit, write_junit)
+    if ns.graphs:
+        from .render import MAX_FANOUT, graph_dot
+
+        dot: list[str] = []
+
+        def write_graph(path: str) -> None:
+            if not dot:
+                dot.append(graph_dot(report.graph, report, max_fanout=MAX_FANOUT))
+            _write_graph(path, dot[0], _graph_format(path))
+
         for path in ns.graphs:
-            try:
-                _write_graph(path, dot, _graph_format(path))
-                written.append(path)
-            except (OSError, DojobError) as exc:
-                errors.append((path, exc))
-    if ns.events:
-        written.append(ns.events)
-    return written, errors
+            attempt(path, lambda path=path: write_graph(path))
+    if ns.events and log is not None:
+        if log.error is None:
+            written.append(ns.events)
+        else:
+            failures.append((ns.events, error_line(log.error)))
+    return written, failures
 
 
 def _isatty(stream: Any) -> bool:
@@ -501,21 +918,42 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+def _working_directory_last() -> None:
+    """Under ``python -m dojob``, move the working directory (Python puts it first) to the end of ``sys.path``.
+
+    Otherwise a file there named like a standard module (``html.py``) would
+    replace the one dojob imports after the jobs ran; modules there stay importable.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(spec, "name", None) != "dojob.__main__" or not sys.path:
+        return
+    first = sys.path[0]
+    if first in ("", os.getcwd()):
+        sys.path.pop(0)
+        sys.path.append(first)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dojob`` command; return its exit status.
 
     Args:
         argv: the arguments (default ``sys.argv[1:]``).
     """
+    _working_directory_last()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
+    ns.argv = argv
     err = _Err(ns.debug)
     try:
         if ns.command == "list":
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
-        return _cmd_run(ns, err, parser)
+        from .runlock import command_lock  # issue 16: one run of a target at a time
+
+        with command_lock(ns, err) as refused:
+            return refused if refused is not None else _cmd_run(ns, err, parser)
     except UsageError as exc:
         err(f"error: {exc}", exc)
         return EXIT_USAGE

@@ -1,25 +1,23 @@
 """``DoJobber``: a drop-in for DoJobber 0.6 scripts, as a thin layer over :func:`dojob.run`.
 
-``import dojob as dojobber`` is enough for scripts that follow DoJobber's
-README. Differences, all deliberate: retries never sleep while other jobs
-could run; ``checknrun()`` may be called again (each call is a fresh run);
-``workers=`` runs branches in parallel; a Cleanup that raises does not stop
-the other Cleanups (their failures are raised together); developer logging
-goes to the ``dojob`` logger, which has no handler unless you add one.
+``python -m dojob.dojobber script.py`` runs a script that imports ``dojobber``
+unchanged; ``import dojob as dojobber`` (or ``from dojob import ...``) is the
+one-line edit. The deliberate differences are listed in README.rst
+("DoJobber compatibility"); everything else behaves as DoJobber 0.6.3 ships it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import tempfile
 from typing import IO, Any
 
-from .errors import CleanupError, DojobError
+from .errors import DojobError, RootError
 from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
-from .render import graph_dot, render, svg
+from .render import RenderError, graph_dot, render, svg
 from .report import Report
 from .runner import frozen_build, run_graph
 
@@ -60,9 +58,12 @@ class DoJobber:
     ) -> None:
         """Set the root job and the options; builds and validates the graph now.
 
+        ``root`` is a Job class, or the name of one (a subclass of :class:`~dojob.job.Job`).
+
         Raises:
             GraphError: the graph is invalid (cycle, bad DEPS, bad TRIES, ...).
         """
+        root = _job_named(root) if isinstance(root, str) else root
         self._graph = build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
         self._root = root
         self._options = dict(
@@ -82,29 +83,43 @@ class DoJobber:
         self._args = args
         self._kwargs = kwargs
 
-    def checknrun(self, node: type[Job] | None = None) -> None:
-        """Converge the graph (from ``node`` if given, else the configured root).
+    def checknrun(self, node: type[Job] | str | None = None) -> None:
+        """Converge the graph (from ``node``, a Job class or a job's name, if given; else the root).
 
-        DEPS are read again, so jobs added since ``configure`` are included.
+        DEPS are read again, so jobs added since ``configure`` are included. The
+        working directory is the caller's again when this returns (or raises), as
+        in DoJobber. If a job raises ``SystemExit``/``KeyboardInterrupt``, the
+        statuses reached so far are kept before it propagates.
         """
-        root = node or self._root
-        if root is None:
+        if self._root is None:
             raise DojobError("configure() must be called before checknrun()")
+        root = self._root if node is None else self._node(node)
         options = dict(self._options)
         tries = options.pop("default_tries")
         delay = options.pop("default_retry_delay")
+        cwd = os.getcwd()
         report = None
         try:
             with frozen_build(lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)) as graph:
                 self._graph = graph
                 self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
                 report = run_graph(graph, args=self._args, kwargs=self._kwargs, **options)
-        except CleanupError as exc:
-            report = exc.report
+        except BaseException as exc:  # a CleanupError, or a stopper after the Cleanups: both carry the report
+            report = getattr(exc, "report", None)
             raise
         finally:
-            if report is not None:
+            if isinstance(report, Report):
                 self._set_report(report)
+            _chdir_back(cwd)
+
+    def _node(self, node: type[Job] | str) -> type[Job]:
+        """The Job class of ``node``: itself, or the configured graph's job of that name."""
+        if not isinstance(node, str):
+            return node
+        graph = self._graph
+        if graph is not None and node in graph and isinstance(graph[node].cls, type):
+            return graph[node].cls
+        return _job_named(node)
 
     def _set_report(self, report: Report) -> None:
         self._report = report
@@ -158,26 +173,68 @@ class DoJobber:
             return None
         return svg(self.dot())
 
-    def write_graph(self, fileobj: IO[Any], fmt: str = "png") -> None:
-        """Write the graph, coloured by the last run, to ``fileobj`` in format ``fmt``.
+    def write_graph(self, filed: IO[Any] | None = None, fmt: str = "png", *, fileobj: IO[Any] | None = None) -> None:
+        """Write the graph, coloured by the last run, to the file object ``filed`` in format ``fmt``.
 
         ``fmt`` is any Graphviz output format ('png', 'svg', 'pdf', ...) or 'dot'
-        (text, no Graphviz needed).
+        (text, no Graphviz needed). ``fileobj=`` is the same as ``filed``.
 
         Raises:
-            RenderError: Graphviz is missing or the format is unknown.
+            RenderError: Graphviz is missing or the format is unknown (a ``RuntimeError``).
         """
+        target = filed if filed is not None else fileobj
+        if target is None:
+            raise TypeError("write_graph() needs a file object (filed)")
         data = render(self.dot(), fmt)
         try:
-            fileobj.write(data)
+            target.write(data)
         except TypeError:
-            fileobj.write(data.decode())
+            target.write(data.decode())
 
     def display_graph(self) -> None:
-        """Show the graph in an image viewer (ImageMagick's ``display``, else ``xdg-open``)."""
-        viewer = shutil.which("display") or shutil.which("xdg-open")
+        """Show the graph in ImageMagick's ``display``, the PNG piped in (no file is left behind).
+
+        As in DoJobber, without ``display`` or Graphviz this does nothing (it says so on the
+        ``dojob`` logger).
+
+        Raises:
+            RenderError: ``display`` exited with an error (a ``RuntimeError``, as in DoJobber).
+        """
+        viewer = shutil.which("display")
         if viewer is None:
-            raise DojobError("display_graph() needs an image viewer: install ImageMagick (display) or xdg-utils")
-        with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as fh:
-            self.write_graph(fh, "png")
-        subprocess.run([viewer, fh.name], check=False)
+            logger.warning("display_graph(): no 'display' program (ImageMagick) on PATH; nothing shown")
+            return
+        try:
+            png = render(self.dot(), "png")
+        except RenderError as exc:
+            logger.warning("display_graph(): cannot draw the graph (%s); nothing shown", exc)
+            return
+        proc = subprocess.run([viewer], input=png, check=False)
+        if proc.returncode != 0:
+            raise RenderError(f'Cannot show graph using "display" (exit status {proc.returncode})')
+
+
+def _chdir_back(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as exc:  # the directory went away meanwhile: nothing to go back to
+        logger.warning("checknrun(): cannot go back to %r: %s", cwd, exc)
+
+
+def _job_named(name: str) -> type[Job]:
+    """The one subclass of :class:`Job` called ``name`` (as DoJobber lets a node be named)."""
+    found: list[type[Job]] = []
+    pending: list[type] = [Job]
+    seen: set[type] = set()
+    while pending:
+        cls = pending.pop()
+        subs: list[type] = type.__subclasses__(cls)
+        for sub in subs:
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+                if sub.__name__ == name:
+                    found.append(sub)
+    if len(found) != 1:
+        raise RootError(name)
+    return found[0]

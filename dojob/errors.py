@@ -17,12 +17,29 @@ def _describe(value: Any) -> str:
     return f"{text} ({type(value).__name__})"
 
 
+def _real_dojobber_hint(value: Any) -> str:
+    """What to do when ``value`` is a class of the real DoJobber package (imported next to dojob)."""
+    try:
+        mro = value.__mro__ if isinstance(value, type) else ()
+        real = any(getattr(base, "__module__", None) == "dojobber.dojobber" for base in mro)
+    except Exception:  # a hostile class: no hint
+        real = False
+    if real:
+        return (
+            ": a Job class of the real DoJobber package; run the script with "
+            "'python -m dojob.dojobber SCRIPT' or import Job from dojob"
+        )
+    return ""
+
+
 class DojobError(Exception):
     """Base class of every error raised by dojob."""
 
 
-class OptionError(DojobError, ValueError):
+class OptionError(DojobError, ValueError, RuntimeError):
     """An option passed to ``run``/``configure`` has a bad value.
+
+    Also a ``RuntimeError``, what DoJobber raised for a bad ``default_tries``.
 
     Attributes:
         option: the option's name.
@@ -48,7 +65,7 @@ class RootError(GraphError, TypeError):
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        super().__init__(f"a root must be a Job class, got {_describe(value)}")
+        super().__init__(f"a root must be a Job class, got {_describe(value)}{_real_dojobber_hint(value)}")
 
 
 class DepsError(GraphError, TypeError):
@@ -62,11 +79,13 @@ class DepsError(GraphError, TypeError):
     def __init__(self, job: str, value: Any, why: str) -> None:
         self.job = job
         self.value = value
-        super().__init__(f"job {job!r}: DEPS {why}, got {_describe(value)}")
+        super().__init__(f"job {job!r}: DEPS {why}, got {_describe(value)}{_real_dojobber_hint(value)}")
 
 
-class JobAttributeError(GraphError, ValueError):
+class JobAttributeError(GraphError, ValueError, RuntimeError):
     """A job class attribute such as ``TRIES`` or ``RETRY_DELAY`` has a bad value.
+
+    Also a ``RuntimeError``, what DoJobber raised for a bad ``TRIES``/``RETRY_DELAY``.
 
     Attributes:
         job: the job's name.
@@ -113,8 +132,10 @@ class DuplicateJobError(GraphError, ValueError):
         super().__init__(f"two different jobs are named {name!r}: {where(first)} and {where(second)}")
 
 
-class CycleError(GraphError, ValueError):
+class CycleError(GraphError, ValueError, RuntimeError):
     """The DEPS form a cycle (a job that depends on itself counts).
+
+    Also a ``RuntimeError``, what DoJobber raised for a cycle.
 
     Attributes:
         cycle: the job names along the cycle; the first name is repeated at the end.
@@ -139,3 +160,17 @@ class CleanupError(DojobError):
         parts = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.failures)
         n = len(self.failures)
         super().__init__(f"{n} Cleanup{'s' if n != 1 else ''} failed: {parts}")
+
+
+class SelectionError(DojobError, ValueError):
+    """A selection (``--only``, ``--tags``, ``--skip``) names nothing in the graph.
+
+    Attributes:
+        option: "only", "tags" or "skip".
+        pattern: the pattern or tag that matched no job.
+    """
+
+    def __init__(self, option: str, pattern: str, why: str = "matches no job") -> None:
+        self.option = option
+        self.pattern = pattern
+        super().__init__(f"--{option} {pattern!r} {why}")

@@ -35,6 +35,7 @@ class Status(str, enum.Enum):
     FAILED = "failed"  #: tried and failed all its tries
     BLOCKED = "blocked"  #: never tried, a dependency failed
     NOT_RUN = "not_run"  #: never tried, the run stopped first (abort, timeout, interrupt)
+    SKIPPED = "skipped"  #: never tried: a selection's --skip treats it as satisfied
 
     @property
     def ok(self) -> bool | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import logging
 import math
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -17,6 +18,7 @@ from numbers import Real
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .bind import BoundJob
 from .errors import (
     CycleError,
     DepsError,
@@ -27,6 +29,7 @@ from .errors import (
     RootError,
 )
 from .job import Job
+from .retry import RetryPolicy, check_policy
 
 if TYPE_CHECKING:
     import networkx
@@ -59,6 +62,8 @@ class JobSpec(NamedTuple):
     claims: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     fail_blocks: bool = True
+    tags: tuple[str, ...] = ()
+    retry: RetryPolicy | None = None
 
     def __repr__(self) -> str:
         return f"<JobSpec {self.index}:{self.name} kind={self.kind} tries={self.tries}>"
@@ -73,9 +78,15 @@ class JobGraph:
         deps: ``deps[i]`` holds the indices of job ``i``'s dependencies, in DEPS order.
         dependents: ``dependents[i]`` holds the indices of the jobs that depend on job ``i``.
         roots: the root jobs' names.
+        warnings: what the build accepted for DoJobber's sake and would otherwise
+            refuse (a job without Check or Run, a float TRIES...), one sentence each;
+            also logged on the ``dojob`` logger.
     """
 
     __slots__ = ("specs", "deps", "dependents", "roots", "_index", "_distinct", "__dict__")
+
+    #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
+    skipped: frozenset[int] = frozenset()
 
     def __init__(
         self,
@@ -85,6 +96,7 @@ class JobGraph:
         index: dict[str, int] | None = None,
         distinct: list[JobSpec] | None = None,
         names: list[str] | None = None,
+        warnings: tuple[str, ...] | list[str] = (),
     ) -> None:
         """``distinct``, if given, holds a spec of each distinct set of validated
         values plus every awaitable node: enough to answer the graph-wide
@@ -105,6 +117,7 @@ class JobGraph:
             index = dict(zip([s.name for s in specs], range(len(specs)), strict=True))
         self._index = index
         self._distinct = self.specs if distinct is None else tuple(distinct)
+        self.warnings: tuple[str, ...] = tuple(warnings)
         if names is not None:
             self.__dict__["names"] = names  # the cached property, already known
 
@@ -179,13 +192,47 @@ class JobGraph:
         return g
 
 
-def check_tries(value: Any, *, option: str | None = None, job: str = "", attribute: str = "TRIES") -> int:
-    """Return ``value`` if it is an int >= 1 (not a bool), else raise naming the culprit."""
+def check_tries(
+    value: Any,
+    *,
+    option: str | None = None,
+    job: str = "",
+    attribute: str = "TRIES",
+    warnings: list[str] | None = None,
+) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise naming the culprit.
+
+    With ``warnings`` (a list), a finite number >= 1 that is not an int is accepted as
+    DoJobber accepts it (``TRIES = 1.1``): it counts ``ceil(value)`` tries, and a
+    warning saying so is appended to the list and logged on the ``dojob`` logger.
+    """
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return int(value)
+    if warnings is not None and isinstance(value, Real) and not isinstance(value, bool):
+        f = float(value)
+        if math.isfinite(f) and f >= 1:
+            tries = math.ceil(f)
+            where = f"option {option}=" if option else f"job {job!r}: {attribute}="
+            _warn(warnings, f"{where}{value!r} is not an int: it counts as {tries} tries (DoJobber's countdown)")
+            return tries
     if option:
         raise OptionError(option, value, "an int >= 1")
     raise JobAttributeError(job, attribute, value, "an int >= 1")
+
+
+#: The graph warnings logged so far: each is logged once per process (a graph built again,
+#: e.g. by every ``checknrun()``, still lists it in :attr:`JobGraph.warnings`).
+_LOGGED: set[str] = set()
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    """Keep a graph warning (DoJobber accepted what dojob would refuse) and log it, once."""
+    warnings.append(message)
+    if message not in _LOGGED:
+        if len(_LOGGED) >= 10_000:  # jobs made on the fly, forever: keep the memory bounded
+            _LOGGED.clear()
+        _LOGGED.add(message)
+        logging.getLogger("dojob").warning("%s", message)
 
 
 def check_delay(value: Any, *, option: str | None = None, job: str = "", attribute: str = "RETRY_DELAY") -> float:
@@ -200,7 +247,7 @@ def check_delay(value: Any, *, option: str | None = None, job: str = "", attribu
 
 
 def _is_job_class(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, Job)
+    return (isinstance(value, type) and issubclass(value, Job)) or type(value) is BoundJob
 
 
 def is_awaitable_node(value: Any) -> bool:
@@ -209,8 +256,8 @@ def is_awaitable_node(value: Any) -> bool:
 
 
 def node_name(value: Any) -> str:
-    """The graph name of a Job class or an awaitable node."""
-    if isinstance(value, type):
+    """The graph name of a Job class, a bound job or an awaitable node."""
+    if isinstance(value, type) or type(value) is BoundJob:
         return value.__name__
     label = getattr(value, "label", None)
     if isinstance(label, str) and label and label != "NOLABEL":
@@ -222,11 +269,12 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
     """The DEPS of ``cls`` as a tuple, duplicates dropped; the container is validated here.
 
     Elements are validated when first met (see :func:`_check_dep`), once per class.
-    An awaitable node has no DEPS (its own requirements live in its scheduler).
+    An awaitable node has no DEPS (its own requirements live in its scheduler);
+    a bound job has its class's.
     """
-    if not isinstance(cls, type):
+    if not isinstance(cls, type) and type(cls) is not BoundJob:
         return ()
-    raw = cls.DEPS
+    raw = cls.DEPS  # type: ignore[union-attr]  # (a BoundJob reads its class's)
     kind = type(raw)
     if kind is tuple:
         deps = raw
@@ -240,13 +288,17 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
             raise DepsError(name, raw, "must be an iterable of Job classes, not a string")
         if isinstance(raw, type):
             raise DepsError(name, raw, "must be an iterable of Job classes (write DEPS = (X,), not DEPS = X)")
+        if type(raw) is BoundJob:
+            raise DepsError(
+                name, raw, "must be an iterable of jobs (write DEPS = (X.bind(...),), not DEPS = X.bind(...))"
+            )
         try:
             deps = tuple(raw)
         except TypeError:
             raise DepsError(name, raw, "must be an iterable of Job classes") from None
     n = len(deps)
     if n == 2:  # the common small case, without building a set
-        if deps[0] is deps[1]:
+        if deps[0] is deps[1] or (type(deps[0]) is BoundJob and deps[0] == deps[1]):
             deps = deps[:1]
     elif n > 2 and len(set(deps)) != n:
         deps = tuple(dict.fromkeys(deps))
@@ -254,7 +306,9 @@ def _deps_of(cls: Any) -> tuple[Any, ...]:
 
 
 def _check_dep(cls: type[Job], dep: Any) -> None:
-    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class or an awaitable job."""
+    """Raise :class:`DepsError` unless ``dep``, listed in ``cls.DEPS``, is a Job class, bound job or awaitable job."""
+    if type(dep) is BoundJob:
+        return
     if is_awaitable_node(dep):
         if getattr(dep, "forever", False):
             raise DepsError(cls.__name__, dep, "cannot list a forever job (it never completes)")
@@ -271,7 +325,8 @@ _CORO_CACHE: dict[Any, bool] = {None: False}
 #: Class attributes that decide a spec's validated values.
 _SPEC_NAMES = frozenset(
     ("_dojob_kind", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
-    + ("Check", "Run", "Cleanup")
+    + ("Check", "Run", "Cleanup", "TAGS")
+    + ("RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON", "RETRY_FROM")
 )
 
 
@@ -297,6 +352,15 @@ def _check_resources(name: str, attribute: str, value: Any) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
+def _check_tags(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
+        raise JobAttributeError(name, "TAGS", value, "a tuple of tags, e.g. ('db',)")
+    for item in value:
+        if not isinstance(item, str) or not item or item != item.strip() or "," in item:
+            raise JobAttributeError(name, "TAGS", value, "a tuple of non-empty strings without commas or edge spaces")
+    return tuple(dict.fromkeys(value))
+
+
 def _check_timeout(name: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -319,6 +383,34 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
     )  # fmt: skip
 
 
+#: The names a job class may define that dojob reads; a near miss of one is a typo (operator).
+_KNOWN_NAMES = ("DEPS", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
+_KNOWN_NAMES += ("Check", "Run", "Cleanup")
+_KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
+
+
+def _check_typos(cls: type, names: tuple[str, ...]) -> None:
+    """Refuse a class attribute that is a near miss of one dojob reads (``Tries``, ``deps``, ``def check``).
+
+    Such a name would be silently ignored (``TRIES`` stays the default, the
+    DEPS are not run); so it is an error that suggests the right spelling.
+    """
+    import difflib
+
+    for name in names:
+        if name.startswith("__") or name in _KNOWN_NAMES:
+            continue
+        folded = name.casefold().replace("_", "")
+        known = _KNOWN_FOLDED.get(folded)
+        if known is None and len(folded) >= 4:
+            close = difflib.get_close_matches(folded, _KNOWN_FOLDED, n=1, cutoff=0.84)
+            known = _KNOWN_FOLDED[close[0]] if close else None
+        if known is not None:
+            raise JobDefinitionError(
+                cls.__name__, f"defines {name!r}, which dojob does not read: did you mean {known}?"
+            )
+
+
 def _no_overrides(own: Any) -> tuple:
     return ()
 
@@ -339,12 +431,15 @@ def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     checks. ``pickers`` memoises :func:`_override_picker` by the dict's keys
     (classes made alike have the same keys).
     """
+    if type(cls) is BoundJob:  # its values are its class's
+        return (BoundJob, cls.job)
     if not isinstance(cls, type):
         return None
     own = cls.__dict__
     layout = tuple(own)
     picker = pickers.get(layout)
     if picker is None:
+        _check_typos(cls, layout)  # operator: once per class-dict layout, like the picker
         picker = pickers[layout] = _override_picker(own)
     key = (cls.__bases__, picker[0], picker[1](own))
     try:
@@ -354,27 +449,33 @@ def _spec_key(cls: Any, pickers: dict[tuple, tuple]) -> tuple | None:
     return key
 
 
-def _new_spec(cls: Any, index: int, default_tries: int, default_delay: float, memo: dict, key: tuple | None) -> JobSpec:
-    """Validate ``cls`` (or an awaitable node) into its spec, and remember its values under ``key``."""
-    if not isinstance(cls, type):
+def _new_spec(
+    cls: Any, index: int, default_tries: int, default_delay: float, memo: dict, key: tuple | None, warnings: list[str]
+) -> JobSpec:
+    """Validate ``cls`` (or an awaitable node) into its spec, and remember its values under ``key``.
+
+    A class that drew a warning is not remembered: each job alike gets its own warning.
+    """
+    if not isinstance(cls, type) and type(cls) is not BoundJob:
         return _awaitable_spec(cls, index, default_tries, default_delay)
-    spec = _validate_spec(cls, index, default_tries, default_delay)
-    if key is not None:
+    before = len(warnings)
+    spec = _validate_spec(cls, index, default_tries, default_delay, warnings)
+    if key is not None and len(warnings) == before:
         memo[key] = (  # every field after cls: tuple.__new__ knows no defaults
             spec.kind, spec.tries, spec.retry_delay, spec.priority, spec.critical, spec.is_async,
-            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True,
+            spec.has_cleanup, False, spec.timeout, spec.claims, spec.uses, True, spec.tags, spec.retry,
         )  # fmt: skip
     return spec
 
 
-def _validate_spec(cls: type, index: int, default_tries: int, default_delay: float) -> JobSpec:
+def _validate_spec(cls: Any, index: int, default_tries: int, default_delay: float, warnings: list[str]) -> JobSpec:
     name = cls.__name__
     kind = cls._dojob_kind
     tries = cls.TRIES
     if tries is None:
         tries = default_tries
     elif type(tries) is not int or tries < 1:
-        tries = check_tries(tries, job=name)
+        tries = check_tries(tries, job=name, warnings=warnings)
     delay = cls.RETRY_DELAY
     if delay is None:
         delay = default_delay
@@ -400,16 +501,26 @@ def _validate_spec(cls: type, index: int, default_tries: int, default_delay: flo
     check = getattr(cls, "Check", None)
     run = getattr(cls, "Run", None)
     cleanup = getattr(cls, "Cleanup", None)
+    # DoJobber builds any of these and lets the missing method fail its phase at run
+    # time (AttributeError): dojob runs them alike, with a warning instead of a refusal.
     if kind == "job":
         if not callable(check):
-            raise JobDefinitionError(name, "defines no Check method (use RunonlyJob for a job without Check)")
+            _warn(
+                warnings,
+                f"job {name!r}: defines no Check method: every try fails (use RunonlyJob for a job without Check)",
+            )
         if not callable(run):
-            raise JobDefinitionError(name, "defines no Run method")
+            _warn(warnings, f"job {name!r}: defines no Run method: its Check alone decides")
     elif kind == "runonly":
-        if not callable(run):
-            raise JobDefinitionError(name, "is a RunonlyJob but defines no Run method")
-        if check is not None:
-            raise JobDefinitionError(name, "is a RunonlyJob and must not define Check")
+        if callable(check):
+            kind = "job"  # as in DoJobber, its own Check replaces the implicit one
+            _warn(warnings, f"job {name!r}: is a RunonlyJob that defines Check: it runs as a Job (check, run, recheck)")
+        elif not callable(run):
+            _warn(warnings, f"job {name!r}: is a RunonlyJob but defines no Run method: every try fails")
+    tags = cls.TAGS
+    if tags:
+        tags = _check_tags(name, tags)
+    retry = check_policy(name, cls)
     cache = _CORO_CACHE
     try:
         is_async = cache[check] or cache[run] or cache[cleanup]
@@ -418,7 +529,8 @@ def _validate_spec(cls: type, index: int, default_tries: int, default_delay: flo
         is_async = iscoro(check) or iscoro(run) or iscoro(cleanup)
     return JobSpec(
         name, index, cls, kind, tries, delay, priority, critical, is_async, callable(cleanup),
-        False, timeout, tuple(claims) if claims else (), tuple(uses) if uses else (),
+        False, timeout, tuple(claims) if claims else (), tuple(uses) if uses else (), True,
+        tuple(tags) if tags else (), retry,
     )  # fmt: skip
 
 
@@ -426,7 +538,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     """Introspect ``DEPS`` from ``roots`` and return the validated :class:`JobGraph`.
 
     Args:
-        *roots: one or more Job classes; jobs reachable from several roots appear once.
+        *roots: one or more Job classes (or bound jobs); jobs reachable from several roots appear once.
         default_tries: TRIES of jobs that set none.
         default_retry_delay: RETRY_DELAY of jobs that set none.
 
@@ -435,11 +547,12 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
         DepsError: a DEPS is not an iterable of Job classes.
         CycleError: the DEPS form a cycle; ``.cycle`` lists it.
         DuplicateJobError: two different classes share a name.
-        JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS or USES has a bad value.
-        JobDefinitionError: a job lacks Check/Run.
+        JobAttributeError: TRIES, RETRY_DELAY, PRIORITY, CRITICAL, TIMEOUT, CLAIMS, USES, TAGS or a
+            RETRY_* attribute has a bad value.
         OptionError: a default is invalid.
     """
-    default_tries = check_tries(default_tries, option="default_tries")
+    warnings: list[str] = []
+    default_tries = check_tries(default_tries, option="default_tries", warnings=warnings)
     default_delay = check_delay(default_retry_delay, option="default_retry_delay")
     if not roots:
         raise RootError(None)
@@ -449,7 +562,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
     if paused:
         gc.disable()
     try:
-        return _build(roots, default_tries, default_delay)
+        return _build(roots, default_tries, default_delay, warnings)
     finally:
         # the memo lives for one build: kept, it would hold every job function ever seen (and
         # all their closures hold) for the life of the process
@@ -459,7 +572,7 @@ def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: 
             gc.enable()
 
 
-def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> JobGraph:
+def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float, warnings: list[str]) -> JobGraph:
     """The walk behind :func:`build_graph`: the hot loop of a build, hence the helpers inlined for plain classes."""
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
@@ -517,7 +630,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 if fields is None and key is not None:  # a job alike may have been placed since
                     fields = memo_get(key)
                 if fields is None:
-                    spec = _new_spec(cls, index, default_tries, default_delay, memo, key)
+                    spec = _new_spec(cls, index, default_tries, default_delay, memo, key, warnings)
                     specs.append(spec)
                     distinct.append(spec)
                 else:
@@ -547,6 +660,17 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
                 cls = dep
                 pending = iter(deps)
                 got = []
+            elif type(dep) is BoundJob:  # a bound job: its class's DEPS and values
+                on_path.add(dep)
+                base = dep.job
+                deps = base.DEPS
+                if type(deps) is not tuple or len(deps) > 1:
+                    deps = _deps_of(dep)
+                key = (BoundJob, base)
+                fields = memo_get(key)
+                cls = dep
+                pending = iter(deps)
+                got = []
             else:
                 _check_dep(cls, dep)
                 cls, deps, pending, key, fields, got = enter(dep)
@@ -559,7 +683,7 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float) -> 
     index = dict(zip(names, map(attrgetter("index"), specs), strict=True))  # (the specs' ints: no new ones)
     if len(index) != len(names):
         _raise_duplicate(specs)
-    return JobGraph(specs, dep_lists, root_names, index, distinct, names)
+    return JobGraph(specs, dep_lists, root_names, index, distinct, names, warnings)
 
 
 def _raise_duplicate(specs: list[JobSpec]) -> None:

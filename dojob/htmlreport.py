@@ -19,11 +19,12 @@ import math
 import re
 import traceback as tb_module
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import Any
 
 from .events import Status
-from .observe import one_line
-from .recap import counts, error_line, format_seconds, summary
+from .recap import counts, error_line, failure_text, format_seconds, is_plan, plan_counts, summary
+from .recap import visible as one_line
 from .timeline import Span, Timeline, TrySpan
 
 __all__ = ["MAX_GRAPH_JOBS", "MAX_TIMELINE_ROWS", "PHASE_COLORS", "STATUS_COLORS", "timeline_svg", "to_html"]
@@ -51,6 +52,9 @@ STATUS_COLORS = {
     "changed": "#006400",
     "failed": "#d62728",
     "blocked": "#999999",
+    "skipped": "#fff8b0",
+    "would_run": "#ff9f1c",
+    "interrupted": "#f1c40f",
 }
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -61,7 +65,9 @@ main{max-width:1250px;margin:0 auto;padding:1em 1.5em 3em}
 h1{font-size:1.5em;margin:.4em 0}
 h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .verdict{display:inline-block;padding:.2em .7em;border-radius:.3em;font-weight:bold;color:#fff}
-.verdict.good{background:#2ca02c}.verdict.bad{background:#d62728}
+.verdict.good{background:#2ca02c}.verdict.bad{background:#d62728}.verdict.plan{background:#e07b00}
+dl.context{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;font-size:.9em;margin:.4em 0}
+dl.context dt{color:#666}dl.context dd{margin:0;font-family:monospace;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.4em 0}
 th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
@@ -132,9 +138,9 @@ def graph_section(report: Any) -> str:
         return (
             f'<p class="note">The graph has {len(graph)} jobs; graphs of more than {MAX_GRAPH_JOBS} are not drawn.</p>'
         )
-    from .render import RenderError, graph_dot, svg
+    from .render import MAX_FANOUT, RenderError, graph_dot, svg
 
-    dot = graph_dot(graph, report)
+    dot = graph_dot(graph, report, max_fanout=MAX_FANOUT)
     try:
         picture = _safe_svg(svg(dot))
     except (RenderError, ValueError, ET.ParseError) as exc:
@@ -185,6 +191,13 @@ def _rows_from_report(report: Any) -> tuple[list[str], list[Span], list[TrySpan]
     return jobs, spans, []
 
 
+def _shown_status(job: Any) -> str:
+    """The status a row shows: in a plan, "would_run" or "ok", never "failed"."""
+    if job.plan is not None:
+        return "would_run" if job.plan.startswith("would_run") else "ok"
+    return str(getattr(job.status, "value", job.status))
+
+
 def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
     """The timeline as inline SVG: a row per job, a bar per phase, a line per try, a lane of parallelism.
 
@@ -198,7 +211,7 @@ def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
     else:
         jobs, spans, tries = _rows_from_report(report)
         end = report.elapsed or 0.0
-    by_job_status = {name: j.status.value for name, j in report.jobs.items()}
+    by_job_status = {name: _shown_status(j) for name, j in report.jobs.items()}
     listed = set(jobs)
     jobs += [name for name in report.jobs if name not in listed]  # never tried: empty rows
     shown = jobs[:MAX_TIMELINE_ROWS]
@@ -357,11 +370,14 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
                 else:
                     last_failure[s.job] = s
     rows = []
+    plan = is_plan(report)
     failed = [
         j
         for j in report.jobs.values()
-        if j.status is Status.FAILED or (j.status is Status.NOT_RUN and j.exception is not None)
+        if (j.status is Status.FAILED or (j.status is Status.NOT_RUN and j.exception is not None))
+        and not (plan and j.plan is not None)  # in a plan a failing Check means "would run", not a failure
     ]
+    kinds = _kinds(report)
     for job in failed[:MAX_FAILURES]:
         span = last_failure.get(job.name)
         tb = span.traceback if span is not None and span.traceback else None
@@ -370,9 +386,15 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
         where = f"try {span.try_number} {span.phase}" if span is not None else f"try {job.tries}"
         if job.status is Status.NOT_RUN:
             where += " (interrupted)"
+        cause = getattr(job, "cause", None)
+        cause_tb = ""
+        if cause is not None:
+            cause_tb = (
+                f"<details><summary>Run's traceback</summary><pre>{_esc(_format_traceback(cause))}</pre></details>"
+            )
         rows.append(
             f"<tr><td>{_name(job.name)}</td><td class=num>{job.tries}</td><td>{_esc(where)}</td>"
-            f"<td>{_esc(error_line(job.exception))}"
+            f"<td>{_esc(failure_text(job, kinds.get(job.name)))}{cause_tb}"
             f"<details><summary>traceback</summary><pre>{_esc(tb or 'no traceback')}</pre></details></td></tr>"
         )
     for span in cleanup_failures[:MAX_FAILURES]:
@@ -395,7 +417,87 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
     )
 
 
+def _kinds(report: Any) -> dict[str, str]:
+    graph = getattr(report, "graph", None)
+    return {spec.name: spec.kind for spec in graph.specs} if graph is not None else {}
+
+
+def plan_section(report: Any) -> str:
+    """A plan run's jobs that would run, each with what its Check said (programming errors marked)."""
+    from .diagnose import programming_error
+
+    kinds = _kinds(report)
+    rows = []
+    for job in report.jobs.values():
+        if job.plan is None or not job.plan.startswith("would_run"):
+            continue
+        bug = programming_error(job, kinds.get(job.name))
+        said = error_line(job.exception)
+        if bug:
+            said = f"programming error in {bug}: {said}"
+        upstream = "yes" if job.plan.endswith("_upstream_changes") else "no"
+        rows.append(f"<tr><td>{_name(job.name)}</td><td>{upstream}</td><td>{_esc(said)}</td></tr>")
+    if not rows:
+        return '<p class="note">Nothing would run.</p>'
+    return (
+        "<table><thead><tr><th>job</th><th>upstream will change</th><th>its Check said</th></tr></thead><tbody>"
+        + "".join(rows[:MAX_FAILURES])
+        + "</tbody></table>"
+    )
+
+
+def context_section(context: Mapping[str, str]) -> str:
+    """When, where and with what command line the run happened."""
+    words = {
+        "started": "started (UTC)",
+        "host": "host",
+        "user": "user",
+        "cwd": "working directory",
+        "command": "command line",
+        "python": "Python",
+    }
+    items = [f"<dt>{_esc(words.get(k, k))}</dt><dd>{_esc(one_line(str(v), 2000))}</dd>" for k, v in context.items()]
+    return '<dl class="context" id="context">' + "".join(items) + "</dl>"
+
+
+def default_context() -> dict[str, str]:
+    """This process's context: now, the host, the user, the working directory and ``sys.argv``."""
+    import datetime as dt
+    import getpass
+    import os
+    import socket
+    import sys
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "?"
+    return {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "host": socket.gethostname(),
+        "user": user,
+        "cwd": os.getcwd(),
+        "command": " ".join(sys.argv[:1]) + " ...",
+    }
+
+
+def _plan_counts_table(report: Any) -> str:
+    c = plan_counts(report)
+    cells = [
+        ("ok", c["ok"], STATUS_COLORS["ok"]),
+        ("would run", c["would_run"], STATUS_COLORS["would_run"]),
+        ("ok now, upstream will change", c["ok_upstream_changes"], "#ffffff"),
+        ("programming errors", c["programming_errors"], STATUS_COLORS["failed"]),
+        ("not checked", c["not_checked"], "#ffffff"),
+    ]
+    head = "".join(f'<th><i class="swatch" style="background:{color}"></i>{word}</th>' for word, _, color in cells)
+    body = "".join(f"<td class=num>{n}</td>" for _, n, _ in cells)
+    return f'<table id="counts"><thead><tr>{head}</tr></thead><tbody><tr>{body}</tr></tbody></table>'
+
+
 def _counts_table(report: Any) -> str:
+    if is_plan(report):
+        return _plan_counts_table(report)
     c = counts(report)
     cells = [
         ("ok", c["ok"], STATUS_COLORS["ok"]),
@@ -409,12 +511,14 @@ def _counts_table(report: Any) -> str:
     body = "".join(f"<td class=num>{n}</td>" for _, n, _ in cells)
     elapsed = _esc(format_seconds(report.elapsed))
     return (
-        f"<table><thead><tr>{head}<th>elapsed</th></tr></thead>"
+        f'<table id="counts"><thead><tr>{head}<th>elapsed</th></tr></thead>'
         f"<tbody><tr>{body}<td class=num>{elapsed}</td></tr></tbody></table>"
     )
 
 
-def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None = None) -> str:
+def to_html(
+    report: Any, timeline: Timeline | None = None, *, title: str | None = None, context: Mapping[str, str] | None = None
+) -> str:
     """The HTML report of a run, as one self-contained page.
 
     Args:
@@ -422,21 +526,32 @@ def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None 
         timeline: a :class:`~dojob.timeline.Timeline` that observed the run
             (every phase of every try); without it each job is drawn as one bar.
         title: the page's title (default: from the root jobs' names).
+        context: when, where and how it ran (``started``, ``host``, ``user``,
+            ``cwd``, ``command``...); default: this process, now.
 
     Returns:
-        The page, starting with ``<!DOCTYPE html>``.
+        The page, starting with ``<!DOCTYPE html>``. A plan run (``dojob check``)
+        reads as a plan: its badge says "changes needed" or "nothing would run",
+        its counts are the plan's, and the jobs that would run are listed under
+        "Would run", not under "Failures".
     """
     roots = ", ".join(one_line(r, 100) for r in getattr(report, "roots", ()) or ())
     if title is None:
         title = f"dojob report: {roots}" if roots else "dojob report"
-    good = report.success
-    verdict = "converged" if good else "not converged"
+    plan = is_plan(report)
+    if plan:
+        c = plan_counts(report)
+        nothing = c["would_run"] == 0 and not c["not_checked"]
+        verdict, badge = ("nothing would run", "good") if nothing else ("changes needed", "plan")
+    else:
+        verdict, badge = ("converged", "good") if report.success else ("not converged", "bad")
     if report.stopped:
         verdict += f" (stopped: {report.stopped})"
     plan_note = ""
-    if any(j.plan is not None for j in report.jobs.values()):
+    if plan:
         plan_note = (
-            '<p class="note">This was a plan run (<code>dojob check</code>): every Check ran once, nothing else.</p>'
+            '<p class="note">This was a plan run (<code>dojob check</code>): every Check ran once, and the '
+            "Cleanups of the jobs checked; no Run. Orange jobs would run.</p>"
         )
     n_tries = len(timeline.tries) if timeline is not None else sum(j.tries for j in report.jobs.values())
     timeline_note = (
@@ -445,6 +560,10 @@ def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None 
         if timeline is not None
         else '<p class="note">No per-phase timing was recorded (pass a Timeline observer): one bar per job.</p>'
     )
+    if plan:
+        last = f'<section id="plan"><h2>Would run</h2>{plan_section(report)}</section>'
+    else:
+        last = f'<section id="failures"><h2>Failures</h2>{failures_section(report, timeline)}</section>'
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -453,8 +572,9 @@ def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None 
         f"<title>{_esc(one_line(title, 300))}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         f"<h1>{_esc(one_line(title, 300))}</h1>",
-        f'<p><span class="verdict {"good" if good else "bad"}" id="verdict">{_esc(verdict)}</span> '
+        f'<p><span class="verdict {badge}" id="verdict">{_esc(verdict)}</span> '
         f"{len(report.jobs)} jobs in {_esc(format_seconds(report.elapsed))}</p>",
+        context_section(context if context is not None else default_context()),
         plan_note,
         '<section id="recap"><h2>Recap</h2>',
         _counts_table(report),
@@ -464,7 +584,7 @@ def to_html(report: Any, timeline: Timeline | None = None, *, title: str | None 
         timeline_note,
         _legend(),
         f'<div class="figure">{timeline_svg(report, timeline)}</div></section>',
-        f'<section id="failures"><h2>Failures</h2>{failures_section(report, timeline)}</section>',
+        last,
         "</main></body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from .bind import BoundJob
+from .bind import bind as _bind
+
 
 class Job:
     """A unit of idempotent convergence: Check, and if that fails, Run then Check again.
@@ -33,7 +36,19 @@ class Job:
       overrun fails the try at once (no recheck). Async phases are cancelled;
       a sync phase's thread cannot be killed: it is abandoned and runs on.
     * ``CLAIMS`` / ``USES``: names of resources this job locks exclusively /
-      shares during a try; conflicting tries never run at the same time.
+      shares during a try; conflicting tries never run at the same time. With
+      a run's ``capacity={"api": 3}``, at most 3 tries USE "api" at once, and
+      a CLAIM takes all 3 units.
+    * ``TAGS``: words to select jobs by (``dojob run --tags db``).
+    * Retry policy: ``RETRY_BACKOFF`` (each delay is the previous one times
+      this factor, default 1), ``RETRY_MAX_DELAY`` (a cap, default None),
+      ``RETRY_JITTER`` (up to this fraction of the delay is added at random,
+      default 0), ``RETRY_ON`` (the exception types worth a retry; any other
+      fails the job at once; default None: all), ``RETRY_FROM`` ("start": the
+      delay counts from the start of the failed try, DoJobber's rule; "end":
+      from its end).
+
+    ``Job.bind(NAME=value, ...)`` makes a parameterised job (see :mod:`dojob.bind`).
 
     During a try, ``self.storage`` is a dict shared by that try's Check, Run
     and recheck (fresh for every try) and ``self.global_storage`` is the one
@@ -61,6 +76,12 @@ class Job:
     TIMEOUT: ClassVar[float | None] = None
     CLAIMS: ClassVar[tuple[str, ...]] = ()
     USES: ClassVar[tuple[str, ...]] = ()
+    TAGS: ClassVar[tuple[str, ...]] = ()
+    RETRY_BACKOFF: ClassVar[float] = 1
+    RETRY_MAX_DELAY: ClassVar[float | None] = None
+    RETRY_JITTER: ClassVar[float] = 0
+    RETRY_ON: ClassVar[tuple[type[BaseException], ...] | None] = None
+    RETRY_FROM: ClassVar[str] = "start"
 
     #: How the engine treats the class: "job", "dummy" or "runonly".
     _dojob_kind: ClassVar[str] = "job"
@@ -68,7 +89,32 @@ class Job:
     storage: dict[str, Any]
     global_storage: dict[str, Any]
     #: "check" or "recheck" while Check runs (DoJobber compatibility).
-    _check_phase: str | None
+    _check_phase: str | None = None
+    #: DoJobber's per-try attributes, set on the instance as each phase ends: what the
+    #: phase returned, or what it raised (the other one stays None).
+    _check_results: Any = None
+    _check_exception: BaseException | None = None
+    _run_results: Any = None
+    _run_exception: BaseException | None = None
+    _recheck_results: Any = None
+    _recheck_exception: BaseException | None = None
+
+    @property
+    def changed_deps(self) -> ChangedDeps:
+        """During a try: the DEPS that converged through their Run in this run (see :class:`ChangedDeps`)."""
+        how = self.__dict__.get("_dojob_changed")
+        return NO_CHANGES if how is None else how[0](how[1])
+
+    @classmethod
+    def bind(cls, **params: Any) -> BoundJob:
+        """This job with ``params`` as instance attributes: a job of its own, usable in DEPS.
+
+        Example:
+            >>> invite = SendInvite.bind(EMAIL="bagg@example.com", NAME="Wendell Bagg")
+            >>> invite.__name__
+            "SendInvite[EMAIL='bagg@example.com', NAME='Wendell Bagg']"
+        """
+        return _bind(cls, params)
 
     # Check, Run and (optionally) Cleanup are defined by subclasses:
     #   def Check(self, *args, **kwargs) -> Any: ...
@@ -89,6 +135,9 @@ class DummyJob(Job):
     def Check(self, *args: Any, **kwargs: Any) -> None:
         """Always passes."""
 
+    def Run(self, *args: Any, **kwargs: Any) -> None:
+        """Always passes (as DoJobber's: a subclass whose own Check fails gets check, run, recheck)."""
+
 
 class RunonlyJob(Job):
     """A job with no Check: its ``Run`` runs on every try and passes unless it raises.
@@ -98,3 +147,22 @@ class RunonlyJob(Job):
     """
 
     _dojob_kind: ClassVar[str] = "runonly"
+
+
+class ChangedDeps(tuple):
+    """The entries of a job's DEPS that changed (converged through their Run) in this run.
+
+    A tuple of classes and bound jobs, in DEPS order; ``in`` also accepts a job
+    name: ``if WriteConfig in self.changed_deps`` or ``"WriteConfig" in ...``.
+    """
+
+    __slots__ = ()
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return any(getattr(dep, "__name__", None) == item for dep in self)
+        return tuple.__contains__(self, item)
+
+
+#: What ``changed_deps`` holds when no DEPS changed.
+NO_CHANGES = ChangedDeps()

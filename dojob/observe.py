@@ -19,12 +19,14 @@ from .events import (
     CleanupEnded,
     CleanupStarted,
     JobBlocked,
+    JobFinished,
     LockWait,
     Phase,
     PhaseAbandoned,
     PhaseEnded,
     PhaseStarted,
     RunStopping,
+    Status,
     TryEnded,
 )
 
@@ -137,6 +139,9 @@ class Trace:
             if self.debug:
                 held = ", ".join((*event.claims, *event.uses))
                 self._write(f"  {one_line(event.job)} waits for lock(s): {one_line(held)}")
+        elif kind is JobFinished:
+            if event.status is Status.SKIPPED:  # never silent: it was not even checked
+                self._write(f"{one_line(event.job)}: skipped (--skip: treated as satisfied, not checked)")
         elif kind is RunStopping:
             who = f" ({one_line(event.job)})" if event.job else ""
             self._write(f"run stopping: {event.reason}{who}")

@@ -19,12 +19,17 @@ Rules, in order of precedence when choosing the next try:
 * round-robin: the ready heap is keyed ``(tries used, PRIORITY, post-order
   index)``, so every ready job's k-th try sorts before any job's (k+1)-th;
 * retry delays: failed jobs wait in a second heap keyed by the earliest start
-  of their next try (previous start + RETRY_DELAY); waiting never blocks others;
-* resource locks: a try holds an exclusive lock on each of its CLAIMS and a
-  shared one on each of its USES, taken all at once when it starts (so no
-  deadlock is possible) and released when it ends; a ready job whose
-  resources conflict is passed over, and reserves them so that later jobs
-  cannot starve it;
+  of their next try (previous start + RETRY_DELAY, or what the job's retry
+  policy says: backoff, cap, jitter, from the try's end; see
+  :mod:`dojob.retry`); waiting never blocks others; an exception outside
+  RETRY_ON fails the job at once;
+* resources, one rule for locks and capacities: a resource has a capacity
+  (the run's ``capacity``, else unbounded); a try takes one unit of each
+  resource it USES and all the units of each it CLAIMS, all at once when it
+  starts (so no deadlock is possible) and gives them back when it ends; a
+  ready job whose units are not all free is passed over, and reserves its
+  resources so that later jobs cannot starve it;
+* skipped jobs (a selection's ``--skip``) are satisfied without a try;
 * stopping: a CRITICAL job that fails all its tries, the run's deadline, or an
   interrupt stops the run: nothing new starts, and :meth:`cancel_running` tells
   drivers to cancel (async) or abandon (threads, for a deadline) what runs.
@@ -38,6 +43,7 @@ iterative.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
@@ -72,6 +78,10 @@ CHANGED = Status.CHANGED
 FAILED = Status.FAILED
 BLOCKED = Status.BLOCKED
 NOT_RUN = Status.NOT_RUN
+SKIPPED = Status.SKIPPED
+
+#: The capacity of a resource the run gives none: a USES never waits for another USES.
+UNBOUNDED = 1 << 62
 
 
 class Planner:
@@ -85,6 +95,9 @@ class Planner:
             job whose Check fails (that job "would run"); nothing is blocked.
         deadline: the time after which nothing new starts (the run times out).
         emit: called with each event, or None to build no events at all.
+        capacity: resource name -> how many units it has (default: unbounded);
+            a try takes one unit of each of its USES and all of each of its CLAIMS.
+        rng: the random source of RETRY_JITTER (seed one for repeatable delays).
 
     All times are floats on the driver's clock; events carry them as given.
     """
@@ -98,6 +111,8 @@ class Planner:
         plan: bool = False,
         deadline: float | None = None,
         emit: Callable[[Any], None] | None = None,
+        capacity: dict[str, int] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError(f"max_running must be >= 1, got {max_running}")
@@ -121,6 +136,15 @@ class Planner:
         # setup is a visible share of a run of cheap jobs.
         self._unmet = unmet = list(map(len, graph.deps))
         self._dependents = graph.dependents
+        self._rng = rng
+        #: Why a job was not retried although it had tries left (RETRY_ON), by index.
+        self.not_retried: SparseColumn = SparseColumn()
+        skipped = graph.skipped
+        for i in skipped:  # satisfied without a try: their dependents need them no more
+            self.status[i] = SKIPPED
+            unmet[i] += 1  # never ready, whatever its own DEPS do
+            for d in graph.dependents[i]:
+                unmet[d] -= 1
         leaves = compress(range(n), map(not_, unmet))
         self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in leaves]
         heapify(self._ready)
@@ -133,15 +157,17 @@ class Planner:
             self._keeps_alive = list(map(not_, map(_FOREVER, specs)))
         else:
             self._keeps_alive = [True] * n
-        self._unfinished = sum(self._keeps_alive)
+        self._unfinished = sum(self._keeps_alive) - sum(self._keeps_alive[i] for i in skipped)
         self._locking = graph.has_locks
-        self._exclusive: set[str] = set()
-        self._shared: Counter[str] = Counter()
+        self._capacity: dict[str, int] = dict(capacity or {})
+        self._held: Counter[str] = Counter()  # units of each resource held by running tries
         self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round
         #: How many times each job was ready but waited for a lock (only jobs that did).
         self.lock_waits: SparseColumn = SparseColumn()
         #: Where each job's last try ran, when a driver said (threads, processes).
         self.workers: SparseColumn = SparseColumn()
+        #: What Run raised in each job's last try, when its recheck then failed (operator: cause before symptom).
+        self.causes: SparseColumn = SparseColumn()
         #: Why the run stopped starting jobs ("critical", "timeout", "interrupted"), or None.
         self.stopped: str | None = None
         self.stopped_job: str | None = None
@@ -186,9 +212,15 @@ class Planner:
         succeeded = (OK, CHANGED)
         if not self._forever:
             status = self.status
-            return status.count(OK) + status.count(CHANGED) == len(status)
+            return status.count(OK) + status.count(CHANGED) == len(status) - len(self.graph.skipped)
         specs = self.specs
-        return all(s in succeeded or specs[i].forever for i, s in enumerate(self.status))
+        return all(s in succeeded or s is SKIPPED or specs[i].forever for i, s in enumerate(self.status))
+
+    def announce_skipped(self, now: float) -> None:
+        """Emit a ``JobFinished(status=SKIPPED)`` for each skipped job (drivers call it once, after RunStarted)."""
+        if self._emit is not None:
+            for i in sorted(self.graph.skipped):
+                self._emit(JobFinished(self.specs[i].name, SKIPPED, 0, now))
 
     # -- transitions -------------------------------------------------------
     def next_actions(self, now: float) -> list[int]:
@@ -270,14 +302,18 @@ class Planner:
         exception: BaseException | None = None,
         *,
         cancelled: bool = False,
+        cause: BaseException | None = None,
     ) -> None:
         """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
 
         Args:
             cancelled: the try was cut short because the run stopped or only
                 forever jobs were left; the job ends not run, and blocks nothing.
+            cause: what Run raised in this try, when its recheck then failed.
         """
         self._running -= 1
+        if cause is not None or index in self.causes:  # operator: the cause of the last failed try
+            self.causes[index] = None if ok else cause
         self.ended[index] = now
         if self._locking:
             self._release(self.specs[index])
@@ -314,11 +350,16 @@ class Planner:
                 emit(JobFinished(spec.name, NOT_RUN, self.tries[index], now))
             return False
         if self.stopped is None and self.tries[index] < (1 if self._single_try else spec.tries):
-            retry_at = self.last_start[index] + spec.retry_delay
-            heappush(self._waiting, (retry_at, index))
-            if emit is not None:
-                emit(TryEnded(spec.name, self.tries[index], False, now, retry_at))
-            return False
+            retry = spec.retry
+            if retry is None:  # DoJobber's rule
+                retry_at: float | None = self.last_start[index] + spec.retry_delay
+            else:
+                retry_at = self._retry_at(index, retry, now, exception)
+            if retry_at is not None:
+                heappush(self._waiting, (retry_at, index))
+                if emit is not None:
+                    emit(TryEnded(spec.name, self.tries[index], False, now, retry_at))
+                return False
         if emit is not None:
             emit(TryEnded(spec.name, self.tries[index], False, now))
         release = self.plan or not spec.fail_blocks
@@ -365,31 +406,53 @@ class Planner:
         self._unfinished = 0
 
     # -- internals -----------------------------------------------------------
+    def _retry_at(self, index: int, retry: Any, now: float, exception: BaseException | None) -> float | None:
+        """When job ``index`` may try again under its retry policy, or None if RETRY_ON refuses the failure."""
+        refused = retry.refuses(exception)
+        if refused is not None:
+            self.not_retried[index] = refused
+            if exception is not None and hasattr(exception, "add_note"):
+                exception.add_note(refused)  # the reason travels with the error, into the report
+            return None
+        if self._rng is None:
+            self._rng = random.Random()
+        start = now if retry.from_end else self.last_start[index]
+        return start + retry.delay(self.specs[index].retry_delay, self.tries[index], self._rng)
+
+    def _units(self, spec: Any) -> list[tuple[str, int]]:
+        """The units of each resource a try of ``spec`` takes: all of a CLAIM, one of a USE."""
+        capacity = self._capacity
+        return [(name, capacity.get(name, UNBOUNDED)) for name in spec.claims] + [(name, 1) for name in spec.uses]
+
     def _acquire(self, spec: Any, reserved: set[str]) -> bool:
-        """Take all of ``spec``'s locks at once, or none (also refusing resources reserved this round)."""
-        exclusive = self._exclusive
-        shared = self._shared
-        for name in spec.claims:
-            if name in exclusive or shared[name] or name in reserved:
+        """Take all of ``spec``'s units at once, or none (also refusing resources reserved this round).
+
+        The one rule: a try may start when, for each resource, the units it
+        takes fit in what the resource's capacity leaves free.
+        """
+        held = self._held
+        capacity = self._capacity
+        units = self._units(spec)
+        for name, need in units:
+            if name in reserved or held[name] + need > capacity.get(name, UNBOUNDED):
                 return False
-        for name in spec.uses:
-            if name in exclusive or name in reserved:
-                return False
-        exclusive.update(spec.claims)
-        for name in spec.uses:
-            shared[name] += 1
+        for name, need in units:
+            held[name] += need
         return True
 
     def _release(self, spec: Any) -> None:
-        """Give back the locks of ``spec`` (if it takes any)."""
+        """Give back the units of ``spec`` (if it takes any)."""
         if not spec.claims and not spec.uses:
             return
-        self._exclusive.difference_update(spec.claims)
-        shared = self._shared
-        for name in spec.uses:
-            shared[name] -= 1
-            if not shared[name]:
-                del shared[name]
+        held = self._held
+        for name, need in self._units(spec):
+            held[name] -= need
+            if not held[name]:
+                del held[name]
+
+    def holding(self) -> dict[str, int]:
+        """Resource name -> units held by running tries now (for tests and displays)."""
+        return dict(self._held)
 
     def _fail(self, index: int, now: float) -> None:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""

@@ -30,8 +30,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .observe import one_line
 from .recap import format_seconds
+from .recap import visible as one_line
 
 __all__ = ["ConsoleWriter", "Progress"]
 

@@ -6,30 +6,61 @@ failure blocked listed under it, why the run stopped early if it did, and a last
 line with the counts per status and the elapsed time. For a plan run
 (``plan=True``, ``dojob check``) it lists every job's plan instead.
 
+For a failed job whose Run raised before its recheck failed, both errors are
+shown, the Run's (the cause) first; a failure that is a bug in the job's code
+(its ``__init__`` raised, or its Check raised ``NameError``, ``TypeError``...)
+says "programming error". A ``changed:`` line names the jobs that changed
+the world.
+
 The text is safe for a terminal: job names and messages go through
-:func:`~dojob.observe.one_line`, so a hostile name cannot move the cursor or
-inject escape sequences. Colour is opt-in (``color=True``); :func:`use_color`
+:func:`visible`, so a hostile name cannot move the cursor or inject escape
+sequences, and invisible characters (zero-width spaces, bidi marks) are shown
+as ``\u200b``: ``Deploy\u200bProd`` never reads as ``DeployProd``. Colour is opt-in (``color=True``); :func:`use_color`
 decides it for a stream the way the ``dojob`` command does (a terminal, and
 ``NO_COLOR`` unset or empty).
 
 Example:
-    >>> print(dojob.run(WatchMovie, kwargs=options).summary())
+    >>> print(dojob.run(WatchMovie, kwargs={"battery_state": "dead"}).summary())
     FAILED  TurnOnTV (3 tries): RuntimeError: Remote batteries are dead.
-              blocked: StartMovie, WatchMovie
-    not converged in 0.36 s: 9 ok, 4 changed (3 needed retries), 1 failed, 2 blocked, 0 interrupted
+            blocked: StartMovie, WatchMovie
+    FAILED  SitOnCouch (3 tries): RuntimeError: No space on couch.
+            also blocks: StartMovie, WatchMovie
+    changed: DimTheLights, PopcornBowl, Popcorn, Pizza, SendInvite[NAME='Wendell Bagg'], ...
+    not converged in 206 ms: 3 ok, 8 changed (3 needed retries), 2 failed, 2 blocked, 0 interrupted
 """
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .events import Status
-from .observe import one_line
+from .observe import one_line as _one_line
 from .render import format_duration
 
-__all__ = ["PLAN_WORDS", "format_seconds", "summary", "use_color"]
+__all__ = ["PLAN_WORDS", "counts", "error_line", "format_seconds", "plan_counts", "summary", "use_color", "visible"]
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) in ("Cf", "Zl", "Zp") or char in "\u115f\u1160\u3164\uffa0"
+
+
+def visible(text: str, limit: int = 2000) -> str:
+    """``text`` on one safe terminal line, with invisible characters shown (``\\u200b``).
+
+    :func:`dojob.observe.one_line` escapes control characters; this also
+    escapes format characters (zero-width spaces and joiners, bidi marks, soft
+    hyphens...), which would make two different names look the same.
+    """
+    text = str(text)
+    if any(_invisible(c) for c in text):
+        text = "".join(f"\\u{ord(c):04x}" if _invisible(c) else c for c in text)
+    return _one_line(text, limit)
+
+
+one_line = visible
 
 #: How each ``JobReport.plan`` value reads in a plan recap.
 PLAN_WORDS: dict[str, str] = {
@@ -37,6 +68,7 @@ PLAN_WORDS: dict[str, str] = {
     "would_run": "would run",
     "ok_upstream_changes": "ok now, upstream will change",
     "would_run_upstream_changes": "would run, upstream will change",
+    "skipped": "SKIPPED (--skip: treated as satisfied, not checked)",
 }
 
 #: Failed jobs listed in full; the rest are counted.
@@ -45,6 +77,8 @@ MAX_FAILED_SHOWN = 20
 MAX_BLOCKED_SHOWN = 10
 #: Longest error message shown (characters).
 MAX_ERROR_CHARS = 300
+#: Changed jobs named on the ``changed:`` line; the rest are counted.
+MAX_CHANGED_SHOWN = 12
 
 _STOPPERS = (KeyboardInterrupt, SystemExit)
 
@@ -55,6 +89,7 @@ _SGR = {
     "failed": "31;1",
     "blocked": "90",
     "interrupted": "33",
+    "skipped": "33;1",
     "bad": "31;1",
     "good": "32;1",
     "warn": "33;1",
@@ -137,7 +172,75 @@ def _is_interrupted(status: Status, exception: BaseException | None, stopped: st
     """A job the run's stop cut short: never started, or its try was interrupted."""
     if status is Status.NOT_RUN:
         return stopped is not None
+    if getattr(status, "value", status) == "interrupted":
+        return True
     return status is Status.FAILED and isinstance(exception, _STOPPERS)
+
+
+def _words(status: Any) -> str:
+    """How a status reads: its value with spaces (a status this module does not know is shown as is)."""
+    return one_line(str(getattr(status, "value", status)).replace("_", " "), 40)
+
+
+def failure_text(job: Any, kind: str | None = None) -> str:
+    """What went wrong with a failed job, on one line, the cause first.
+
+    ``Type: message`` of its last error; ``Run raised Type: message; then the
+    recheck: Type: message`` when Run raised before the recheck failed; prefixed
+    with ``programming error in __init__/Check/Run:`` when the code is at fault.
+    """
+    from .diagnose import programming_error
+
+    where = programming_error(job, kind)
+    cause = getattr(job, "cause", None)
+    text = error_line(job.exception)
+    if where == "__init__":
+        return f"programming error in __init__: {text}"
+    if cause is not None:
+        text = f"Run raised {error_line(cause)}; then the recheck: {text}"
+    if where is not None:
+        text = f"programming error in {where}: {text}"
+    return text
+
+
+def _also_blocks(report: Any, name: str, listed: set[str]) -> list[str]:
+    """Blocked jobs downstream of failed job ``name`` that are listed under another failure.
+
+    Fixing only that other failure would not unblock them: an incident report says so.
+    """
+    graph = getattr(report, "graph", None)
+    if graph is None:
+        return []
+    try:
+        index, specs, dependents = graph.index[name], graph.specs, graph.dependents
+    except (AttributeError, KeyError, TypeError):
+        return []
+    jobs = report.jobs
+    seen = {index}
+    stack = list(dependents[index])
+    out = []
+    while stack:
+        d = stack.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        job = jobs.get(specs[d].name)
+        if job is None or job.status is not Status.BLOCKED:
+            continue
+        if job.name not in listed:
+            out.append((d, job.name))
+        stack.extend(dependents[d])
+    return [n for _, n in sorted(out)]
+
+
+def _kinds(report: Any) -> dict[str, str]:
+    graph = getattr(report, "graph", None)
+    if graph is None:
+        return {}
+    try:
+        return {spec.name: spec.kind for spec in graph.specs}
+    except Exception:  # a report built by hand
+        return {}
 
 
 def _was_cut(job: Any) -> bool:
@@ -161,7 +264,7 @@ def counts(report: Any) -> dict[str, int]:
         statuses = [j.status for j in rows]
         tries = [j.tries for j in rows]
         exceptions = [j.exception for j in rows]
-    keys = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run")
+    keys = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
     out = dict.fromkeys(keys, 0)
     stopped = report.stopped
     for status, n, exc in zip(statuses, tries, exceptions, strict=True):
@@ -173,7 +276,51 @@ def counts(report: Any) -> dict[str, int]:
                 out["retried" if status is Status.CHANGED else "ok_retried"] += 1
         elif status is Status.FAILED or status is Status.BLOCKED or status is Status.NOT_RUN:
             out[status.value] += 1
+        elif status is Status.SKIPPED:
+            out["skipped"] += 1
+        else:  # a status this recap does not know: counted under its own name
+            key = str(getattr(status, "value", status))
+            out[key] = out.get(key, 0) + 1
     return out
+
+
+def _not_retried(exception: BaseException | None) -> str:
+    """``"; not retried: ..."`` when RETRY_ON refused to retry ``exception`` (see :mod:`dojob.retry`)."""
+    for note in getattr(exception, "__notes__", None) or ():
+        if isinstance(note, str) and note.startswith("not retried: "):
+            return "; " + one_line(note, 300)
+    return ""
+
+
+def plan_counts(report: Any) -> dict[str, int]:
+    """A plan run's counts: ok, would_run (with or without upstream changes), ok_upstream_changes, not_checked.
+
+    The text recap and the HTML report both count with this, so they agree.
+    """
+    out = {"ok": 0, "would_run": 0, "ok_upstream_changes": 0, "not_checked": 0, "programming_errors": 0, "skipped": 0}
+    kinds = _kinds(report)
+    from .diagnose import programming_error
+
+    for job in report.jobs.values():
+        plan = job.plan
+        if plan is None:
+            out["not_checked"] += 1
+        elif plan.startswith("would_run"):
+            out["would_run"] += 1
+            if programming_error(job, kinds.get(job.name)):
+                out["programming_errors"] += 1
+        elif plan == "ok_upstream_changes":
+            out["ok_upstream_changes"] += 1
+        elif plan == "skipped":
+            out["skipped"] += 1
+        else:
+            out["ok"] += 1
+    return out
+
+
+def is_plan(report: Any) -> bool:
+    """Whether ``report`` is a plan run's (``plan=True``, ``dojob check``)."""
+    return any(j.plan is not None for j in report.jobs.values())
 
 
 def summary(report: Any, *, color: bool = False) -> str:
@@ -191,19 +338,27 @@ def summary(report: Any, *, color: bool = False) -> str:
         job with its plan, then the counts.
     """
     paint = _Paint(color)
-    plans = [j.plan for j in report.jobs.values()]
-    if any(p is not None for p in plans):
+    if is_plan(report):
         return _plan_summary(report, paint)
+    kinds = _kinds(report)
     lines: list[str] = []
     blocked: dict[str, list[str]] = {}
     failed: list[Any] = []
+    changed: list[str] = []
+    others: list[Any] = []
+    known = (Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED, Status.NOT_RUN, Status.PENDING)
     for job in report.jobs.values():
-        if job.status is Status.BLOCKED and job.blocked_by is not None:
+        status = job.status
+        if status is Status.BLOCKED and job.blocked_by is not None:
             blocked.setdefault(job.blocked_by, []).append(job.name)
-        elif job.status is Status.FAILED or (job.status is Status.NOT_RUN and job.tries):
+        elif status is Status.CHANGED:
+            changed.append(job.name)
+        elif status is Status.FAILED or (status is Status.NOT_RUN and job.tries):
             failed.append(job)
+        elif status not in known and job.tries:  # a status this recap does not know, e.g. interrupted
+            others.append(job)
     cut = [_was_cut(job) for job in failed]
-    width = 11 if any(cut) else 6
+    width = 11 if any(cut) or others else 6
     indent = " " * (width + 2)
     for job, was_cut in list(zip(failed, cut, strict=True))[:MAX_FAILED_SHOWN]:
         if was_cut:
@@ -211,19 +366,32 @@ def summary(report: Any, *, color: bool = False) -> str:
             what = f"during try {job.tries} ({error_line(job.exception)})"
         else:
             head = paint("FAILED".ljust(width), "failed")
-            what = f"({_tries(job.tries)}): {error_line(job.exception)}"
+            what = f"({_tries(job.tries)}): {failure_text(job, kinds.get(job.name))}{_not_retried(job.exception)}"
         lines.append(f"{head}  {one_line(job.name, 200)} {what}")
         under = blocked.get(job.name)
         if under:
             lines.append(indent + paint(f"blocked: {_names(under, MAX_BLOCKED_SHOWN)}", "blocked"))
+        also = _also_blocks(report, job.name, set(under or ()))
+        if also:
+            lines.append(indent + paint(f"also blocks: {_names(also, MAX_BLOCKED_SHOWN)}", "blocked"))
     if len(failed) > MAX_FAILED_SHOWN:
         lines.append(f"... and {len(failed) - MAX_FAILED_SHOWN} more failed jobs")
+    skipped = [job.name for job in report.jobs.values() if job.status is Status.SKIPPED]
+    if skipped:  # loudly: they were not even checked
+        head = paint("SKIPPED".ljust(width), "skipped")
+        lines.append(f"{head}  {_names(skipped, MAX_BLOCKED_SHOWN)} (--skip: treated as satisfied, not checked)")
+    for job in others[:MAX_FAILED_SHOWN]:
+        head = paint(_words(job.status).upper().ljust(width), "interrupted")
+        detail = f": {error_line(job.exception)}" if job.exception is not None else ""
+        lines.append(f"{head}  {one_line(job.name, 200)} (try {job.tries}){detail}")
     if report.stopped is not None:
         reason = _STOP_REASONS.get(report.stopped, one_line(str(report.stopped)))
         stopped_job = getattr(report, "stopped_job", None)
         if stopped_job:
             reason += f": {one_line(stopped_job, 200)}"
         lines.append(paint(f"run stopped: {reason}", "warn"))
+    if changed:
+        lines.append(paint("changed:", "changed") + f" {_names(changed, MAX_CHANGED_SHOWN)}")
     c = counts(report)
     verdict = paint("converged", "good") if report.success else paint("not converged", "bad")
     ok_retried = f" ({c['ok_retried']} needed retries)" if c["ok_retried"] else ""
@@ -236,36 +404,54 @@ def summary(report: Any, *, color: bool = False) -> str:
     ]
     if c["not_run"]:
         parts.append(f"{c['not_run']} not run")
+    if c["skipped"]:
+        parts.append(paint(f"{c['skipped']} skipped", "skipped"))
+    parts += [f"{n} {_words(key)}" for key, n in c.items() if key not in _COUNT_KEYS and n]
     lines.append(f"{verdict} in {format_seconds(report.elapsed)}: {', '.join(parts)}")
     return "\n".join(lines)
 
 
+_COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
+
+
 def _plan_summary(report: Any, paint: _Paint) -> str:
-    """A plan run's recap: every job's plan, then the counts."""
+    """A plan run's recap: every job's plan, then the counts (those of :func:`plan_counts`)."""
+    from .diagnose import programming_error
+
+    kinds = _kinds(report)
     rows = list(report.jobs.values())
     width = min(40, max((len(one_line(j.name, 200)) for j in rows), default=3))
     lines = []
-    tally = dict.fromkeys(PLAN_WORDS, 0)
-    not_checked = 0
     for job in rows:
         name = one_line(job.name, 200).ljust(width)
         if job.plan is None:
-            not_checked += 1
             lines.append(f"{name}  {paint('not checked', 'interrupted')}")
             continue
-        tally[job.plan] = tally.get(job.plan, 0) + 1
-        word = PLAN_WORDS.get(job.plan, job.plan)
-        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith("would_run") else "dim")
+        word = PLAN_WORDS.get(job.plan, one_line(job.plan, 60))
+        would = job.plan.startswith("would_run")
+        style = "ok" if job.plan == "ok" else ("warn" if job.plan.startswith(("would_run", "skipped")) else "dim")
         line = f"{name}  {paint(word, style)}"
-        if job.plan.startswith("would_run") and job.exception is not None:
-            line += f"  ({error_line(job.exception)})"
+        if would and job.exception is not None:
+            where = programming_error(job, kinds.get(job.name))
+            if where == "__init__":
+                line = f"{name}  {paint('cannot start', 'failed')}  (programming error in __init__: "
+                line += f"{error_line(job.exception)})"
+            elif where is not None:
+                line += f"  (programming error in {where}? {error_line(job.exception)})"
+            else:
+                line += f"  ({error_line(job.exception)})"
         lines.append(line)
     if report.stopped is not None:
         lines.append(paint(f"check stopped: {_STOP_REASONS.get(report.stopped, report.stopped)}", "warn"))
-    would = tally["would_run"] + tally["would_run_upstream_changes"]
-    verdict = paint("nothing would run", "good") if would == 0 and not not_checked else paint("changes needed", "warn")
-    parts = [f"{tally['ok']} ok", f"{would} would run", f"{tally['ok_upstream_changes']} ok now, upstream will change"]
-    if not_checked:
-        parts.append(f"{not_checked} not checked")
+    c = plan_counts(report)
+    nothing = c["would_run"] == 0 and not c["not_checked"]
+    verdict = paint("nothing would run", "good") if nothing else paint("changes needed", "warn")
+    parts = [f"{c['ok']} ok", f"{c['would_run']} would run", f"{c['ok_upstream_changes']} ok now, upstream will change"]
+    if c["programming_errors"]:
+        parts.append(paint(f"{c['programming_errors']} programming errors", "failed"))
+    if c["not_checked"]:
+        parts.append(f"{c['not_checked']} not checked")
+    if c["skipped"]:
+        parts.append(f"{c['skipped']} skipped")
     lines.append(f"{verdict} ({format_seconds(report.elapsed)}): {', '.join(parts)}")
     return "\n".join(lines)

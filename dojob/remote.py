@@ -37,6 +37,7 @@ from .clock import SystemClock
 from .errors import DojobError, OptionError
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
+from .job import NO_CHANGES
 from .shipping import dumps
 from .storage import SharedStorage
 
@@ -131,7 +132,7 @@ def run_remote_try(payload: bytes) -> bytes:
     name = _worker_name()
     job, try_number, blob = pickle.loads(payload)
     try:
-        spec, args, kwargs, storage, no_act, base, want_events = pickle.loads(blob)
+        spec, args, kwargs, storage, no_act, base, want_events, changed_deps = pickle.loads(blob)
         snapshot = pickle.loads(storage)
         working = SharedStorage(pickle.loads(storage))  # with its lock, as in the run's own process
     except Exception as exc:
@@ -148,6 +149,7 @@ def run_remote_try(payload: bytes) -> bytes:
         now=lambda: base + (time.monotonic() - t0),
     )
     ctx.worker = lambda: name
+    ctx.changed_deps = lambda index: changed_deps
     stopper: BaseException | None = None
     try:
         if spec.timeout is None:
@@ -166,7 +168,7 @@ def run_remote_try(payload: bytes) -> bytes:
     cleanup_failures = execute(cleanups(ctx))
     changed, removed = _changes(snapshot, working)
     result = (
-        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception)),
+        TryOutcome(out.ok, out.changed, out.result, _portable(out.exception), _portable(out.cause)),
         events,
         changed,
         removed,
@@ -295,6 +297,7 @@ class RemoteTries:
                     ctx.no_act,
                     self.now(),
                     ctx.emit is not None,
+                    ctx.changed_deps(spec.index) if ctx.changed_deps is not None else NO_CHANGES,
                 )
             )
             payload = pickle.dumps((spec.name, try_number, blob), pickle.HIGHEST_PROTOCOL)

@@ -15,8 +15,8 @@ tasks of the cluster, and its configuration, are left alone.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -63,18 +63,41 @@ class DaskExecutor(cf.Executor):
     def __init__(self, client: Any, *, owned: bool = False) -> None:
         self.client = client
         self.owned = owned
-        self._executor = client.get_executor(pure=False)
-        self._futures: weakref.WeakSet = weakref.WeakSet()
+        self._pending: dict[str, Any] = {}  # key -> distributed.Future not finished yet
+        self._lock = threading.Lock()
         client.register_plugin(_one_try_plugin(), name=_PLUGIN)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        future = self._executor.submit(fn, *args, key=f"{KEY_PREFIX}{uuid.uuid4().hex}", **kwargs)
-        self._futures.add(future)
-        return future
+        outer: cf.Future = cf.Future()
+        key = f"{KEY_PREFIX}{uuid.uuid4().hex}"
+        future = self.client.submit(fn, *args, key=key, pure=False, **kwargs)
+        with self._lock:
+            self._pending[key] = future
+
+        def done(finished: Any) -> None:  # on a thread of the client
+            with self._lock:
+                self._pending.pop(key, None)
+            try:
+                if finished.status == "finished":
+                    outer.set_result(finished.result())
+                elif finished.status == "cancelled":
+                    outer.cancel()
+                else:
+                    outer.set_exception(finished.exception())
+            except BaseException as exc:  # noqa: BLE001 - e.g. the result could not be fetched
+                if not outer.done():
+                    outer.set_exception(exc)
+
+        future.add_done_callback(done)
+        return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Cancel the calls not finished (a running one runs on in its worker); close an owned client."""
-        for future in list(self._futures):
-            future.cancel()
+        """Cancel the calls not finished, at the scheduler, before returning (a running one runs on in its
+        worker thread: Dask cannot stop it); close an owned client."""
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        if pending:
+            self.client.cancel(pending)
         if self.owned:
             self.client.close()

@@ -90,8 +90,25 @@ class _Slot:
         self.process: Any = None
         self.conn: Any = None
         self.busy = False
+        self.lock = threading.Lock()  # around starting and reaping the process
         self.thread = threading.Thread(target=self.loop, name=f"dojob-pool-{number}", daemon=True)
         self.thread.start()
+
+    def ensure(self) -> None:
+        """Have a live process: reap one that died (while idle, or in its last call) and start a fresh one.
+
+        :meth:`ProcessPool.submit` calls this in the submitting thread, so that a
+        ``fork`` happens there (as ``ProcessPoolExecutor`` does) and not on this
+        slot's thread while another thread of the run may hold a lock the child
+        would need (cloudpickle's, while it pickles the next try).
+        """
+        with self.lock:
+            if self.process is not None and not self.process.is_alive():  # not the next call's loss
+                self.process.join()
+                self.conn.close()
+                self.process = self.conn = None
+            if self.process is None and not self.pool.closing:
+                self.start()
 
     def start(self) -> None:
         ctx = self.pool.context
@@ -134,42 +151,41 @@ class _Slot:
                 self.pool.settled()
 
     def run(self, future: cf.Future, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        process = conn = None
         try:
-            if self.process is not None and not self.process.is_alive():  # it died while idle: not this call's loss
-                self.process.join()
-                self.conn.close()
-                self.process = self.conn = None
-            if self.process is None:
-                self.start()
-            future.pid = self.process.pid  # type: ignore[attr-defined]
-            self.conn.send((fn, args, kwargs))
+            self.ensure()  # (started by submit() already, unless it died since)
+            with self.lock:
+                process, conn = self.process, self.conn
+            if process is None:
+                raise RuntimeError("the ProcessPool is shutting down")
+            future.pid = process.pid  # type: ignore[attr-defined]
+            conn.send((fn, args, kwargs))
         except BaseException as exc:  # noqa: BLE001 - e.g. an argument that cannot be pickled
-            if self.process is not None and not self.process.is_alive():
-                self.died(future)
+            if process is not None and not process.is_alive():
+                self.died(future, process, conn)
             else:
                 future.set_exception(exc)
             return
-        conn = self.conn
-        ready = multiprocessing.connection.wait([conn, self.process.sentinel])
+        ready = multiprocessing.connection.wait([conn, process.sentinel])
         if conn in ready:
             try:
                 ok, value = conn.recv()
             except (EOFError, OSError):
-                self.died(future)
+                self.died(future, process, conn)
                 return
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
             return
-        self.died(future)
+        self.died(future, process, conn)
 
-    def died(self, future: cf.Future) -> None:
-        process = self.process
-        self.process = None
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+    def died(self, future: cf.Future, process: Any, conn: Any) -> None:
+        """``process`` died running the call of ``future``: fail that call (only), forget the process."""
+        with self.lock:
+            if self.process is process:  # (unless ensure() already replaced it)
+                self.process = self.conn = None
+                conn.close()
         process.join()
         future.set_exception(ProcessDied(process.pid, process.exitcode))
 
@@ -202,6 +218,7 @@ class ProcessPool(cf.Executor):
         self._size = size
         self._slots: list[_Slot] = []
         self._shutdown = False
+        self.closing = False  # no process starts once terminate() began
         self._outstanding = 0  # calls submitted and not settled
         self._lock = threading.Lock()
         # kill what is still running when the interpreter exits (before multiprocessing joins its children)
@@ -216,6 +233,8 @@ class ProcessPool(cf.Executor):
             self._outstanding += 1
             if self._outstanding > len(self._slots) < self._size:
                 self._slots.append(_Slot(self, len(self._slots)))
+            for slot in self._slots[: self._outstanding]:
+                slot.ensure()  # fork here, in the caller's thread
         return future
 
     def settled(self) -> None:
@@ -253,6 +272,7 @@ class ProcessPool(cf.Executor):
         Their calls fail with :class:`ProcessDied`; idle processes are told to
         exit. Waits up to ``wait`` seconds for the slots to finish.
         """
+        self.closing = True
         self.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + wait
         for slot in self._slots:

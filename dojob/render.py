@@ -32,7 +32,9 @@ from .errors import DojobError
 
 __all__ = [
     "MAX_LABEL_CHARS",
+    "MAX_FANOUT",
     "MAX_LABEL_LINES",
+    "MAX_TOOLTIP_CHARS",
     "STATUS_STYLES",
     "ClusterStyle",
     "format_duration",
@@ -48,6 +50,14 @@ __all__ = [
 MAX_LABEL_CHARS = 200
 #: Most lines of a (multi-line) name shown in a node label.
 MAX_LABEL_LINES = 10
+#: Longest full name, and longest message, in a tooltip (characters): Graphviz
+#: rejects attributes of about 16 000.
+MAX_TOOLTIP_CHARS = 1000
+#: Most lines of each of them.
+MAX_TOOLTIP_LINES = 25
+#: A job with more direct dependencies than this has its simple ones (leaves
+#: that only it needs) drawn as one node per status ("38 jobs ok").
+MAX_FANOUT = 12
 
 #: Node attributes per status: ``(fillcolor, fontcolor, extra line style)``.
 #: ``None`` is the same as ``"pending"``.
@@ -60,7 +70,11 @@ STATUS_STYLES: dict[str, tuple[str, str, str | None]] = {
     "blocked": ("grey", "black", None),
     "running": ("yellow", "black", None),
     "would_run": ("orange", "black", None),
+    "skipped": ("lightyellow", "black", "dotted"),
+    "interrupted": ("gold", "black", "dashed"),
 }
+#: How a status this module does not know is drawn (with the status written in the label).
+UNKNOWN_STYLE = ("lightpink", "black", "dashed")
 
 _RANKDIRS = ("TB", "LR", "BT", "RL")
 # Formats whose output is simply the DOT source: no Graphviz binary needed.
@@ -86,8 +100,8 @@ _NEWLINES_RE = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class RenderError(DojobError):
-    """Raised when a DOT source cannot be rendered.
+class RenderError(DojobError, RuntimeError):
+    """Raised when a DOT source cannot be rendered (also a ``RuntimeError``, as in DoJobber).
 
     Reasons include a missing Graphviz program (the message says how to
     install it), an unknown output format or layout engine, or Graphviz
@@ -198,7 +212,7 @@ def _sanitize(text: str) -> str:
             out.append(char)
         elif char == "\t":
             out.append(" ")
-        elif unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI or char in ("\ufffe", "\uffff"):
+        elif unicodedata.category(char) in ("Cc", "Cs", "Cf") or char in _BIDI or char in ("\ufffe", "\uffff"):
             out.append(_visible_escape(char))
         else:
             out.append(char)
@@ -296,11 +310,13 @@ def _label_lines(node: NodeStyle) -> tuple[str, str | None]:
     if node.detail:
         detail, _ = _truncate(_sanitize(node.detail), MAX_LABEL_CHARS, 3)
         lines.append(detail)
-    tips: list[str] = []
+    tips: list[str] = []  # the full name when the label shortened it, then the tooltip: each bounded
     if shortened:
-        tips.append(full_name)
+        tips.append(_truncate(full_name, MAX_TOOLTIP_CHARS, MAX_TOOLTIP_LINES)[0])
     if node.tooltip:
-        tips.append(_sanitize(node.tooltip))
+        tips.append(
+            _truncate(_sanitize(str(node.tooltip)[: MAX_TOOLTIP_CHARS * 2]), MAX_TOOLTIP_CHARS, MAX_TOOLTIP_LINES)[0]
+        )
     return "\n".join(lines), ("\n".join(tips) if tips else None)
 
 
@@ -317,11 +333,8 @@ def _node_attrs(node: NodeStyle) -> str:
         ValueError: If the status is unknown.
     """
     status = "pending" if node.status is None else node.status
-    try:
-        fill, font, line_style = STATUS_STYLES[status]
-    except KeyError:
-        valid = ", ".join(["None", *STATUS_STYLES])
-        raise ValueError(f"unknown status {status!r} for node {node.name[:80]!r}; expected one of: {valid}") from None
+    # a status this module does not know is drawn, not refused: a picture must not break a run's outputs
+    fill, font, line_style = STATUS_STYLES.get(status, UNKNOWN_STYLE)
     if node.forever:
         line_style = "dotted"
     styles = ["rounded", "filled"] + ([line_style] if line_style else [])
@@ -580,34 +593,108 @@ def svg(dot_source: str) -> str:
     return render(dot_source, "svg").decode("utf-8")
 
 
-def graph_dot(graph: Any, report: Any = None, *, title: str | None = None) -> str:
+def _status_of(job: Any) -> tuple[str, str | None]:
+    """How a job of a report is drawn: its status key and a word for the label (None when the colour says it)."""
+    plan = getattr(job, "plan", None)
+    if plan is not None:
+        if plan.startswith("would_run"):
+            return "would_run", "would run" + (", upstream will change" if plan.endswith("_upstream_changes") else "")
+        return "ok", ("ok now, upstream will change" if plan == "ok_upstream_changes" else None)
+    status = getattr(job.status, "value", job.status)
+    status = str(status)
+    if status == "not_run" and job.tries:
+        return "interrupted", "interrupted"
+    return status, (None if status in STATUS_STYLES else status.replace("_", " "))
+
+
+def graph_dot(graph: Any, report: Any = None, *, title: str | None = None, max_fanout: int | None = None) -> str:
     """DOT text of a :class:`~dojob.graph.JobGraph`, coloured by a run's report if given.
 
     Every picture of a class-based run (``write_graph``, reports, the CLI) is drawn here.
+    A plan run (``dojob check``) is drawn as a plan: jobs that would run are
+    orange and say so, never red. A failed job's tooltip gives the Run's error
+    before the recheck's; a programming error says so in the label. With
+    ``max_fanout`` (the CLI and the HTML report pass :data:`MAX_FANOUT`), a job
+    with more dependencies than that has its simple ones (leaves that only it
+    needs, not failed) drawn as one node per status.
     """
-    nodes = []
-    for spec in graph.specs:
+    from .recap import failure_text
+
+    specs = graph.specs
+    kinds = {spec.name: spec.kind for spec in specs}
+    styles: dict[int, NodeStyle] = {}
+    for spec in specs:
         job = report.jobs.get(spec.name) if report is not None else None
         if job is None:
-            nodes.append(NodeStyle(spec.name, critical=spec.critical))
+            skipped = "skipped" if spec.index in getattr(graph, "skipped", ()) else None  # (a selection's --skip)
+            styles[spec.index] = NodeStyle(spec.name, status=skipped, critical=spec.critical)
             continue
+        status, word = _status_of(job)
         tooltip = None
+        detail = word
         if job.exception is not None and not job.status.ok:
-            try:
-                message = str(job.exception)
-            except Exception:  # a hostile __str__ must not break the picture
-                message = "<unprintable>"
-            tooltip = f"{type(job.exception).__name__}: {message}"
+            tooltip = failure_text(job, kinds.get(spec.name))
+            if tooltip.startswith("programming error"):
+                status = "failed"
+                detail = tooltip.split(":", 1)[0]
         elif job.blocked_by:
             tooltip = f"blocked by {job.blocked_by}"
-        nodes.append(
-            NodeStyle(
-                spec.name,
-                status=job.status.value,
-                tries=job.tries or None,
-                elapsed=job.elapsed,
-                critical=spec.critical,
-                tooltip=tooltip,
-            )
+        styles[spec.index] = NodeStyle(
+            spec.name,
+            status=status,
+            tries=job.tries or None,
+            elapsed=job.elapsed,
+            critical=spec.critical,
+            tooltip=tooltip,
+            detail=detail,
         )
-    return to_dot(nodes, graph.edges(), title=title)
+    hidden, summaries, summary_edges = _fanouts(graph, styles, max_fanout) if max_fanout else (set(), [], [])
+    nodes = [styles[spec.index] for spec in specs if spec.index not in hidden] + summaries
+    names = [spec.name for spec in specs]
+    edges = [
+        (names[i], names[d]) for i, deps in enumerate(graph.deps) for d in deps if d not in hidden and i not in hidden
+    ]
+    return to_dot(nodes, edges + summary_edges, title=title)
+
+
+def _fanouts(
+    graph: Any, styles: dict[int, NodeStyle], max_fanout: int
+) -> tuple[set[int], list[NodeStyle], list[tuple[str, str]]]:
+    """The jobs folded into summary nodes, the summary nodes, and their edges."""
+    hidden: set[int] = set()
+    summaries: list[NodeStyle] = []
+    edges: list[tuple[str, str]] = []
+    deps, dependents, specs = graph.deps, graph.dependents, graph.specs
+    for i, own in enumerate(deps):
+        if len(own) <= max_fanout:
+            continue
+        groups: dict[str, list[int]] = {}
+        for d in own:
+            if deps[d] or len(dependents[d]) != 1 or specs[d].critical:
+                continue  # not a simple leaf: drawn as itself
+            status = styles[d].status or "pending"
+            if status == "failed":
+                continue  # failures stay visible one by one
+            groups.setdefault(status, []).append(d)
+        folded = sum(len(g) for g in groups.values())
+        if len(own) - folded + len(groups) >= len(own):
+            continue  # folding would not make the picture smaller
+        for status, members in groups.items():
+            if len(members) < 2:
+                continue
+            hidden.update(members)
+            shown = [specs[m].name for m in members[:30]]
+            more = f"\n... and {len(members) - 30} more" if len(members) > 30 else ""
+            name = f"\x00fanout {specs[i].name} {status}"
+            word = status.replace("_", " ")
+            summaries.append(
+                NodeStyle(
+                    name,
+                    status=status,
+                    label=f"{len(members)} jobs {word}",
+                    detail=f"needed by {specs[i].name} only",
+                    tooltip="\n".join(shown) + more,
+                )
+            )
+            edges.append((specs[i].name, name))
+    return hidden, summaries, edges

@@ -19,6 +19,8 @@ class JobReport(NamedTuple):
     ``lock_waits`` how often the job was ready but waited for a CLAIMS/USES
     lock (None if never). A phase timeout shows as a ``TimeoutError``
     exception; an abort as the report's ``stopped``/``stopped_job``.
+    ``cause`` is what Run raised in the last try when its recheck then failed:
+    the cause, where ``exception`` (the recheck's) is the symptom.
     """
 
     name: str
@@ -32,6 +34,7 @@ class JobReport(NamedTuple):
     plan: str | None = None
     worker: str | None = None
     lock_waits: int | None = None
+    cause: BaseException | None = None
 
     @property
     def ok(self) -> bool | None:
@@ -176,19 +179,23 @@ class Report:
 
         return summary(self, color=color)
 
-    def to_html(self, timeline: Any = None, *, title: str | None = None) -> str:
+    def to_html(
+        self, timeline: Any = None, *, title: str | None = None, context: Mapping[str, str] | None = None
+    ) -> str:
         """One self-contained HTML page: recap, coloured graph, timeline, failures with tracebacks.
 
         Args:
             timeline: a :class:`dojob.timeline.Timeline` that observed the run, for
                 a timeline of every phase of every try; without it each job is one bar.
             title: the page's title.
+            context: when, where and how it ran (``started``, ``host``, ``user``,
+                ``cwd``, ``command``); default: this process, now.
 
         See :func:`dojob.htmlreport.to_html`.
         """
         from .htmlreport import to_html
 
-        return to_html(self, timeline, title=title)
+        return to_html(self, timeline, title=title, context=context)
 
     def _repr_svg_(self) -> str | None:
         """The graph coloured by this run, for Jupyter; None when the graph is unknown."""

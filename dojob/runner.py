@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import os
+import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -21,11 +22,12 @@ from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
 from .graph import JobGraph, build_graph, check_delay
-from .job import Job
+from .job import NO_CHANGES, ChangedDeps, Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
 from .plan import Planner
 from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
+from .select import select
 from .sync import drive
 
 
@@ -57,11 +59,45 @@ def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
         gc.unfreeze()
 
 
-def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: float) -> Any:
-    """:func:`frozen_build` of the graph of ``roots``: what :func:`run` and :func:`arun` run."""
+def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: float, **selection: Any) -> Any:
+    """:func:`frozen_build` of the graph of ``roots``, selected (``only``, ``tags``, ``skip``): what
+    :func:`run` and :func:`arun` run."""
     return frozen_build(
-        lambda: build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay)
+        lambda: select(
+            build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay), **selection
+        )
     )
+
+
+def check_capacity(graph: JobGraph, capacity: Any) -> dict[str, int]:
+    """``capacity`` as a dict of resource -> units (each an int >= 1 naming a resource some job uses)."""
+    if capacity is None:
+        return {}
+    if not isinstance(capacity, dict):
+        raise OptionError("capacity", capacity, 'a dict of resource name -> units, e.g. {"api": 3}')
+    used = {name for s in graph._distinct for name in (*s.claims, *s.uses)}
+    for name, units in capacity.items():
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise OptionError(f"capacity[{name!r}]", units, "an int >= 1")
+        if name not in used:
+            raise OptionError("capacity", name, "names of resources some job USES or CLAIMS")
+    return dict(capacity)
+
+
+def _changed_deps(graph: JobGraph, status: list[Status]) -> Callable[[int], tuple]:
+    """For job ``index``, its DEPS that converged through their Run in this run (see ``Job.changed_deps``)."""
+    deps = graph.deps
+    specs = graph.specs
+    changed = Status.CHANGED
+
+    def changed_deps(index: int) -> tuple:
+        mine = deps[index]
+        for d in mine:  # (no list made in the common case: nothing changed)
+            if status[d] is changed:
+                return ChangedDeps([specs[d].cls for d in mine if status[d] is changed])
+        return NO_CHANGES
+
+    return changed_deps
 
 
 def _check_workers(workers: Any) -> int:
@@ -84,6 +120,8 @@ class Session:
         clock: the time source (a FakeClock in tests).
         global_storage: the dict shared by all jobs (a fresh one by default).
         timeout: seconds after which nothing new starts and the run is reported timed out.
+        capacity: resource name -> units (see :func:`run`).
+        retry_seed: seeds the random source of RETRY_JITTER.
     """
 
     def __init__(
@@ -101,6 +139,9 @@ class Session:
         clock: SystemClock | None = None,
         global_storage: dict[str, Any] | None = None,
         timeout: float | None = None,
+        capacity: dict[str, int] | None = None,
+        retry_seed: int | None = None,
+        strict: bool = False,
     ) -> None:
         self.graph = graph
         self.workers = _check_workers(workers)
@@ -121,7 +162,10 @@ class Session:
         self.dispatcher = Dispatcher(observers)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
-        self.planner = Planner(graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit)
+        self.planner = Planner(
+            graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit,
+            capacity=check_capacity(graph, capacity), rng=None if retry_seed is None else random.Random(retry_seed),
+        )  # fmt: skip
         self.ctx = TryContext(
             args=tuple(args),
             kwargs=kwargs,
@@ -130,13 +174,16 @@ class Session:
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
+            strict=strict,
         )
+        self.ctx.changed_deps = _changed_deps(graph, self.planner.status)
         self._cleaned = False
         self.remote: RemoteTries | None = None
 
     def start(self, driver: str) -> None:
         if self.emit is not None:
             self.emit(RunStarted(len(self.graph), self.graph.roots, self.workers, driver, 0.0))
+            self.planner.announce_skipped(0.0)
 
     def finish(self, *, deferred_cleanup: bool) -> Report:
         """Close the planner and build the report (before the Cleanups run)."""
@@ -157,6 +204,7 @@ class Session:
                 _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
                 planner.workers,
                 planner.lock_waits,
+                planner.causes,
             ),
         )
         report = Report(
@@ -232,6 +280,9 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
         upstream[i] = any(would_run[d] or upstream[d] for d in deps)
         if status[i] is Status.NOT_RUN:
             out.append(None)
+            continue
+        if status[i] is Status.SKIPPED:
+            out.append("skipped")
             continue
         word = "would_run" if would_run[i] else "ok"
         out.append(word + "_upstream_changes" if upstream[i] else word)
@@ -361,6 +412,12 @@ def run(
     executor: cf.Executor | str | Any = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    only: str | Iterable[str] | None = None,
+    tags: str | Iterable[str] | None = None,
+    skip: str | Iterable[str] | None = None,
+    capacity: dict[str, int] | None = None,
+    retry_seed: int | None = None,
+    strict: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -390,12 +447,23 @@ def run(
             tries are cancelled and sync ones abandoned, the report says
             ``stopped == "timeout"``, and the Cleanups run, together within
             ``timeout`` seconds more (see :meth:`Session.cleanup`).
+        only: glob pattern(s) on job names: run those jobs and what they need (see :mod:`dojob.select`).
+        tags: tag(s): run the jobs with one of these TAGS (and what they need).
+        skip: glob pattern(s): treat those jobs as satisfied without a try; they
+            end ``skipped`` (named in the recap), what only they need is left out.
+        capacity: resource name -> units: at most that many tries USE it at once;
+            a CLAIM takes all its units.
+        retry_seed: seeds RETRY_JITTER's random delays (repeatable runs, tests).
+        strict: a Check that raises a programming error (``NameError``,
+            ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``)
+            fails its try without calling Run.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
 
     Raises:
         GraphError: the graph is invalid (nothing ran).
+        SelectionError: a pattern or tag of ``only``/``tags``/``skip`` matches no job (nothing ran).
         CleanupError: a Cleanup raised; ``.report`` holds the report.
         KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran.
 
@@ -403,7 +471,7 @@ def run(
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
-    with _built(roots, default_tries, default_retry_delay) as graph:
+    with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
         return run_graph(
             graph,
             args=args,
@@ -419,6 +487,9 @@ def run(
             executor=executor,
             timeout=timeout,
             global_storage=global_storage,
+            capacity=capacity,
+            retry_seed=retry_seed,
+            strict=strict,
         )
 
 
@@ -438,9 +509,15 @@ async def arun(
     clock: SystemClock | None = None,
     timeout: float | None = None,
     global_storage: dict[str, Any] | None = None,
+    only: str | Iterable[str] | None = None,
+    tags: str | Iterable[str] | None = None,
+    skip: str | Iterable[str] | None = None,
+    capacity: dict[str, int] | None = None,
+    retry_seed: int | None = None,
+    strict: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
-    with _built(roots, default_tries, default_retry_delay) as graph:
+    with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
         return await arun_graph(
             graph,
             args=args,
@@ -455,4 +532,7 @@ async def arun(
             clock=clock,
             timeout=timeout,
             global_storage=global_storage,
+            capacity=capacity,
+            retry_seed=retry_seed,
+            strict=strict,
         )

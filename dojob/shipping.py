@@ -34,6 +34,19 @@ _lock = threading.Lock()
 _pickler_class: Any = None
 
 
+def _after_fork_in_child() -> None:
+    """A child forked while another thread held a pickling lock gets fresh ones (else it could deadlock)."""
+    global _lock
+    _lock = threading.Lock()
+    cp = sys.modules.get("cloudpickle.cloudpickle")
+    if cp is not None and hasattr(cp, "_DYNAMIC_CLASS_TRACKER_LOCK"):
+        cp._DYNAMIC_CLASS_TRACKER_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _real(path: str | None) -> str | None:
     return os.path.realpath(path) if path else None
 

@@ -127,7 +127,9 @@ def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], f
         exc = exc.stopper
     if exc is None:
         out = future.result()
-        planner.complete(index, out.ok, t, changed=out.changed, result=out.result, exception=out.exception)
+        planner.complete(
+            index, out.ok, t, changed=out.changed, result=out.result, exception=out.exception, cause=out.cause
+        )
         return None
     if isinstance(exc, STOPPERS):
         planner.stop("interrupted", t)
@@ -204,9 +206,9 @@ def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float]
                     planner.stop("interrupted", t)
                     complete(index, False, t, exception=exc)
                     raise
-                ok, changed, result, exception = out
+                ok, changed, result, exception, cause = out
                 t = now()
-                complete(index, ok, t, changed, result, exception)
+                complete(index, ok, t, changed, result, exception, cause=cause)
     finally:
         close_dir(cwd)
 

@@ -30,7 +30,7 @@ The dependency graph::
         │   └── Pizza               the delivery takes a while
         └── FriendsArrive
             └── InviteFriends       (DummyJob)
-                └── Invite<Name>    one job per friend, created at runtime
+                └── SendInvite[NAME='...']  one job per friend: SendInvite.bind(...)
 
 Try it::
 
@@ -62,7 +62,7 @@ FAST = 0.05
 DEFAULT_MOVIE = "The Princess Bride"
 BAD_MOVIES = ("Zardoz", "Plan 9 from Outer Space", "The Room")
 
-# The people we invite; one SendInvite job is created for each of them.
+# The people we invite; one SendInvite job is bound for each of them.
 FRIENDS = (
     {"name": "Wendell Bagg", "email": "bagg@example.com"},
     {"name": "Lawyer Cat", "email": "lawyercat@example.com"},
@@ -222,16 +222,21 @@ class DimTheLights(dojobber.RunonlyJob):
 
 
 # --------------------------------------------------------------------------
-# Jobs created at runtime: one SendInvite subclass per friend, added to
-# the DEPS of InviteFriends before the graph is configured.
+# Jobs made at runtime: one SendInvite per friend, bound to the friend's
+# name and email with SendInvite.bind(...), added to the DEPS of
+# InviteFriends before the graph is configured.
 # --------------------------------------------------------------------------
 
 
 class SendInvite(dojobber.Job):
-    """Invite one friend. Subclasses set NAME and EMAIL."""
+    """Invite one friend; bind NAME and EMAIL: ``SendInvite.bind(NAME=..., EMAIL=...)``.
 
-    NAME = None
-    EMAIL = None
+    Inside Check and Run, ``self.NAME`` and ``self.EMAIL`` are the bound
+    values. The job's name shows the NAME only (BIND_NAME), e.g.
+    ``SendInvite[NAME='Wendell Bagg']``.
+    """
+
+    BIND_NAME = ("NAME",)
 
     def Check(self, *_, **_kwargs):
         if self.EMAIL not in world(self).get("invited", ()):
@@ -262,30 +267,14 @@ class FriendsArrive(dojobber.Job):
         state["arrived"] = set(state.get("invited", ()))
 
 
-# Invite jobs made so far, by job name, so that calling invite_friends()
-# again (say, main() twice in one process) reuses the same classes.
-_INVITE_JOBS = {}
-
-
 def invite_friends(friends):
     """Make InviteFriends depend on one SendInvite job per friend.
 
-    Each job is a new class made with type(): its name (which is the job
-    name dojob shows) is derived from the friend's name, and NAME/EMAIL
-    are class attributes. Calling this again with the same friends
-    leaves the graph unchanged.
+    ``SendInvite.bind(...)`` makes a job, not a class: no ``type()``, no
+    made-up class names. Binding the same values again gives the same job,
+    so calling this again with the same friends leaves the graph unchanged.
     """
-    jobs = []
-    for friend in friends:
-        job_name = "Invite" + "".join(ch for ch in friend["name"].title() if ch.isalnum())
-        if job_name not in _INVITE_JOBS:
-            _INVITE_JOBS[job_name] = type(
-                job_name,
-                (SendInvite,),
-                {"NAME": friend["name"], "EMAIL": friend["email"]},
-            )
-        jobs.append(_INVITE_JOBS[job_name])
-    InviteFriends.DEPS = tuple(jobs)  # exactly these friends, no duplicates
+    InviteFriends.DEPS = tuple(SendInvite.bind(NAME=friend["name"], EMAIL=friend["email"]) for friend in friends)
 
 
 # The default guests are invited at import, so that `dojob run

@@ -172,14 +172,13 @@ def test_shutdown_once_per_run_and_timeout():
 
     s = aio.Scheduler(Holder(0), aio.Scheduler(Holder(0.01), label="inner"), shutdown_timeout=0.5)
     assert s.run() is True
-    assert calls == []  # shutdown is explicit (asynciojobs' README)
-    assert s.shutdown() is True and sorted(calls) == [0, 0.01]
-    assert s.shutdown() is None  # already done since the last run
+    assert sorted(calls) == [0, 0.01]  # shutdown is implicit (asynciojobs 0.21.3's code, not its README)
+    assert s.shutdown() is None  # already done by the run
     slow = aio.Scheduler(Holder(1), shutdown_timeout=0.05)
-    assert slow.run() is True
     begin = time.perf_counter()
-    assert slow.shutdown() is False
-    assert time.perf_counter() - begin < 0.5
+    assert slow.run() is True  # the shutdown that overruns is cancelled after shutdown_timeout
+    assert time.perf_counter() - begin < 0.9
+    assert slow.shutdown() is None
 
 
 # ---------------------------------------------------------------------------

@@ -27,8 +27,8 @@ EXAMPLES = ROOT / "examples"
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
 MOVIE_OPTIONS = ["--set", "movie=Alien", "--retry-delay", "0.01"]
-GOOD_EVENING = ["--set", "battery_state=charged", "--set", "couch_space=true"]
-BAD_EVENING = ["--set", "battery_state=dead", "--set", "couch_space=false"]
+GOOD_EVENING = ["--set", "battery_state=charged", "--set", "couch_space:=true"]
+BAD_EVENING = ["--set", "battery_state=dead", "--set", "couch_space:=false"]
 
 
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -264,51 +264,80 @@ def test_no_cleanup_and_cleanup_failures(tmp_path):
 # -- --set and --arg ----------------------------------------------------------------
 
 
-def test_set_and_arg_values_are_json_when_they_parse(tmp_path):
-    write(
-        tmp_path / "echo.py",
-        """\
-        import json
-        import dojob
+ECHO = """\
+    import json
+    import dojob
 
-        class Echo(dojob.Job):
-            def Check(self, *args, **kwargs):
-                with open("seen.json", "w") as fh:
-                    json.dump({"args": args, "kwargs": kwargs,
-                               "types": {k: type(v).__name__ for k, v in kwargs.items()}}, fh)
+    class Echo(dojob.Job):
+        def Check(self, *args, **kwargs):
+            with open("seen.json", "w") as fh:
+                json.dump({"args": args, "kwargs": kwargs,
+                           "types": {k: type(v).__name__ for k, v in kwargs.items()}}, fh)
 
-            def Run(self, *args, **kwargs):
-                pass
-        """,
-    )
-    sets = ["n=3", "ratio=0.5", "flag=true", "off=false", "nothing=null", "movie=The Princess Bride"]
-    sets += ['quoted="3"', "items=[1, 2]", 'conf={"a": 1}', "empty=", "expr=a=b", "zip=007", "n=4"]
-    argv = [x for s in sets for x in ("--set", s)] + ["--arg", "5", "--arg", "five", "--arg", "[true]"]
+        def Run(self, *args, **kwargs):
+            pass
+"""
+
+
+def test_set_and_arg_values_are_strings_unless_typed_with_colon_equals(tmp_path):
+    write(tmp_path / "echo.py", ECHO)
+    sets = ["n:=3", "ratio:=0.5", "flag:=true", "off:=False", "nothing:=None", "movie=The Princess Bride"]
+    sets += ["version=1.10", "count=3", 'quoted:="3"', "items:=[1, 2]", 'conf:={"a": 1}', "empty=", "expr=a=b"]
+    sets += ["zip=007", 'truth:="False"', "n:=4"]
+    argv = [x for s in sets for x in ("--set", s)] + ["--arg", "5", "--arg", ":=5", "--arg", ":=[true]"]
     out = cli("run", "echo.py:Echo", *argv, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     seen = json.loads((tmp_path / "seen.json").read_text())
-    assert seen["args"] == [5, "five", [True]]
+    assert seen["args"] == ["5", 5, [True]]
     assert seen["kwargs"] == {
         "n": 4,  # the last one wins
         "ratio": 0.5,
         "flag": True,
-        "off": False,
+        "off": False,  # Python's spelling is accepted after :=
         "nothing": None,
         "movie": "The Princess Bride",
+        "version": "1.10",  # never the float 1.1
+        "count": "3",
         "quoted": "3",
         "items": [1, 2],
         "conf": {"a": 1},
         "empty": "",
         "expr": "a=b",
         "zip": "007",
+        "truth": "False",  # the string, asked for explicitly
     }
     assert seen["types"]["flag"] == "bool" and seen["types"]["quoted"] == "str"
 
 
-def test_set_without_equals_is_a_usage_error_that_does_not_echo_the_value(jobs):
+@pytest.mark.parametrize("item", ["couch_space=False", "couch_space=true", "couch_space=None", "couch_space=null"])
+def test_regression_a_plain_boolean_looking_value_is_refused_not_a_truthy_string(tmp_path, item):
+    write(tmp_path / "echo.py", ECHO)
+    out = cli("run", "echo.py:Echo", "--set", item, cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    word = item.split("=")[1]
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"dojob: error: --set couch_space={word} would be the string {word!r}")
+    assert "couch_space:=" in line  # says how to write the value
+    assert not (tmp_path / "seen.json").exists()  # nothing ran
+    arg = cli("run", "echo.py:Echo", "--arg", word, cwd=tmp_path)
+    assert arg.returncode == 2 and "--arg number 1" in arg.stderr and ":=" in arg.stderr
+
+
+def test_a_typed_value_that_is_not_json_is_a_usage_error_that_does_not_echo_it(tmp_path):
+    write(tmp_path / "echo.py", ECHO)
+    out = cli("run", "echo.py:Echo", "--set", "token:={hunter2", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("dojob: error: --set token:=... is not JSON at character 2")
+    assert "hunter2" not in out.stderr + out.stdout
+
+
+def test_regression_set_without_equals_says_what_to_write_and_does_not_echo_the_value(jobs):
     out = cli("run", "jobs.py:Good", "--set", "hunter2-secret", cwd=jobs)
     assert out.returncode == 2
-    assert "--set number 1 must be KEY=VALUE" in out.stderr
+    # one precise line, not argparse's top-level usage
+    assert out.stderr.splitlines() == [
+        "dojob: error: --set number 1 has no '=': write --set KEY=VALUE (a string) or --set KEY:=JSON (a typed value)"
+    ]
     assert "hunter2" not in out.stderr + out.stdout
 
 
@@ -434,13 +463,30 @@ def test_a_job_calling_sys_exit_is_recapped_and_its_status_kept(tmp_path):
     assert out.stdout.splitlines()[0] == "INTERRUPTED  Quitter during try 1 (SystemExit: 7)"
 
 
-def test_an_output_that_cannot_be_written_is_reported_after_the_recap(jobs):
+def test_regression_a_report_naming_a_directory_is_refused_before_anything_runs(jobs):
     (jobs / "taken.html").mkdir()
-    out = cli("run", "jobs.py:Good", "--report", "taken.html", "--graph", "g.dot", cwd=jobs)
-    assert out.returncode == 2
-    assert out.stdout.splitlines()[0].startswith("converged in ")
-    assert "written: g.dot" in out.stdout
-    assert out.stderr.startswith("dojob: error: cannot write 'taken.html': ") and "Traceback" not in out.stderr
+    out = cli("run", "jobs.py:Leaf", "--report", "taken.html", "--graph", "g.dot", cwd=jobs)
+    # before: the run converged, then exited 2 ("usage or graph error") over a report it never wrote
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == "dojob: error: --report 'taken.html' is a directory: name a file\n"
+    assert not (jobs / "g.dot").exists()
+
+
+def test_every_output_path_is_checked_before_anything_runs(jobs):
+    cases = [
+        (["--junit", "nowhere/j.xml"], "--junit 'nowhere/j.xml': no such directory"),
+        (
+            ["--events", "e.jsonl", "--graph", "e.dot", "--graph", "e.dot"],
+            "--graph 'e.dot': the same file as --graph 'e.dot'",
+        ),
+        (["--report", "r.html", "--junit", "./r.html"], "--junit './r.html': the same file as --report 'r.html'"),
+        (["--graph", "g"], "cannot tell the graph format of 'g'"),
+    ]
+    for options, message in cases:
+        out = cli("run", "jobs.py:Good", *options, cwd=jobs)
+        assert out.returncode == 2 and out.stdout == "", (options, out.stdout)
+        assert message in out.stderr, (options, out.stderr)
+        assert not (jobs / "r.html").exists() and not (jobs / "e.jsonl").exists()
 
 
 # -- exit 130 ---------------------------------------------------------------------------
@@ -518,6 +564,9 @@ def test_movie_night_recap_when_the_evening_fails(movie):
         "FAILED  TurnOnTV (3 tries): RuntimeError: Remote batteries are dead.",
         "        blocked: StartMovie, WatchMovie",
         "FAILED  SitOnCouch (3 tries): RuntimeError: No space on couch.",
+        "        also blocks: StartMovie, WatchMovie",
+        "changed: DimTheLights, PopcornBowl, Popcorn, Pizza, SendInvite[NAME='Wendell Bagg'], "
+        "SendInvite[NAME='Lawyer Cat'], SendInvite[NAME='Ada Lovelace'], FriendsArrive",
         out.stdout.splitlines()[-1],
     ]
     last = out.stdout.splitlines()[-1]
@@ -529,7 +578,9 @@ def test_movie_night_recap_when_the_evening_fails(movie):
 def test_movie_night_recap_when_the_evening_works(movie):
     out = cli("run", "evening.py:WatchMovie", *MOVIE_OPTIONS, *GOOD_EVENING, "-j", "4", cwd=movie)
     assert out.returncode == 0, out.stderr
-    (line,) = out.stdout.splitlines()
+    changed, line = out.stdout.splitlines()
+    assert changed.startswith("changed: TurnOnTV, SitOnCouch, DimTheLights, ") and changed.endswith(", StartMovie")
+    assert len(changed.split(", ")) == 11
     assert re.fullmatch(
         r"converged in [0-9.]+ m?s: 4 ok, 11 changed \(3 needed retries\), 0 failed, 0 blocked, 0 interrupted", line
     )
@@ -560,9 +611,11 @@ def test_check_exits_0_when_nothing_would_run(jobs):
 def test_list_shows_jobs_in_dependency_order(movie):
     out = cli("list", str(EXAMPLES / "movie_night.py") + ":WatchMovie", "--retry-delay", "2", cwd=movie)
     assert out.returncode == 0, out.stderr
-    rows = [line.split(None, 4) for line in out.stdout.splitlines()]
-    assert rows[0] == ["JOB", "KIND", "TRIES", "RETRY_DELAY", "DEPS"]
-    table = {row[0]: row[1:] for row in rows[1:]}
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["JOB", "KIND", "TRIES", "RETRY_DELAY", "RETRY_POLICY", "TAGS", "RESOURCES", "DEPS"]
+    start = lines[0].index("KIND")  # job names may hold spaces (bound jobs): cut at the column
+    rows = [[line[:start].rstrip(), *line[start:].split(None, 6)] for line in lines[1:]]
+    table = {row[0]: [row[1], row[2], row[3], row[7]] for row in rows}
     assert list(table)[-2:] == ["StartMovie", "WatchMovie"]
     assert table["Popcorn"] == ["job", "5", "0.05", "PopcornBowl"]
     assert table["PickMovie"] == ["job", "1", "2", "-"]
@@ -820,7 +873,7 @@ def test_progress_on_a_terminal_with_the_trace_intact(tmp_path):
     write(tmp_path / "slow.py", PROGRESS_JOBS)
     status, stdout, terminal = run_on_a_terminal(["run", "slow.py:Root", "-j", "2", "-v"], tmp_path)
     assert status == 0, terminal
-    assert stdout.startswith("converged in ")  # the recap is on stdout, clean
+    assert stdout.startswith("changed: Alpha, Beta, Root\nconverged in ")  # the recap is on stdout, clean
     assert "\x1b" not in stdout
     lines = screen_lines(terminal)
     assert any(re.search(r"\b0/3 done\b", line) for line in lines), lines

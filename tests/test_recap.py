@@ -41,8 +41,10 @@ def test_summary_lists_failures_with_their_blocked_jobs_and_counts():
     assert text.splitlines() == [
         "FAILED  Database (3 tries): RuntimeError: connection refused",
         "        blocked: Web",
+        "        also blocks: Api, Site",  # listed under Dns, but fixing Dns alone would not unblock them
         "FAILED  Dns (1 try): RuntimeError: NXDOMAIN",
         "        blocked: Api, Site",
+        "changed: Certs",
         "not converged in 4.00 s: 1 ok (1 needed retries), 1 changed (0 needed retries), "
         "2 failed, 3 blocked, 0 interrupted",
     ]

@@ -110,10 +110,11 @@ def prepare(jobs: Any) -> RunPlan:
         forever = bool(job.forever)
         label = job.label
         # all fields, in order (tuple.__new__ knows no defaults): name, index, cls, kind, tries,
-        # retry_delay, priority, critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks
+        # retry_delay, priority, critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks,
+        # tags, retry
         name = f"{k + 1} {label if label.__class__ is str else type(job).__name__}"
         fields = (name, k, _Try(job, tries), "awaitable", tries, delay, 0, bool(job.critical), True, False)
-        specs.append(new_spec(JobSpec, (*fields, forever, None, (), (), False)))
+        specs.append(new_spec(JobSpec, (*fields, forever, None, (), (), False, (), None)))
         job._running = job._done = job._scheduled = False
         job._result = job._exception = None
         job._deps = job.required

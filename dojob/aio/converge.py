@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DojobError
+from ..graph import build_graph
 from ..runner import arun
-from .jobs import AbstractJob
+from .jobs import AbstractJob, shutdown_jobs
 
 _JOB_OPTIONS = ("forever", "critical", "label", "required", "scheduler")
 
@@ -55,12 +56,27 @@ class Converge(AbstractJob):
     not converge, the job raises :class:`ConvergeError`, naming the failed
     jobs. Like any job it is critical by default.
 
+    Shutdown, as for a nested scheduler: the aio jobs in the graph's ``DEPS`` get
+    their ``co_shutdown()`` when this job's run ends (converged or not), within
+    ``shutdown_timeout`` seconds (default 1); if the run never ended (cancelled), the
+    enclosing scheduler's shutdown does it.
+
     Example:
         >>> Scheduler(Job(provision()), Converge(WebServer, kwargs={"host": "web1"}, workers=4))
     """
 
-    def __init__(self, root: type, args: Any = (), kwargs: dict[str, Any] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        root: type,
+        args: Any = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        shutdown_timeout: float | None = 1,
+        **options: Any,
+    ) -> None:
         job_options = {k: options.pop(k) for k in _JOB_OPTIONS if k in options}
+        self.shutdown_timeout = shutdown_timeout
+        self._did_shutdown = False
         self.root = root
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
@@ -71,7 +87,21 @@ class Converge(AbstractJob):
         return f"Converge[{getattr(self.root, '__name__', self.root)}]"
 
     async def co_run(self) -> Any:
+        self._did_shutdown = False
         report = await arun(self.root, args=self.args, kwargs=self.kwargs, **self.options)
+        await self.co_shutdown()
         if not report.success:
             raise ConvergeError(getattr(self.root, "__name__", str(self.root)), report)
         return report
+
+    def _aio_nodes(self) -> list[Any]:
+        """The aio jobs listed in the DEPS of the graph's classes."""
+        options = {k: self.options[k] for k in ("default_tries", "default_retry_delay") if k in self.options}
+        return [spec.cls for spec in build_graph(self.root, **options).awaitables]
+
+    async def co_shutdown(self) -> bool | None:
+        """Await the ``co_shutdown()`` of the aio jobs in the graph, once per run (None: done already)."""
+        if self._did_shutdown:
+            return None
+        self._did_shutdown = True
+        return await shutdown_jobs(self._aio_nodes(), self.shutdown_timeout)

@@ -104,8 +104,8 @@ class AbstractJob:
         """What the job does; its return value is the job's result."""
         raise NotImplementedError(f"{type(self).__name__} must define co_run()")
 
-    async def co_shutdown(self) -> None:
-        """Release what the job holds; called by its scheduler's ``shutdown()``. Does nothing here."""
+    async def co_shutdown(self) -> Any:
+        """Release what the job holds; awaited when its scheduler's run ends. Does nothing here."""
 
     def details(self) -> str | None:
         """Extra text for ``list(details=True)``, or None."""
@@ -412,3 +412,27 @@ def _run_blocking(coroutine: Any) -> Any:
         return asyncio.run(coroutine)
     with runner_class() as runner:
         return runner.run(coroutine)
+
+
+async def shutdown_jobs(jobs: Any, timeout: float | None, *, warn: Callable[[str], None] | None = None) -> bool:
+    """Await every job's ``co_shutdown()`` at once, for at most ``timeout`` seconds (None: no bound).
+
+    Those still running then are cancelled. True iff every one returned in time
+    without raising. ``warn``, if given, is told how many were too late.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return True
+    tasks = [asyncio.ensure_future(job.co_shutdown()) for job in jobs]
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        if warn is not None:
+            warn(f"WARNING: {len(pending)}/{len(jobs)} co_shutdown() methods have not returned within timeout")
+        await asyncio.wait(pending, timeout=timeout)
+    ok = not pending
+    for task in done:
+        if task.cancelled() or task.exception() is not None:  # (retrieved: no "never retrieved" noise)
+            ok = False
+    return ok

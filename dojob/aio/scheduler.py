@@ -13,7 +13,6 @@ instead of returning False, which makes failures bubble up.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..runner import arun_graph
 from . import bridge, dot, listing
 from .bestset import BestSet
 from .feedback import Feedback, debug_enabled
-from .jobs import AbstractJob, _run_blocking
+from .jobs import AbstractJob, _run_blocking, shutdown_jobs
 from .sequence import flatten
 from .topology import closure, entry_jobs, exit_jobs, successors_map, topological_order
 
@@ -143,6 +142,12 @@ class PureScheduler:
         forever jobs runs them until they end or the timeout. Jobs that never
         started have their coroutine closed.
 
+        As in asynciojobs 0.21.3, a run that ends (success, critical failure or
+        timeout) ends with :meth:`co_shutdown`: every job's ``co_shutdown()`` is
+        awaited, within ``shutdown_timeout``, and the scheduler is then shut down
+        (a later ``shutdown()`` does nothing). A nested scheduler shuts down at the
+        end of its own run. A run that raises (cancelled, interrupted) does not.
+
         Raises:
             CycleError: the requirements form a cycle.
             ValueError: a job requires one outside the scheduler that is not done.
@@ -182,6 +187,7 @@ class PureScheduler:
             raise
         bridge.apply(plan, report)
         self.report = report
+        await self.co_shutdown()
         if report.stopped == "timeout":
             self._failed_timeout = timeout  # type: ignore[assignment]
         elif report.stopped == "critical":
@@ -209,17 +215,14 @@ class PureScheduler:
         self._did_shutdown = True
         if not self.jobs:
             return True
-        tasks = [asyncio.ensure_future(job.co_shutdown()) for job in self.jobs]
-        done, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=self.shutdown_timeout)
-        ok = not pending
-        for task in done:
-            if task.cancelled() or task.exception() is not None:
-                ok = False
-        return ok
+        say = self._say if (self.verbose or debug_enabled()) else None
+        if say is not None:
+            say("scheduler is shutting down...")
+        return await shutdown_jobs(self.jobs, self.shutdown_timeout, warn=say)
+
+    def _say(self, text: str) -> None:
+        """One verbose line about the scheduler itself, as asynciojobs prints it."""
+        Feedback(self, {})._say(text)
 
     def close_idle_jobs(self) -> None:
         """Close the coroutines of the jobs (nested ones included) that are idle."""

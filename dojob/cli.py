@@ -7,6 +7,7 @@ Commands::
     dojob graph TARGET... [-o FILE]   the graph as DOT (default, on stdout), SVG or PNG
     dojob list  TARGET...             jobs in dependency order with DEPS, TRIES, retry policy,
                                       TAGS and resources (a ``!`` after the kind marks a CRITICAL job)
+    dojob history [TARGET]            recorded runs; ``history show RUN``, ``history job NAME``
 
 Every command takes a selection: ``--only PATTERN`` (glob on job names,
 repeatable) and ``--tags TAG`` keep the matching jobs and what they need,
@@ -25,8 +26,8 @@ Exit status: 0 converged (``check``: nothing would run), 1 not converged
 (``check``: something would run; also a Cleanup that failed, or an output file
 that could not be written after the run), 2 usage or graph error, found before
 any job ran (bad target, cycle, bad DEPS, bad option or output path: one line
-on stderr, the traceback too with ``-d``), 130 interrupted by Ctrl-C (after the
-Cleanups ran).
+on stderr, the traceback too with ``-d``), 130 interrupted by Ctrl-C, 143 stopped
+by SIGTERM (both after the Cleanups ran; a second signal abandons the tries still running).
 
 A run that started always ends with its recap and its requested files: each
 output path is checked before anything runs, and a file that still cannot be
@@ -57,17 +58,22 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from .errors import CleanupError, DojobError, GraphError, OptionError
-from .events import PhaseEnded, RunStarted, RunStopping, TryEnded, TryStarted
+from .errors import CleanupError, DojobError, GraphError, OptionError, Terminated
+from .events import PhaseEnded, RunStarted, RunStopping
+from .history.cli_history import add_history_parser, history_of, warn_through
+from .history.cli_history import add_options as add_history_options
+from .history.cli_history import main as history_main
 from .observe import Trace
 from .recap import error_line, use_color
 from .recap import visible as one_line
+from .stopping import Stop, handling_signals
 from .target import TargetError, display_name, load_target, preload
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "build_parser",
     "main",
@@ -80,6 +86,7 @@ EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _TEXT_FORMATS = ("dot", "gv")
 
@@ -311,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dojob",
         description="Converge job graphs: check, run what is not done yet, retry, report.",
-        epilog="Exit status: 0 converged, 1 not converged, 2 usage or graph error, 130 interrupted.",
+        epilog="Exit status: 0 converged, 1 not converged, 2 usage or graph error, 130 interrupted, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"dojob {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -324,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, check):
         _common(sub)
         _run_options(sub)
+        add_history_options(sub, verify=sub is run)  # dojob.history: --history, --no-history, --flap-window, --verify
     from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
 
     add_options(run)
@@ -338,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List jobs in dependency order (a '!' after the kind marks a CRITICAL job).",
     )
     _common(listing)
+    add_history_parser(commands)
     return parser
 
 
@@ -383,23 +392,19 @@ class _InterruptNotice:
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
         self.driver: str | None = None
-        self.running = 0
 
     def __call__(self, event: Any) -> None:
         kind = type(event)
-        if kind is TryStarted:
-            self.running += 1
-        elif kind is TryEnded:
-            self.running -= 1
-        elif kind is RunStarted:
+        if kind is RunStarted:
             self.driver = event.driver
-        elif kind is RunStopping and event.reason == "interrupted":
-            if self.driver in ("threads", "remote") and self.running > 0:
-                text = "waiting for running tries to finish (Ctrl-C again to abandon them)"
-            else:  # serial and async tries are stopped at once: nothing is waited for
+        elif kind is RunStopping and event.reason in ("interrupted", "terminated"):
+            n = event.running
+            if n and self.driver != "async":  # (async tries are cancelled at once: nothing is waited for)
+                text = f"waiting for {n} running tr{'ies' if n > 1 else 'y'} to finish (Ctrl-C again to abandon them)"
+            else:
                 text = "stopping now; the Cleanups run, then the recap"
             stream = self.stream or sys.stderr
-            stream.write(f"dojob: interrupted: {text}\n")
+            stream.write(f"dojob: {event.reason}: {text}\n")
             stream.flush()
 
 
@@ -704,7 +709,7 @@ def _hidden(option: str, value: str) -> str:
     return ":=\u2026" if value.startswith(":=") else "\u2026"
 
 
-def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser) -> int:
+def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, late: Stop) -> int:
     import dojob
 
     plan = ns.command == "check"
@@ -714,9 +719,13 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
     extra = _run_extra(ns)
     _check_outputs(_outputs(ns))
     context = _context(ns)
+    history = history_of(ns, parser)  # None: --no-history (dojob.history)
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
     # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
-    preload(("graphviz", "dojob.progress") if show_progress else ("graphviz",))
+    from .target import OUTPUT_PRELOAD
+
+    wanted = [name for output, names in OUTPUT_PRELOAD.items() if getattr(ns, output, None) for name in names]
+    preload(("dojob.progress", *wanted) if show_progress else tuple(wanted))
 
     with _opened(ns.events) as events:
         log = _GuardedLog(events) if events is not None else None
@@ -731,12 +740,14 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
         if wants_loop(ns):
             options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
             options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
+            options.update(history=history, verify=getattr(ns, "verify", False))
 
             def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
                 return _write_outputs(ns, report, timeline, log, context)
 
             return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
         observers, progress, timeline = _observers(ns, show_progress, log)
+        warn_through(history, progress)  # a history warning scrolls above the live progress
         # 3. the run: whatever happens from here on ends with a recap and the requested files
         end = _Ending()
         try:
@@ -748,7 +759,10 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
                 plan=plan,
                 cleanup=not ns.no_cleanup,
                 observers=observers,
+                handle_signals=True,
                 capacity=dict(ns.capacity) or None,
+                history=history,
+                verify=getattr(ns, "verify", False),
                 **_selection(ns),
                 **_defaults(ns),
                 **extra,
@@ -762,8 +776,8 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
             end.cleanup_error = exc
             end.cleanup_failures = exc.failures
             end.report = exc.report
-        except KeyboardInterrupt as exc:
-            end.stop_status = EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+            end.stop_status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
             end.report = getattr(exc, "report", None)
             end.cleanup_failures = getattr(exc, "cleanup_failures", [])
         except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
@@ -771,6 +785,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser)
             end.report = getattr(exc, "report", None)
             end.cleanup_failures = getattr(exc, "cleanup_failures", [])
         finally:
+            late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
             if progress is not None:
                 progress.stop()
     return _conclude(ns, end, timeline, log, err, context)
@@ -941,6 +956,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     _working_directory_last()
     parser = build_parser()
+    exiting = argv is None  # the command itself: the process exits right after (see handling_signals)
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     ns.argv = argv
@@ -950,10 +966,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(ns, err)
         if ns.command == "graph":
             return _cmd_graph(ns, err)
+        if ns.command == "history":
+            return history_main(ns, parser)
         from .runlock import command_lock  # issue 16: one run of a target at a time
 
-        with command_lock(ns, err) as refused:
-            return refused if refused is not None else _cmd_run(ns, err, parser)
+        late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs
+        late.interruptible = True
+        with command_lock(ns, err) as refused, handling_signals(late, restore=not exiting):
+            code = refused if refused is not None else _cmd_run(ns, err, parser, late)
+        if late.exception is not None and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            code = EXIT_TERMINATED if isinstance(late.exception, Terminated) else EXIT_INTERRUPTED
+        return code
     except UsageError as exc:
         err(f"error: {exc}", exc)
         return EXIT_USAGE
@@ -966,9 +989,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # an output file that cannot be written
         err(f"error: {exc}", exc)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err("interrupted")
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `dojob list ... | head`
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)

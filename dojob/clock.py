@@ -8,8 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import threading
 import time
-from typing import Any
+from typing import Any, Protocol
+
+#: The longest single wait: the OS's limit (a longer bound, e.g. ``TIMEOUT=1e10``, waits in turns).
+MAX_WAIT = min(threading.TIMEOUT_MAX, 86400.0)
+
+
+class Clock(Protocol):
+    """What the engine needs of a clock (see :class:`SystemClock`, :class:`FakeClock`)."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def get(self, items: queue.SimpleQueue, timeout: float | None) -> Any: ...
+
+    def idle(self, items: queue.SimpleQueue, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+    async def wait_event(self, event: asyncio.Event, timeout: float | None) -> None: ...
 
 
 class SystemClock:
@@ -19,14 +39,19 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            time.sleep(seconds)
+            time.sleep(min(seconds, MAX_WAIT))
 
     def get(self, items: queue.SimpleQueue, timeout: float | None) -> Any:
         """The next item of ``items``, waiting at most ``timeout`` seconds; None if none came."""
         try:
-            return items.get(timeout=timeout)
+            return items.get(timeout=None if timeout is None else min(max(timeout, 0.0), MAX_WAIT))
         except queue.Empty:
             return None
+
+    def idle(self, items: queue.SimpleQueue, seconds: float) -> None:
+        """Nothing runs: wait ``seconds``, or less if something is put in ``items`` (a stop request)."""
+        if seconds > 0:
+            self.get(items, seconds)
 
     async def asleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -37,7 +62,7 @@ class SystemClock:
             await event.wait()
             return
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), min(timeout, MAX_WAIT))
         except asyncio.TimeoutError:
             pass
 
@@ -65,6 +90,9 @@ class FakeClock(SystemClock):
             self._now += seconds
 
     def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def idle(self, items: queue.SimpleQueue, seconds: float) -> None:
         self.advance(seconds)
 
     def get(self, items: queue.SimpleQueue, timeout: float | None) -> Any:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attempt import PROGRAMMING_ERRORS, PhaseTimeout
+from .errors import PhaseTimeout
+from .tryproto import PROGRAMMING_ERRORS
 
 __all__ = ["PROGRAMMING_ERRORS", "failed_in_init", "programming_error"]
 
@@ -27,7 +28,7 @@ def failed_in_init(exc: BaseException | None) -> bool:
     if tb is None:
         return False
     first = tb.tb_frame
-    if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.attempt":
+    if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.tryproto":
         return False
     nxt = tb.tb_next
     if nxt is None:

@@ -11,10 +11,10 @@ from typing import Any
 
 def _describe(value: Any) -> str:
     """A short, safe description of a bad value for an error message."""
-    text = repr(value)
+    text = safe_repr(value)
     if len(text) > 120:
         text = text[:117] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{text} ({safe_type_name(value)})"
 
 
 def _real_dojobber_hint(value: Any) -> str:
@@ -157,7 +157,7 @@ class CleanupError(DojobError):
     def __init__(self, failures: list[tuple[str, BaseException]], report: Any = None) -> None:
         self.failures = list(failures)
         self.report = report
-        parts = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.failures)
+        parts = "; ".join(f"{name}: {safe_type_name(exc)}: {safe_str(exc)}" for name, exc in self.failures)
         n = len(self.failures)
         super().__init__(f"{n} Cleanup{'s' if n != 1 else ''} failed: {parts}")
 
@@ -174,3 +174,116 @@ class SelectionError(DojobError, ValueError):
         self.option = option
         self.pattern = pattern
         super().__init__(f"--{option} {pattern!r} {why}")
+
+
+def safe_str(obj: Any, *, named: bool = False) -> str:
+    """``str(obj)``, or a placeholder when its ``__str__`` raises (a user's hostile exception).
+
+    The placeholder is ``<unprintable>`` (``<unprintable TypeName>`` if ``named``).
+    """
+    try:
+        text = str(obj)
+        if type(text) is str:
+            return text
+    except BaseException:  # noqa: BLE001 - nothing a user's __str__ raises may break a run
+        pass
+    return f"<unprintable {safe_type_name(obj)}>" if named else "<unprintable>"
+
+
+def safe_repr(obj: Any) -> str:
+    """``repr(obj)``, or a placeholder when its ``__repr__`` raises."""
+    try:
+        text = repr(obj)
+        if type(text) is str:
+            return text
+    except BaseException:  # noqa: BLE001
+        pass
+    return f"<unrepresentable {safe_type_name(obj)}>"
+
+
+def safe_type_name(obj: Any) -> str:
+    """The name of ``obj``'s type, whatever its metaclass does."""
+    name = getattr(type(obj), "__name__", None)
+    return name if type(name) is str else "object"
+
+
+class NoActError(DojobError, RuntimeError):
+    """A RunonlyJob cannot succeed when nothing may be run (``no_act``, a plan)."""
+
+
+class PhaseTimeout(DojobError, TimeoutError):
+    """A phase ran longer than its job's ``TIMEOUT``; the try failed at once.
+
+    Attributes:
+        job, phase, timeout: which job, which phase, the limit in seconds.
+        abandoned: its thread could not be stopped and runs on.
+        holding: the CLAIMS/USES the abandoned phase still holds until its thread ends.
+    """
+
+    def __init__(
+        self, job: str, phase: Any, timeout: float, *, abandoned: bool = False, holding: tuple[str, ...] = ()
+    ) -> None:
+        self.job = job
+        self.phase = phase
+        self.timeout = timeout
+        self.abandoned = abandoned
+        self.holding = tuple(holding)
+        note = "; its thread cannot be killed and runs on, abandoned" if abandoned else ""
+        if holding:
+            note += ", still holding " + ", ".join(holding)
+        value = getattr(phase, "value", phase)
+        super().__init__(f"{job}.{value} took longer than TIMEOUT={timeout:g}s{note}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # it crosses process boundaries (remote tries)
+        return (_phase_timeout, (self.job, self.phase, self.timeout, self.abandoned, self.holding), self.__dict__)
+
+
+def _phase_timeout(job: str, phase: Any, timeout: float, abandoned: bool, holding: tuple = ()) -> PhaseTimeout:
+    return PhaseTimeout(job, phase, timeout, abandoned=abandoned, holding=holding)
+
+
+class RunTimeout(DojobError, TimeoutError):
+    """The run's ``timeout`` expired while this try was running."""
+
+
+class CleanupTimeout(DojobError, TimeoutError):
+    """A Cleanup did not end within the Cleanups' bound (with a run ``timeout``, the Cleanups
+    together get that many seconds again): it was abandoned, or not started at all."""
+
+
+class RemoteError(DojobError):
+    """Stands for an exception that could not be sent back from a worker.
+
+    Attributes:
+        type_name: the original exception's class name.
+        traceback_text: the traceback as formatted in the worker.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback_text = traceback_text
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return (RemoteError, (self.type_name, self.message, self.traceback_text))
+
+
+class WorkerLost(DojobError):
+    """The worker running a try died (or the executor refused the try)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop asked for by a signal other than SIGINT (SIGTERM: ``kill``, ``systemctl stop``).
+
+    It behaves like Ctrl-C's ``KeyboardInterrupt`` (it is one), so code that
+    cleans up on Ctrl-C cleans up on SIGTERM too. Not a :class:`DojobError`:
+    it is a stop, not an error.
+
+    Attributes:
+        signum: the signal's number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum}")

@@ -36,6 +36,9 @@ class Status(str, enum.Enum):
     BLOCKED = "blocked"  #: never tried, a dependency failed
     NOT_RUN = "not_run"  #: never tried, the run stopped first (abort, timeout, interrupt)
     SKIPPED = "skipped"  #: never tried: a selection's --skip treats it as satisfied
+    #: the run stopped (Ctrl-C, SIGTERM, timeout, a critical failure) while the job was
+    #: mid-try or had tries left, or a job downstream of such a job: not failed, cut short
+    INTERRUPTED = "interrupted"
 
     @property
     def ok(self) -> bool | None:
@@ -47,10 +50,7 @@ class Status(str, enum.Enum):
         return None
 
 
-_event = dataclass(frozen=True, slots=True)
-
-
-@_event
+@dataclass(frozen=True, slots=True)
 class RunStarted:
     jobs: int
     roots: tuple[str, ...]
@@ -59,14 +59,14 @@ class RunStarted:
     time: float = 0.0
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class TryStarted:
     job: str
     try_number: int
     time: float
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class PhaseStarted:
     """A phase started; ``worker`` names where it runs (a thread or process)."""
 
@@ -77,7 +77,7 @@ class PhaseStarted:
     worker: str | None = None
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class PhaseEnded:
     """A phase ended; ``ok`` False means it raised (``error*`` describe it)."""
 
@@ -91,7 +91,7 @@ class PhaseEnded:
     traceback: str | None = None
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class TryEnded:
     """A try ended; ``retry_at`` is when the next try may start, None if none will."""
 
@@ -102,7 +102,7 @@ class TryEnded:
     retry_at: float | None = None
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class JobFinished:
     job: str
     status: Status
@@ -110,7 +110,7 @@ class JobFinished:
     time: float
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class JobBlocked:
     """``job`` will never run because ``blocked_by`` failed."""
 
@@ -119,7 +119,7 @@ class JobBlocked:
     time: float
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class LockWait:
     """``job`` is ready but waits: a resource it CLAIMS or USES is held by a running try."""
 
@@ -130,7 +130,7 @@ class LockWait:
     uses: tuple[str, ...] = ()
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class PhaseAbandoned:
     """A sync phase overran its TIMEOUT (or the run's deadline): its try is failed at once
     and its thread, which cannot be killed, runs on unwatched."""
@@ -140,24 +140,36 @@ class PhaseAbandoned:
     phase: Phase
     time: float
     worker: str | None = None
+    #: the CLAIMS/USES the phase keeps until its thread really ends
+    holding: tuple[str, ...] = ()
 
 
-@_event
+@dataclass(frozen=True, slots=True)
+class LocksReleased:
+    """The thread of an abandoned phase of ``job`` ended: the locks it held are free again."""
+
+    job: str
+    time: float
+    released: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunStopping:
-    """The run starts no new job from now on; ``reason`` says why."""
+    """The run starts no new job from now on; ``reason`` says why; ``running`` tries are still running."""
 
     reason: str
     time: float
     job: str | None = None
+    running: int = 0
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class CleanupStarted:
     job: str
     time: float
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class CleanupEnded:
     job: str
     ok: bool
@@ -167,7 +179,7 @@ class CleanupEnded:
     traceback: str | None = None
 
 
-@_event
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     success: bool
     time: float
@@ -184,6 +196,7 @@ Event = (
     | JobBlocked
     | LockWait
     | PhaseAbandoned
+    | LocksReleased
     | RunStopping
     | CleanupStarted
     | CleanupEnded

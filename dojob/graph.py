@@ -385,7 +385,8 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
 
 #: The names a job class may define that dojob reads; a near miss of one is a typo (operator).
 _KNOWN_NAMES = ("DEPS", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
-_KNOWN_NAMES += ("Check", "Run", "Cleanup")
+_KNOWN_NAMES += ("Check", "Run", "Cleanup", "TAGS", "BIND_NAME")
+_KNOWN_NAMES += ("RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON", "RETRY_FROM")
 _KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
 
 

@@ -57,6 +57,9 @@ STATUS_COLORS = {
     "interrupted": "#f1c40f",
 }
 
+#: Statuses of jobs a stop cut short.
+_CUT = (Status.NOT_RUN, Status.INTERRUPTED)
+
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _CSS = """
@@ -374,7 +377,7 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
     failed = [
         j
         for j in report.jobs.values()
-        if (j.status is Status.FAILED or (j.status is Status.NOT_RUN and j.exception is not None))
+        if (j.status is Status.FAILED or (j.status in _CUT and j.exception is not None))
         and not (plan and j.plan is not None)  # in a plan a failing Check means "would run", not a failure
     ]
     kinds = _kinds(report)
@@ -384,7 +387,7 @@ def failures_section(report: Any, timeline: Timeline | None) -> str:
         if tb is None and job.exception is not None:
             tb = _format_traceback(job.exception)
         where = f"try {span.try_number} {span.phase}" if span is not None else f"try {job.tries}"
-        if job.status is Status.NOT_RUN:
+        if job.status in _CUT:
             where += " (interrupted)"
         cause = getattr(job, "cause", None)
         cause_tb = ""
@@ -505,7 +508,7 @@ def _counts_table(report: Any) -> str:
         ("needed retries", c["retried"] + c["ok_retried"], "#ffffff"),
         ("failed", c["failed"], STATUS_COLORS["failed"]),
         ("blocked", c["blocked"], STATUS_COLORS["blocked"]),
-        ("interrupted", c["interrupted"], "#ffffff"),
+        ("interrupted", c["interrupted"], STATUS_COLORS["interrupted"]),
     ]
     head = "".join(f'<th><i class="swatch" style="background:{color}"></i>{word}</th>' for word, _, color in cells)
     body = "".join(f"<td class=num>{n}</td>" for _, n, _ in cells)
@@ -514,6 +517,12 @@ def _counts_table(report: Any) -> str:
         f'<table id="counts"><thead><tr>{head}<th>elapsed</th></tr></thead>'
         f"<tbody><tr>{body}<td class=num>{elapsed}</td></tr></tbody></table>"
     )
+
+
+def _history_section(report: Any) -> str:
+    """What :mod:`dojob.history` found, and each job's last runs, when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.html_section() if findings is not None else ""
 
 
 def to_html(
@@ -576,6 +585,7 @@ def to_html(
         f"{len(report.jobs)} jobs in {_esc(format_seconds(report.elapsed))}</p>",
         context_section(context if context is not None else default_context()),
         plan_note,
+        _history_section(report),
         '<section id="recap"><h2>Recap</h2>',
         _counts_table(report),
         f'<pre class="recap">{_esc(summary(report))}</pre></section>',

@@ -9,17 +9,20 @@ sends events to the ``dojob`` logger (the library adds no handlers).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from .errors import safe_repr
 from .events import (
     CleanupEnded,
     CleanupStarted,
     JobBlocked,
     JobFinished,
+    LocksReleased,
     LockWait,
     Phase,
     PhaseAbandoned,
@@ -53,11 +56,20 @@ def one_line(text: str, limit: int = 2000) -> str:
 
 
 class Dispatcher:
-    """Calls every observer with every event, serialised; drops an observer that raises."""
+    """Calls every observer with every event, serialised; drops an observer that raises.
 
-    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+    A ``KeyboardInterrupt``/``SystemExit`` raised in an observer (a Ctrl-C that
+    landed there) does not fly through the engine: the event still reaches the
+    other observers, and the stopper goes to ``on_stop`` (the run's stop state);
+    without ``on_stop`` it is raised after them.
+    """
+
+    def __init__(
+        self, observers: Iterable[Observer] = (), *, on_stop: Callable[[BaseException], None] | None = None
+    ) -> None:
         self._observers = list(observers)
         self._lock = threading.RLock()
+        self._on_stop = on_stop
 
     def __bool__(self) -> bool:
         return bool(self._observers)
@@ -67,15 +79,29 @@ class Dispatcher:
             self._observers.append(observer)
 
     def emit(self, event: Any) -> None:
+        stopper: BaseException | None = None
         with self._lock:
             for observer in tuple(self._observers):
                 try:
                     observer(event)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    stopper = stopper or exc
                 except BaseException:  # not only Exception: nothing an observer raises may break the run
-                    self._observers.remove(observer)
-                    logger.exception("dojob: observer %r raised on %r; it is dropped", observer, event)
+                    self._drop(observer, event)
+        if stopper is not None:
+            if self._on_stop is None:
+                raise stopper
+            self._on_stop(stopper)
+
+    def _drop(self, observer: Observer, event: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self._observers.remove(observer)
+        try:
+            logger.exception(
+                "dojob: observer %s raised on %s; it is dropped", safe_repr(observer), type(event).__name__
+            )
+        except Exception:  # noqa: BLE001 - a broken logging setup must not break the run either
+            pass
 
 
 class Trace:
@@ -133,8 +159,14 @@ class Trace:
             if self.debug and event.worker not in (None, "MainThread") and event.phase is not Phase.RECHECK:
                 self._write(f"  {one_line(event.job)} try {event.try_number} {event.phase.value} on {event.worker}")
         elif kind is PhaseAbandoned:
-            where = f" on {event.worker}" if event.worker else ""
-            self._write(f"{one_line(event.job)}.{event.phase.value}: abandoned (thread{where} runs on)")
+            where = f" on {one_line(event.worker)}" if event.worker else ""
+            held = f", still holding {one_line(', '.join(event.holding))}" if event.holding else ""
+            self._write(f"{one_line(event.job)}.{event.phase.value}: abandoned (thread{where} runs on{held})")
+        elif kind is LocksReleased:
+            if self.debug:
+                self._write(
+                    f"  {one_line(event.job)}: abandoned thread ended, released {one_line(', '.join(event.released))}"
+                )
         elif kind is LockWait:
             if self.debug:
                 held = ", ".join((*event.claims, *event.uses))
@@ -144,7 +176,7 @@ class Trace:
                 self._write(f"{one_line(event.job)}: skipped (--skip: treated as satisfied, not checked)")
         elif kind is RunStopping:
             who = f" ({one_line(event.job)})" if event.job else ""
-            self._write(f"run stopping: {event.reason}{who}")
+            self._write(f"run stopping: {one_line(event.reason)}{who}")
 
 
 class LogObserver:

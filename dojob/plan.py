@@ -54,6 +54,7 @@ from typing import Any
 from .events import (
     JobBlocked,
     JobFinished,
+    LocksReleased,
     LockWait,
     RunStopping,
     Status,
@@ -79,6 +80,7 @@ FAILED = Status.FAILED
 BLOCKED = Status.BLOCKED
 NOT_RUN = Status.NOT_RUN
 SKIPPED = Status.SKIPPED
+INTERRUPTED = Status.INTERRUPTED
 
 #: The capacity of a resource the run gives none: a USES never waits for another USES.
 UNBOUNDED = 1 << 62
@@ -150,6 +152,9 @@ class Planner:
         heapify(self._ready)
         self._waiting: list[tuple[float, int]] = []
         self._running = 0
+        #: The tries handed out whose outcome the planner does not have yet.
+        self.in_flight: set[int] = set()
+        self._kept: dict[int, Any] = {}  # abandoned tries whose thread still holds their locks
         self._forever = graph.forever
         # Jobs whose end the run waits for: all but forever jobs, unless there
         # is nothing else (a run of monitors lasts until they end or time out).
@@ -262,6 +267,7 @@ class Planner:
             if emit is not None:
                 emit(TryStarted(self.specs[index].name, try_number, now))
         self._running += len(out)
+        self.in_flight.update(out)
         return out
 
     def _choose_locked(self, free: int, now: float) -> list[int]:
@@ -302,21 +308,36 @@ class Planner:
         exception: BaseException | None = None,
         *,
         cancelled: bool = False,
+        interrupted: bool = False,
+        keep_locks: bool = False,
         cause: BaseException | None = None,
     ) -> None:
         """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
 
         Args:
-            cancelled: the try was cut short because the run stopped or only
-                forever jobs were left; the job ends not run, and blocks nothing.
+            cancelled: the try was cut short because the run stopped (the job
+                ends interrupted) or only forever jobs were left (not run); it blocks nothing.
+            interrupted: a stop (Ctrl-C, SIGTERM) cut the try short: the job ends interrupted.
+            keep_locks: the try's thread runs on (abandoned): its locks stay held
+                until :meth:`release` (locks follow the code, not the bookkeeping).
             cause: what Run raised in this try, when its recheck then failed.
         """
+        try:
+            self.in_flight.remove(index)
+        except KeyError:
+            raise RuntimeError(f"complete() of {self.specs[index].name!r}, which has no try running") from None
         self._running -= 1
         if cause is not None or index in self.causes:  # operator: the cause of the last failed try
             self.causes[index] = None if ok else cause
         self.ended[index] = now
         if self._locking:
-            self._release(self.specs[index])
+            if keep_locks:
+                self._kept[index] = self.specs[index]
+            else:
+                self._release(self.specs[index])
+        if interrupted:
+            self._interrupted(index, now, exception)
+            return
         if ok:
             status = CHANGED if changed else OK
             self.status[index] = status
@@ -341,15 +362,17 @@ class Planner:
         spec = self.specs[index]
         emit = self._emit
         self.exceptions[index] = exception
-        if cancelled:
-            self.status[index] = NOT_RUN
+        tries_left = self.tries[index] < (1 if self._single_try else spec.tries)
+        if cancelled or (self.stopped is not None and tries_left):  # cut short, or it had tries left
+            status = INTERRUPTED if self.stopped is not None else NOT_RUN
+            self.status[index] = status
             if self._keeps_alive[index]:
                 self._unfinished -= 1
             if emit is not None:
                 emit(TryEnded(spec.name, self.tries[index], False, now))
-                emit(JobFinished(spec.name, NOT_RUN, self.tries[index], now))
+                emit(JobFinished(spec.name, status, self.tries[index], now))
             return False
-        if self.stopped is None and self.tries[index] < (1 if self._single_try else spec.tries):
+        if tries_left:
             retry = spec.retry
             if retry is None:  # DoJobber's rule
                 retry_at: float | None = self.last_start[index] + spec.retry_delay
@@ -377,6 +400,38 @@ class Planner:
             self.stop("critical", now, job=spec.name)
         return release
 
+    def _interrupted(self, index: int, now: float, exception: BaseException | None) -> None:
+        """:meth:`complete` for a try a stop cut short: the job ends interrupted (never failed)."""
+        self.exceptions[index] = exception
+        self.status[index] = INTERRUPTED
+        if self._keeps_alive[index]:
+            self._unfinished -= 1
+        if self._emit is not None:
+            name = self.specs[index].name
+            self._emit(TryEnded(name, self.tries[index], False, now))
+            self._emit(JobFinished(name, INTERRUPTED, self.tries[index], now))
+
+    def holding(self, index: int) -> tuple[str, ...]:
+        """The resources a running try of job ``index`` holds (its CLAIMS, then its USES)."""
+        if not self._locking:
+            return ()
+        spec = self.specs[index]
+        return (*spec.claims, *spec.uses)
+
+    def release(self, index: int, now: float) -> None:
+        """The thread of an abandoned try of job ``index`` ended: free the locks it kept."""
+        spec = self._kept.pop(index, None)
+        if spec is None:
+            return
+        self._release(spec)
+        if self._emit is not None:
+            self._emit(LocksReleased(spec.name, now, (*spec.claims, *spec.uses)))
+
+    @property
+    def holders(self) -> int:
+        """How many abandoned tries still hold locks."""
+        return len(self._kept)
+
     def stop(self, reason: str, now: float, *, job: str | None = None) -> None:
         """Start no new try from now on (running ones may still complete). First reason wins."""
         if self.stopped is not None:
@@ -384,26 +439,48 @@ class Planner:
         self.stopped = reason
         self.stopped_job = job
         if self._emit is not None:
-            self._emit(RunStopping(reason, now, job))
+            self._emit(RunStopping(reason, now, job, self._running))
 
     def finish(self, now: float) -> None:
-        """Close the run: jobs waiting for a retry fail, jobs never started are not run.
+        """Close the run; call once :meth:`is_active` is False.
 
-        Call once :meth:`is_active` is False.
+        A try still in flight (a driver that lost it) ends interrupted; so does a
+        job waiting for a retry when the run stopped (it had tries left) and every
+        job downstream of an interrupted one; other jobs never started are not run.
         """
-        if self._running:
-            raise RuntimeError(f"finish() called while {self._running} tries still run")
+        for index in sorted(self.in_flight):
+            self.stopped = self.stopped or "interrupted"
+            self.complete(index, False, now, interrupted=True)
+        status = self.status
         for _, index in sorted(self._waiting):
-            if self.status[index] is PENDING:
-                self._fail(index, now)
+            if status[index] is PENDING:
+                if self.stopped is not None:
+                    self._interrupted(index, now, self.exceptions[index])
+                else:
+                    self._fail(index, now)
         self._waiting.clear()
         self._ready.clear()
-        status = self.status
         if PENDING in status:
-            for index in range(len(status)):
-                if status[index] is PENDING:
-                    status[index] = NOT_RUN
+            self._close_pending(now)
         self._unfinished = 0
+
+    def _close_pending(self, now: float) -> None:
+        """Jobs never started: interrupted downstream of an interrupted job, else not run (deps first)."""
+        status = self.status
+        deps = self.graph.deps
+        emit = self._emit
+        for index in range(len(status)):  # post-order: a job's dependencies come before it
+            if status[index] is not PENDING:
+                continue
+            cut = next((d for d in deps[index] if status[d] is INTERRUPTED), None)
+            if cut is not None:
+                status[index] = INTERRUPTED
+                origin = self.blocked_by[cut] if not self.tries[cut] else self.specs[cut].name
+                self.blocked_by[index] = origin  # the interrupted job it waited for
+                if emit is not None:
+                    emit(JobFinished(self.specs[index].name, INTERRUPTED, 0, now))
+            else:
+                status[index] = NOT_RUN
 
     # -- internals -----------------------------------------------------------
     def _retry_at(self, index: int, retry: Any, now: float, exception: BaseException | None) -> float | None:
@@ -450,7 +527,7 @@ class Planner:
             if not held[name]:
                 del held[name]
 
-    def holding(self) -> dict[str, int]:
+    def units_held(self) -> dict[str, int]:
         """Resource name -> units held by running tries now (for tests and displays)."""
         return dict(self._held)
 

@@ -36,6 +36,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from .errors import safe_str, safe_type_name
 from .events import Status
 from .observe import one_line as _one_line
 from .render import format_duration
@@ -100,6 +101,7 @@ _STOP_REASONS = {
     "critical": "a critical job failed",
     "timeout": "the run's timeout passed",
     "interrupted": "interrupted (Ctrl-C)",
+    "terminated": "terminated (SIGTERM)",
 }
 
 
@@ -138,11 +140,8 @@ def error_line(exception: BaseException | None) -> str:
     """``"Type: message"`` of an exception, on one safe line (the message shortened if long)."""
     if exception is None:
         return "no error recorded"
-    try:
-        message = str(exception)
-    except Exception:  # a hostile __str__ must not break the recap
-        message = "<unprintable>"
-    name = type(exception).__name__
+    message = safe_str(exception)  # a hostile __str__ must not break the recap
+    name = safe_type_name(exception)
     text = f"{name}: {message}" if message else name
     return one_line(text, MAX_ERROR_CHARS)
 
@@ -172,7 +171,7 @@ def _is_interrupted(status: Status, exception: BaseException | None, stopped: st
     """A job the run's stop cut short: never started, or its try was interrupted."""
     if status is Status.NOT_RUN:
         return stopped is not None
-    if getattr(status, "value", status) == "interrupted":
+    if status is Status.INTERRUPTED:
         return True
     return status is Status.FAILED and isinstance(exception, _STOPPERS)
 
@@ -245,7 +244,7 @@ def _kinds(report: Any) -> dict[str, str]:
 
 def _was_cut(job: Any) -> bool:
     """A job whose try the run's stop cut short (Ctrl-C, or the run's timeout)."""
-    return job.status is Status.NOT_RUN or isinstance(job.exception, _STOPPERS)
+    return job.status in (Status.NOT_RUN, Status.INTERRUPTED) or isinstance(job.exception, _STOPPERS)
 
 
 def counts(report: Any) -> dict[str, int]:
@@ -343,17 +342,21 @@ def summary(report: Any, *, color: bool = False) -> str:
     kinds = _kinds(report)
     lines: list[str] = []
     blocked: dict[str, list[str]] = {}
+    waiting: dict[str, list[str]] = {}  # jobs never started downstream of an interrupted one
     failed: list[Any] = []
     changed: list[str] = []
     others: list[Any] = []
     known = (Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED, Status.NOT_RUN, Status.PENDING)
+    known += (Status.INTERRUPTED, Status.SKIPPED)
     for job in report.jobs.values():
         status = job.status
         if status is Status.BLOCKED and job.blocked_by is not None:
             blocked.setdefault(job.blocked_by, []).append(job.name)
         elif status is Status.CHANGED:
             changed.append(job.name)
-        elif status is Status.FAILED or (status is Status.NOT_RUN and job.tries):
+        elif status is Status.INTERRUPTED and not job.tries and job.blocked_by is not None:
+            waiting.setdefault(job.blocked_by, []).append(job.name)
+        elif status is Status.FAILED or (status in (Status.NOT_RUN, Status.INTERRUPTED) and job.tries):
             failed.append(job)
         elif status not in known and job.tries:  # a status this recap does not know, e.g. interrupted
             others.append(job)
@@ -374,6 +377,9 @@ def summary(report: Any, *, color: bool = False) -> str:
         also = _also_blocks(report, job.name, set(under or ()))
         if also:
             lines.append(indent + paint(f"also blocks: {_names(also, MAX_BLOCKED_SHOWN)}", "blocked"))
+        after = waiting.get(job.name)
+        if after:
+            lines.append(indent + paint(f"not started: {_names(after, MAX_BLOCKED_SHOWN)}", "interrupted"))
     if len(failed) > MAX_FAILED_SHOWN:
         lines.append(f"... and {len(failed) - MAX_FAILED_SHOWN} more failed jobs")
     skipped = [job.name for job in report.jobs.values() if job.status is Status.SKIPPED]
@@ -392,6 +398,7 @@ def summary(report: Any, *, color: bool = False) -> str:
         lines.append(paint(f"run stopped: {reason}", "warn"))
     if changed:
         lines.append(paint("changed:", "changed") + f" {_names(changed, MAX_CHANGED_SHOWN)}")
+    lines.extend(_history_lines(report, paint))
     c = counts(report)
     verdict = paint("converged", "good") if report.success else paint("not converged", "bad")
     ok_retried = f" ({c['ok_retried']} needed retries)" if c["ok_retried"] else ""
@@ -412,6 +419,12 @@ def summary(report: Any, *, color: bool = False) -> str:
 
 
 _COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
+
+
+def _history_lines(report: Any, paint: _Paint) -> list[str]:
+    """What :mod:`dojob.history` found (drifted, flapping, unstable jobs), when the run was recorded or verified."""
+    findings = getattr(report, "history", None)
+    return findings.recap_lines(paint.color) if findings is not None else []
 
 
 def _plan_summary(report: Any, paint: _Paint) -> str:
@@ -443,6 +456,7 @@ def _plan_summary(report: Any, paint: _Paint) -> str:
         lines.append(line)
     if report.stopped is not None:
         lines.append(paint(f"check stopped: {_STOP_REASONS.get(report.stopped, report.stopped)}", "warn"))
+    lines.extend(_history_lines(report, paint))
     c = plan_counts(report)
     nothing = c["would_run"] == 0 and not c["not_checked"]
     verdict = paint("nothing would run", "good") if nothing else paint("changes needed", "warn")

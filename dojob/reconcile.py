@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from .errors import CleanupError, DojobError, GraphError, OptionError
-from .events import RunStopping, Status
+from .events import Status
 from .observe import Trace, one_line
 from .recap import error_line, use_color
 
@@ -235,9 +235,9 @@ class _Signals:
     """SIGTERM/SIGINT stop the loop, SIGHUP asks for a reload; a sleep ends at once on any of them.
 
     Between runs all three set a flag and write to a pipe the sleep waits on.
-    During a run SIGINT keeps its usual handler (a ``KeyboardInterrupt``, or
-    asyncio's graceful cancel), SIGTERM is turned into that same stop by
-    :meth:`stop_run`, and SIGHUP only sets its flag.
+    During a run the engine handles SIGINT and SIGTERM (``handle_signals``:
+    the first stops the run, Cleanups run, the recap is printed; a second
+    abandons what still runs), and SIGHUP only sets its flag.
     """
 
     _WATCHED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -270,12 +270,6 @@ class _Signals:
             if not self._ignored(sig):
                 signal.signal(sig, self._flag)
 
-    def enter_run(self) -> None:
-        """Handlers for a run in progress."""
-        saved = self._saved[signal.SIGINT]
-        signal.signal(signal.SIGINT, saved if saved is not None else signal.SIG_DFL)  # None: set outside Python
-        signal.signal(signal.SIGTERM, self._term_in_run)
-
     def leave_run(self) -> None:
         self._between()
 
@@ -285,23 +279,6 @@ class _Signals:
         elif self.stop is None:
             self.stop = signum
         self.wake()
-
-    def _term_in_run(self, signum: int, frame: Any) -> None:
-        if self.stop is None:
-            self.stop = signum
-        self.stop_run()
-
-    def stop_run(self) -> None:
-        """Stop the run in progress as Ctrl-C does: Cleanups run, the recap is printed.
-
-        The one place the loop turns SIGTERM into a stop; the engine's own SIGTERM
-        handling replaces it. It re-raises the stop as SIGINT, so whatever a
-        Ctrl-C does in that run (a ``KeyboardInterrupt``, asyncio's cancel) happens.
-        """
-        handler = signal.getsignal(signal.SIGINT)
-        if handler in (signal.SIG_IGN, signal.SIG_DFL, None):
-            raise KeyboardInterrupt("SIGTERM")
-        signal.raise_signal(signal.SIGINT)
 
     def wake(self) -> None:
         try:
@@ -325,21 +302,6 @@ class _Signals:
                     pass
             elif on_tick is not None:
                 on_tick()
-
-
-class _StopNotice:
-    """Tells the operator, once, what a stop is doing while running tries finish."""
-
-    def __init__(self, signals: _Signals, stream: Any = None) -> None:
-        self.signals = signals
-        self.stream = stream
-
-    def __call__(self, event: Any) -> None:
-        if type(event) is RunStopping and event.reason in ("interrupted", "terminated"):
-            name = "terminated (SIGTERM)" if self.signals.stop == signal.SIGTERM else "interrupted"
-            stream = self.stream or sys.stderr
-            stream.write(f"dojob: {name}: waiting for running tries to finish (Ctrl-C again to abandon them)\n")
-            stream.flush()
 
 
 # -- the loop ------------------------------------------------------------------------
@@ -511,7 +473,9 @@ class Loop:
         if ns.verbose or ns.debug:
             writer: Any = progress.writer() if progress else None
             observers.append(Trace(debug=ns.debug, stream=writer))
-        observers.append(_StopNotice(self.signals, progress.writer() if progress else None))
+        from .cli import _InterruptNotice  # one notice for one-shot runs and the loop
+
+        observers.append(_InterruptNotice(progress.writer() if progress else None))
         if self.metrics is not None:
             observers.append(self.metrics.observer())
         if self.notifier is not None and self.notifier.watchdog:
@@ -543,9 +507,8 @@ class Loop:
             self.notifier.ping(force=True)
         stopped_by: int | None = None  # the exit status a stop asked for
         cleanup_error = None
-        self.signals.enter_run()
-        try:
-            it.report = dojob.run(*self.roots, observers=observers, **self.options)
+        try:  # the engine handles SIGINT/SIGTERM while the run lasts, then gives the loop's handlers back
+            it.report = dojob.run(*self.roots, observers=observers, handle_signals=True, **self.options)
         except (GraphError, OptionError) as exc:
             it.error = exc
         except CleanupError as exc:

@@ -34,7 +34,7 @@ from typing import Any
 
 from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execute, execute_bounded
 from .clock import SystemClock
-from .errors import DojobError, OptionError
+from .errors import DojobError, OptionError, RemoteError, WorkerLost
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
 from .job import NO_CHANGES
@@ -43,28 +43,6 @@ from .storage import SharedStorage
 
 #: The start methods ``executor="processes:<method>"`` takes.
 START_METHODS = ("fork", "spawn", "forkserver")
-
-
-class RemoteError(Exception):
-    """Stands for an exception that could not be sent back from a worker.
-
-    Attributes:
-        type_name: the original exception's class name.
-        traceback_text: the traceback as formatted in the worker.
-    """
-
-    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
-        self.type_name = type_name
-        self.message = message
-        self.traceback_text = traceback_text
-        super().__init__(f"{type_name}: {message}")
-
-    def __reduce__(self) -> tuple:
-        return (RemoteError, (self.type_name, self.message, self.traceback_text))
-
-
-class WorkerLost(DojobError):
-    """The worker running a try died (or the executor refused the try): that try failed."""
 
 
 class ShippingError(DojobError):

@@ -17,18 +17,21 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .attempt import STOPPERS, TryContext, aexecute, cleanups, execute, execute_within, returner
+from .cleanup import arun_cleanups, run_cleanups
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
 from .events import RunFinished, RunStarted, Status
-from .graph import JobGraph, build_graph, check_delay
+from .graph import JobGraph, build_graph
 from .job import NO_CHANGES, ChangedDeps, Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
+from .options import RunOptions
 from .plan import Planner
 from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
 from .select import select
+from .stopping import STOPPERS, Stop, guarded, handling_signals
 from .sync import drive
+from .tryproto import TryContext
 
 
 @contextlib.contextmanager
@@ -100,81 +103,54 @@ def _changed_deps(graph: JobGraph, status: list[Status]) -> Callable[[int], tupl
     return changed_deps
 
 
-def _check_workers(workers: Any) -> int:
-    if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
-        return workers
-    raise OptionError("workers", workers, "an int >= 1")
-
-
 class Session:
     """Everything one run of a graph needs; used by both drivers.
 
     Args:
         graph: the validated graph.
-        args, kwargs: passed to every Check and Run.
-        workers: how many tries may run at once.
-        no_act: only the first Check of each job (DoJobber's no_act).
-        plan: every job's Check once, nothing else, nothing blocked (see :func:`run`).
-        verbose, debug: write DoJobber's trace to stderr.
-        observers: more callables to receive every event.
-        clock: the time source (a FakeClock in tests).
-        global_storage: the dict shared by all jobs (a fresh one by default).
-        timeout: seconds after which nothing new starts and the run is reported timed out.
-        capacity: resource name -> units (see :func:`run`).
-        retry_seed: seeds the random source of RETRY_JITTER.
+        options: the run's :class:`~dojob.options.RunOptions`; or give their
+            keywords instead (``args``, ``workers``, ``no_act``, ``plan``, ...: see :func:`run`).
+        stop: the run's stop state (a fresh one by default).
     """
 
     def __init__(
-        self,
-        graph: JobGraph,
-        *,
-        args: Iterable[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        workers: int = 1,
-        no_act: bool = False,
-        plan: bool = False,
-        verbose: bool = False,
-        debug: bool = False,
-        observers: Iterable[Observer] = (),
-        clock: SystemClock | None = None,
-        global_storage: dict[str, Any] | None = None,
-        timeout: float | None = None,
-        capacity: dict[str, int] | None = None,
-        retry_seed: int | None = None,
-        strict: bool = False,
+        self, graph: JobGraph, options: RunOptions | None = None, *, stop: Stop | None = None, **keywords: Any
     ) -> None:
+        options = options or RunOptions.from_keywords(**keywords)
         self.graph = graph
-        self.workers = _check_workers(workers)
-        if timeout is not None:
-            timeout = check_delay(timeout, option="timeout")
+        self.options = options
+        #: The run's stop state: signals, stoppers from observers and clock reads land here.
+        self.stop = stop or Stop()
+        self.handle_signals = options.handle_signals
+        self.workers = options.workers
         #: The run's timeout; the Cleanups together get as long again (see :meth:`cleanup`).
-        self.timeout = timeout
-        self.clock = clock or SystemClock()
-        self.t0 = t0 = self.clock.now()
-        clock_now = self.clock.now
-        #: Seconds since the run started, on the run's clock.
-        self.now: Callable[[], float] = lambda: clock_now() - t0
-        observers = list(observers)
-        if verbose or debug:
-            observers.append(Trace(debug=debug))
+        self.timeout = timeout = options.timeout
+        self.clock = clock = options.clock or SystemClock()
+        self.t0 = t0 = guarded(clock.now, self.stop)()
+        #: Seconds since the run started, on the run's clock (a stopper landing in a read is a stop request).
+        self.now: Callable[[], float] = guarded(clock.now, self.stop, t0)
+        observers = list(options.observers)
+        if options.verbose or options.debug:
+            observers.append(Trace(debug=options.debug))
         if logger.isEnabledFor(logging.DEBUG):
             observers.append(LogObserver())
-        self.dispatcher = Dispatcher(observers)
+        self.dispatcher = Dispatcher(observers, on_stop=self.stop.request)
         emit = self.dispatcher.emit if observers else None
         self.emit = emit
         self.planner = Planner(
-            graph, max_running=self.workers, no_act=no_act, plan=plan, deadline=timeout, emit=emit,
-            capacity=check_capacity(graph, capacity), rng=None if retry_seed is None else random.Random(retry_seed),
+            graph, max_running=self.workers, no_act=options.no_act, plan=options.plan, deadline=timeout, emit=emit,
+            capacity=check_capacity(graph, options.capacity),
+            rng=None if options.retry_seed is None else random.Random(options.retry_seed),
         )  # fmt: skip
         self.ctx = TryContext(
-            args=tuple(args),
-            kwargs=kwargs,
-            global_storage=global_storage,
-            no_act=no_act or plan,
+            args=options.args,
+            kwargs=dict(options.kwargs),
+            global_storage=options.global_storage,
+            no_act=options.no_act,
             cwd=os.getcwd() if self.workers == 1 else None,
             emit=emit,
             now=self.now,
-            strict=strict,
+            strict=options.strict,
         )
         self.ctx.changed_deps = _changed_deps(graph, self.planner.status)
         self._cleaned = False
@@ -193,7 +169,7 @@ class Session:
         jobs = JobsView(
             self.graph.names,
             self.graph.index,
-            (
+            (  # type: ignore[arg-type]  # (the sparse columns are dicts indexed like sequences)
                 planner.status,
                 planner.tries,
                 planner.results,
@@ -222,43 +198,23 @@ class Session:
             if finished is not None:
                 finished(jobs[spec.name])
         if self.emit is not None:
-            self.emit(RunFinished(report.success, t, planner.stopped))
+            self.emit(RunFinished(report.success, t, planner.stopped))  # type: ignore[attr-defined]
         return report
 
     def cleanup(self) -> None:
-        """Run the Cleanups (LIFO), each instance once; raise :class:`CleanupError` if any raised.
+        """Run the Cleanups (see :func:`dojob.cleanup.run_cleanups`); raise :class:`CleanupError` if any raised.
 
         Failures of Cleanups that ran in remote workers are raised here too.
-        With a run ``timeout``, the Cleanups together get that many seconds:
-        one still running then is abandoned and the rest are not started (each
-        fails with :class:`~dojob.attempt.CleanupTimeout`). A ``KeyboardInterrupt``
-        or ``SystemExit`` raised in a Cleanup ends that Cleanup only; it is
-        raised once all of them ran.
         """
-        ctx, within = self.ctx, self.timeout
-        if self.graph.has_async:
-            failures = asyncio.run(aexecute(cleanups(ctx), ctx.cwd, within=within))
-        elif within is not None:
-            failures = execute_within(cleanups(ctx), within, now=self.now, wait=self.clock.get, cwd=ctx.cwd)
-        else:
-            failures = execute(cleanups(ctx), returner(ctx.cwd))
+        remote = self.remote.cleanup_failures if self.remote is not None else []
         if self.remote is not None:
-            failures = self.remote.cleanup_failures + failures
             self.remote.cleanup_failures = []
-        _raise_failures(failures)
+        run_cleanups(self.ctx, self.stop, self.clock, self.now, self.timeout, self.handle_signals,
+                     on_loop=self.graph.has_async, earlier=remote)  # fmt: skip
 
     async def acleanup(self) -> None:
         """:meth:`cleanup` on the running loop."""
-        _raise_failures(await aexecute(cleanups(self.ctx), self.ctx.cwd, within=self.timeout))
-
-
-def _raise_failures(failures: list[tuple[str, BaseException]]) -> None:
-    """Raise the first stopper a Cleanup raised, else :class:`CleanupError` if any Cleanup failed."""
-    for _, exc in failures:
-        if isinstance(exc, STOPPERS):
-            raise exc
-    if failures:
-        raise CleanupError(failures)
+        await arun_cleanups(self.ctx, self.stop, self.now, self.timeout, self.handle_signals)
 
 
 class _Nothing:
@@ -289,11 +245,13 @@ def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
     return out
 
 
-def _conclude(report: Report, stopper: BaseException | None, failures: CleanupError | None, ctx: TryContext) -> Report:
+def _conclude(session: Session, report: Report, error: BaseException | None, failures: CleanupError | None) -> Report:
+    """Raise what ended the run (a stop, then a driver error, then failed Cleanups) with the report, or return it."""
+    stopper = session.stop.exception or error
     if stopper is not None:
         with contextlib.suppress(Exception):  # lets the CLI recap an interrupted run
             stopper.report = report  # type: ignore[attr-defined]
-            stopper.cleanup_failures = list(ctx.cleanup_failures)  # type: ignore[attr-defined]
+            stopper.cleanup_failures = list(session.ctx.cleanup_failures)  # type: ignore[attr-defined]
         raise stopper
     if failures is not None:
         failures.report = report
@@ -301,98 +259,143 @@ def _conclude(report: Report, stopper: BaseException | None, failures: CleanupEr
     return report
 
 
-def run_graph(
-    graph: JobGraph,
-    *,
-    cleanup: bool = True,
-    executor: cf.Executor | str | Any = None,
-    **options: Any,
-) -> Report:
-    """Run a built graph with the sync driver (or the async one if it has coroutine jobs)."""
-    if graph.has_async:
-        if executor is not None and executor != "threads":
-            raise OptionError(
-                "executor",
-                executor,
-                "unset for a graph with async jobs (they run on this process's event loop, "
-                "their plain phases on its threads)",
-            )
+def _signals(stop: Stop, wanted: bool) -> contextlib.AbstractContextManager[None]:
+    return handling_signals(stop) if wanted else contextlib.nullcontext()
+
+
+def _epilogue(session: Session, cleanup: bool) -> tuple[Report, CleanupError | None]:
+    """Build the report, then run the Cleanups (always after a stop); no stop leaves this early."""
+    report = None
+    while report is None:
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                return asyncio.run(arun_graph(graph, cleanup=cleanup, **options))
-            except KeyboardInterrupt as exc:
-                # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
-                # turned the cancellation into a fresh KeyboardInterrupt: give it the report
-                report = getattr(exc.__context__, "report", None)
-                if report is not None and getattr(exc, "report", None) is None:
-                    exc.report = report  # type: ignore[attr-defined]
-                    exc.cleanup_failures = getattr(exc.__context__, "cleanup_failures", [])  # type: ignore[attr-defined]
-                raise
-        raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
-    session = Session(graph, **options)
-    pool, is_remote, close = resolve_executor(executor, session.workers)
-    remote = None
-    if is_remote:
-        replace = None
-        if executor == "processes":
-
-            def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
-                return cf.ProcessPoolExecutor(max_workers=session.workers)
-
-        remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
-    session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
-    stopper = None
-    try:
-        drive(
-            session.planner,
-            session.ctx,
-            now=session.now,
-            clock=session.clock,
-            workers=session.workers,
-            executor=None if remote else pool,
-            remote=remote,
-        )
-    except BaseException as exc:
-        stopper = exc
-    finally:
-        if remote is not None and remote.executor is not pool:
-            remote.executor.shutdown(wait=False, cancel_futures=True)
-        close()
-    report = session.finish(deferred_cleanup=not cleanup)
+            report = session.finish(deferred_cleanup=not cleanup)
+        except STOPPERS as exc:  # (signals not handled) landed while building the report: build it again
+            session.stop.request(exc)
     failures = None
-    if cleanup or stopper is not None:
+    if cleanup or session.stop.exception is not None:
         try:
             session.cleanup()
         except CleanupError as exc:
             failures = exc
-        except STOPPERS as exc:  # raised by a Cleanup, after all of them ran
-            stopper = stopper or exc
-    return _conclude(report, stopper, failures, session.ctx)
+        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by a Cleanup, after all of them ran
+            session.stop.note(exc)
+    return report, failures
 
 
-async def arun_graph(graph: JobGraph, *, cleanup: bool = True, **options: Any) -> Report:
-    """Run a built graph with the async driver on the running loop."""
+def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
+    """Run a built graph with the sync driver (or the async one if it has coroutine jobs).
+
+    Give the :class:`~dojob.options.RunOptions`, or their keywords (see :func:`run`).
+    """
+    options = options or RunOptions.from_keywords(**keywords)
+    if graph.has_async:
+        return _run_async_graph(graph, options)
+    stop = Stop()
+    cleanup, executor, handle_signals = options.cleanup, options.executor, options.handle_signals
+    with _signals(stop, handle_signals):
+        session = Session(graph, options, stop=stop)
+        pool, is_remote, close = resolve_executor(executor, session.workers)
+        remote = None
+        if is_remote:
+            replace = None
+            if executor == "processes":
+
+                def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
+                    return cf.ProcessPoolExecutor(max_workers=session.workers)
+
+            assert pool is not None  # a remote executor is always an Executor
+            remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
+        session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
+        error = None
+        try:
+            drive(
+                session.planner,
+                session.ctx,
+                now=session.now,
+                clock=session.clock,
+                workers=session.workers,
+                executor=None if remote else pool,
+                remote=remote,
+                stop=stop,
+                signals=handle_signals,
+            )
+        except BaseException as exc:  # a fault of an executor or of the driver: still report and clean up
+            error = exc
+        finally:
+            if remote is not None and remote.executor is not pool:
+                remote.executor.shutdown(wait=False, cancel_futures=True)
+            close()
+        report, failures = _epilogue(session, cleanup)
+        return _conclude(session, report, error, failures)
+
+
+def _run_async_graph(graph: JobGraph, options: RunOptions) -> Report:
+    """:func:`run_graph` of a graph with coroutine jobs: :func:`arun_graph` in a new event loop."""
+    executor = options.executor
+    if executor is not None and executor != "threads":
+        raise OptionError(
+            "executor",
+            executor,
+            "unset for a graph with async jobs (they run on this process's event loop, "
+            "their plain phases on its threads)",
+        )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise DojobError("this graph has async jobs and an event loop is already running: use 'await dojob.arun(...)'")
+    try:
+        return asyncio.run(arun_graph(graph, options.replace(executor=None)))
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: asyncio cancelled the run, which stopped, cleaned up and reported, then
+        # turned the cancellation into a fresh KeyboardInterrupt: give it the report
+        report = getattr(exc.__context__, "report", None)
+        if report is not None and getattr(exc, "report", None) is None:
+            exc.report = report  # type: ignore[attr-defined]
+            exc.cleanup_failures = getattr(exc.__context__, "cleanup_failures", [])  # type: ignore[attr-defined]
+        raise
+
+
+async def arun_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
+    """Run a built graph with the async driver on the running loop (options as for :func:`run_graph`)."""
     from .aio.driver import adrive
 
-    session = Session(graph, **options)
-    session.start("async")
-    stopper = None
-    try:
-        await adrive(session.planner, session.ctx, now=session.now, clock=session.clock)
-    except BaseException as exc:
-        stopper = exc
-    report = session.finish(deferred_cleanup=not cleanup)
-    failures = None
-    if cleanup or stopper is not None:
+    options = options or RunOptions.from_keywords(**keywords)
+    if options.executor is not None and options.executor != "threads":
+        raise OptionError("executor", options.executor, "unset with the async driver (its tries run on the loop)")
+    cleanup = options.cleanup
+    stop = Stop()
+    with _signals(stop, options.handle_signals):
+        session = Session(graph, options, stop=stop)
+        session.start("async")
+        error = None
         try:
-            await session.acleanup()
-        except CleanupError as exc:
-            failures = exc
-        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by (or while) a Cleanup, after all of them ran
-            stopper = stopper or exc
-    return _conclude(report, stopper, failures, session.ctx)
+            await adrive(session.planner, session.ctx, now=session.now, clock=session.clock, stop=stop)
+        except BaseException as exc:  # a fault of the driver: still report and clean up
+            error = exc
+        report = None
+        while report is None:
+            try:
+                report = session.finish(deferred_cleanup=not cleanup)
+            except STOPPERS as exc:
+                stop.request(exc)
+        failures = None
+        if cleanup or stop.exception is not None:
+            try:
+                await session.acleanup()
+            except CleanupError as exc:
+                failures = exc
+            except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by (or while) a Cleanup, after all ran
+                stop.note(exc)
+        return _conclude(session, report, error, failures)
+
+
+def _recorded(history: Any, verify: bool, aio: bool = False) -> Any:
+    """The driver with :mod:`dojob.history` around it: verify, record, compare (imported only when asked)."""
+    from .history.hook import arecorded, recorded
+
+    return arecorded(arun_graph, history, verify) if aio else recorded(run_graph, history, verify)
 
 
 def run(
@@ -418,6 +421,9 @@ def run(
     capacity: dict[str, int] | None = None,
     retry_seed: int | None = None,
     strict: bool = False,
+    handle_signals: bool = False,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
@@ -457,6 +463,17 @@ def run(
         strict: a Check that raises a programming error (``NameError``,
             ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``)
             fails its try without calling Run.
+        handle_signals: while the run lasts, SIGINT and SIGTERM stop it instead of
+            raising wherever they land: the first starts nothing new, lets running
+            tries end within their bounds and runs the Cleanups, then the run raises
+            ``KeyboardInterrupt`` (:class:`~dojob.errors.Terminated` for SIGTERM);
+            a second abandons what still runs. Main thread only. Off by default:
+            signal handling belongs to the application (``dojob run`` turns it on).
+        history: record the run there and compare it with the runs before (a
+            path, a ``postgresql://`` URL, True for the per-user file, or a
+            :class:`dojob.history.History`); the report's ``history`` says what was found.
+        verify: after a converged run, every job's Check once more (no Run): a
+            job whose Check fails then is unstable and the report not a success.
 
     Returns:
         The immutable :class:`~dojob.report.Report`.
@@ -465,32 +482,22 @@ def run(
         GraphError: the graph is invalid (nothing ran).
         SelectionError: a pattern or tag of ``only``/``tags``/``skip`` matches no job (nothing ran).
         CleanupError: a Cleanup raised; ``.report`` holds the report.
-        KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran.
+        KeyboardInterrupt, SystemExit: raised by a job or the user, after the Cleanups ran
+            (``.report`` holds the report).
 
     Example:
         >>> report = dojob.run(WatchMovie, kwargs={"movie": "Alien"}, workers=4)
         >>> report.success, report["Popcorn"].tries
     """
+    options = RunOptions.from_keywords(
+        args=args, kwargs=kwargs, workers=workers, no_act=no_act, plan=plan, verbose=verbose, debug=debug,
+        cleanup=cleanup, observers=observers, clock=clock, executor=executor, timeout=timeout,
+        global_storage=global_storage, handle_signals=handle_signals, capacity=capacity, retry_seed=retry_seed,
+        strict=strict,
+    )  # fmt: skip
+    driver = run_graph if history is None and not verify else _recorded(history, verify)
     with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
-        return run_graph(
-            graph,
-            args=args,
-            kwargs=kwargs,
-            workers=workers,
-            no_act=no_act,
-            plan=plan,
-            verbose=verbose,
-            debug=debug,
-            cleanup=cleanup,
-            observers=observers,
-            clock=clock,
-            executor=executor,
-            timeout=timeout,
-            global_storage=global_storage,
-            capacity=capacity,
-            retry_seed=retry_seed,
-            strict=strict,
-        )
+        return driver(graph, options)
 
 
 async def arun(
@@ -515,24 +522,16 @@ async def arun(
     capacity: dict[str, int] | None = None,
     retry_seed: int | None = None,
     strict: bool = False,
+    handle_signals: bool = False,
+    history: Any = None,
+    verify: bool = False,
 ) -> Report:
     """:func:`run` on the running event loop, with the async driver; same options and report."""
+    options = RunOptions.from_keywords(
+        args=args, kwargs=kwargs, workers=workers, no_act=no_act, plan=plan, verbose=verbose, debug=debug,
+        cleanup=cleanup, observers=observers, clock=clock, timeout=timeout, global_storage=global_storage,
+        handle_signals=handle_signals, capacity=capacity, retry_seed=retry_seed, strict=strict,
+    )  # fmt: skip
+    driver = arun_graph if history is None and not verify else _recorded(history, verify, aio=True)
     with _built(roots, default_tries, default_retry_delay, only=only, tags=tags, skip=skip) as graph:
-        return await arun_graph(
-            graph,
-            args=args,
-            kwargs=kwargs,
-            workers=workers,
-            no_act=no_act,
-            plan=plan,
-            verbose=verbose,
-            debug=debug,
-            cleanup=cleanup,
-            observers=observers,
-            clock=clock,
-            timeout=timeout,
-            global_storage=global_storage,
-            capacity=capacity,
-            retry_seed=retry_seed,
-            strict=strict,
-        )
+        return await driver(graph, options)

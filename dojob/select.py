@@ -24,9 +24,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .errors import SelectionError
-from .graph import JobGraph
+
+if TYPE_CHECKING:  # imported where used: ``import dojob`` binds select() without loading the graph code
+    from .graph import JobGraph
 
 
 def _patterns(option: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -106,6 +109,8 @@ def select(
         new_index[i] = j
     new_specs = [specs[i]._replace(index=j) for j, i in enumerate(kept)]
     new_deps = [tuple(new_index[d] for d in graph.deps[i] if keep[d]) for i in kept]
+    from .graph import JobGraph  # (already loaded: ``graph`` is one)
+
     sub = JobGraph(new_specs, new_deps, tuple(names[i] for i in roots))
     sub.skipped = frozenset(new_index[i] for i in skipped if keep[i])
     return sub

@@ -1,150 +1,171 @@
-"""The sync driver: drives the planner in this thread, or over a pool of threads.
+"""The sync driver: drives the planner in this thread, with tries inline, on threads or remote.
 
-With one worker, no executor and no timeouts, tries run inline, in post-order,
-exactly like DoJobber's serial traversal (plus non-blocking retries).
-Otherwise up to ``workers`` tries run at once on threads (or on any
-``concurrent.futures.Executor`` given). When a job has a ``TIMEOUT`` or the run
-a deadline, each try carries a :class:`~dojob.attempt.TryHandle`: a phase that
-overruns fails its try at once and its thread, which cannot be killed, is
-abandoned (no longer counted against ``workers``; the built-in pool starts a
-replacement).
+One loop for every executor (see :mod:`dojob.executors`): ask the planner for
+tries, hand them to the executor adapter, give up on overdue ones, collect the
+ended ones, tell the planner, repeat while it is active. With one worker, no
+executor and no timeouts, tries run inline, in post-order, exactly like
+DoJobber's serial traversal (plus non-blocking retries).
+
+Stopping is a state of the loop (:class:`~dojob.stopping.Stop`), not an
+exception flying through it: after the first stop request nothing new starts,
+and the loop goes on until every try handed out is accounted for, still
+enforcing every phase's ``TIMEOUT`` and the run's deadline; a second request
+abandons what still runs. A stopper landing in the loop itself becomes a request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from .attempt import (
-    ABANDONED,
-    STOPPERS,
-    PhaseTimeout,
-    RunTimeout,
-    Stopped,
-    TryContext,
-    TryHandle,
-    attempt,
-    close_dir,
-    describe_error,
-    execute,
-    open_dir,
-    returner,
-)
 from .clock import SystemClock
 from .events import PhaseAbandoned, PhaseEnded
+from .executors import (
+    RELEASED,
+    InlineTries,
+    Overdue,
+    PoolTries,
+    ThreadPool,
+    local_submit,
+    remote_submit,
+    returner,
+)
 from .plan import Planner
-from .remote import RemoteTries
+from .stopping import STOPPERS, Stop
+from .tryproto import TryContext, TryOutcome, describe_error
+
+# (re-exported for dojob.attempt and older imports)
+__all__ = ["ThreadPool", "complete_from", "drive", "record"]
 
 
-class ThreadPool(cf.Executor):
-    """A minimal pool of daemon threads that can replace a thread stuck in an abandoned try.
+def record(planner: Planner, index: int, out: Any, t: float, stop: Stop | None) -> None:
+    """Tell the planner how a try ended: a :class:`TryOutcome`, or the exception its steps raised.
 
-    Unlike :class:`~concurrent.futures.ThreadPoolExecutor`, a thread stuck in
-    user code does not hold a slot forever, nor block interpreter exit.
-    Threads start on demand (up to ``size``), so a short run starts few.
+    A ``KeyboardInterrupt``/``SystemExit`` from a try stops the run (noted in
+    ``stop`` for the driver to raise at the end) and ends that job interrupted.
     """
-
-    def __init__(self, size: int, *, name: str = "dojob") -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._abandoned: set[str] = set()
-        self._name = name
-        self._size = size
-        self._idle = 0
-        self._lock = threading.Lock()
-
-    def _spawn(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _work(self) -> None:
-        get = self._queue.get
-        lock = self._lock
-        while True:
-            with lock:
-                self._idle += 1
-            item = get()
-            with lock:
-                self._idle -= 1
-            if item is None:
-                return
-            future, fn, args, kwargs = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            future.worker = threading.current_thread().name  # for the report
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the driver
-                future.set_exception(exc)
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        future: cf.Future = cf.Future()
-        self._queue.put((future, fn, args, kwargs))
-        with self._lock:
-            spawn = self._queue.qsize() > self._idle and len(self._threads) - len(self._abandoned) < self._size
-        if spawn:
-            self._spawn()
-        return future
-
-    def abandon(self, thread_name: str | None) -> None:
-        """The thread ``thread_name`` is stuck in an abandoned try: it no longer counts."""
-        if thread_name:
-            self._abandoned.add(thread_name)
-        if self._queue.qsize():
-            self._spawn()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        if wait:
-            for thread in self._threads:
-                if thread.name not in self._abandoned:
-                    thread.join()
+    if type(out) is TryOutcome:
+        planner.complete(index, out.ok, t, out.changed, out.result, out.exception, cause=out.cause)
+        return
+    stopper = getattr(out, "stopper", None)  # a stopper carried out of an asyncio task
+    exc = out if stopper is None else stopper
+    if isinstance(exc, STOPPERS):
+        if stop is not None:
+            stop.note(exc)
+        planner.complete(index, False, t, exception=exc, interrupted=True)  # (ended: not among the tries waited for)
+        planner.stop("interrupted" if stop is None else stop.reason, t)
+    elif isinstance(exc, BaseException):
+        planner.complete(index, False, t, exception=exc)
+    else:  # pragma: no cover - an executor that returned something else
+        planner.complete(index, False, t, exception=TypeError(f"a try returned {type(out).__name__}"))
 
 
-def complete_from(planner: Planner, index: int, future: Any, now: Callable[[], float]) -> BaseException | None:
-    """Report a finished future's try to the planner; return a stopping exception, if any.
-
-    A ``KeyboardInterrupt``/``SystemExit`` stops the planner first (so the job is
-    not retried) and is returned for the driver to re-raise once it has drained.
-    A try cancelled because the run stopped (or only forever jobs were left)
-    ends not run.
-    """
+def complete_from(
+    planner: Planner, index: int, future: Any, now: Callable[[], float], stop: Stop | None = None
+) -> None:
+    """:func:`record` for a finished future (thread, remote or asyncio task)."""
     t = now()
-    if future.cancelled():
+    if future.cancelled():  # the run stopped, or only forever jobs were left
         planner.complete(index, False, t, exception=asyncio.CancelledError(), cancelled=True)
-        return None
+        return
     worker = getattr(future, "worker", None)
     if worker is not None:
         planner.workers[index] = worker
     exc = future.exception()
-    if type(exc) is Stopped:  # a stopper carried out of an asyncio task
-        exc = exc.stopper
-    if exc is None:
-        out = future.result()
-        planner.complete(
-            index, out.ok, t, changed=out.changed, result=out.result, exception=out.exception, cause=out.cause
-        )
-        return None
-    if isinstance(exc, STOPPERS):
-        planner.stop("interrupted", t)
-        planner.complete(index, False, t, exception=exc)
-        return exc
-    planner.complete(index, False, t, exception=exc)
-    return None
+    record(planner, index, future.result() if exc is None else exc, t, stop)
 
 
-def _idle(planner: Planner, clock: SystemClock, now: Callable[[], float]) -> None:
-    """Nothing runs: sleep until the next retry may start (or the deadline)."""
+def _give_up(planner: Planner, ctx: TryContext, overdue: Overdue, t: float, run_timed_out: bool) -> None:
+    """Record a try the adapter gave up on (its phase overran, or the run's deadline passed)."""
+    index, exc, phase, worker, holding = overdue
+    spec = planner.specs[index]
+    if ctx.emit is not None and phase is not None:
+        try_number = planner.tries[index]
+        ctx.emit(PhaseAbandoned(spec.name, try_number, phase, t, worker, holding))
+        ctx.emit(PhaseEnded(spec.name, try_number, phase, False, t, *describe_error(exc)))
+    planner.complete(index, False, t, exception=exc, cancelled=run_timed_out, keep_locks=bool(holding))
+
+
+def _wait_seconds(planner: Planner, tries: Any, t: float) -> float | None:
+    """How long the loop may wait for a try to end: until the next retry, deadline or phase deadline."""
     wake = planner.next_wakeup()
-    if wake is None:  # pragma: no cover - a planner invariant
-        raise RuntimeError("dojob planner is active with nothing running, ready or waiting")
-    clock.sleep(wake - now())
+    for at in (tries.next_deadline(), planner.deadline if planner.running else None):
+        if at is not None and (wake is None or at < wake):
+            wake = at
+    return None if wake is None else max(0.0, wake - t)
+
+
+def _turn(
+    planner: Planner, ctx: TryContext, tries: Any, now: Callable[[], float], clock: Any, stop: Stop, t: float
+) -> float | None:
+    """One turn of the driver loop from time ``t``; the time it ended, or None once the run is over."""
+    if tries.concurrent:  # time passed since the last outcome (inline, the try itself took it)
+        t = now()
+    else:
+        t = _serial(planner, tries, now, stop, t)
+    if stop.exception is not None:
+        _stopping(planner, tries, t, stop)
+    actions = planner.next_actions(t)  # (an inactive planner starts nothing)
+    if not actions and not planner.is_active():
+        return None
+    ended = tries.start_all(actions)  # (inline: they ran already)
+    if tries.watching:
+        t = now()
+        run_timed_out = planner.deadline is not None and t >= planner.deadline
+        given_up = tries.overdue(t, run_timed_out)
+        for overdue in given_up:
+            _give_up(planner, ctx, overdue, t, run_timed_out)
+        if given_up:
+            return t  # slots were freed: plan again before waiting
+    if not ended:
+        seconds = _wait_seconds(planner, tries, t)
+        if seconds is None and not tries.busy() and not planner.running:  # pragma: no cover - a planner invariant
+            raise RuntimeError("dojob planner is active with nothing running, ready or waiting")
+        ended = tries.collect(clock, seconds)
+    t = now()
+    for index, out in ended:
+        if type(out) is TryOutcome:
+            planner.complete(index, out.ok, t, out.changed, out.result, out.exception, cause=out.cause)
+        elif out is RELEASED:
+            planner.release(index, t)
+        elif isinstance(out, cf.Future):
+            complete_from(planner, index, out, lambda: t, stop)
+        else:
+            record(planner, index, out, t, stop)
+    return t
+
+
+def _serial(planner: Planner, tries: Any, now: Callable[[], float], stop: Stop, t: float) -> float:
+    """The serial stretch of a turn: while nothing stops and a try is ready, run it here and record it.
+
+    The same steps as a turn (hand out, run, record), without the waits a turn
+    may need; it returns to the turn for those and for any stop.
+    """
+    next_actions, complete, run = planner.next_actions, planner.complete, tries.run
+    while stop.exception is None:
+        actions = next_actions(t)
+        if not actions:
+            break
+        for index in actions:
+            out = run(index)
+            t = now()
+            if type(out) is TryOutcome:
+                complete(index, out.ok, t, out.changed, out.result, out.exception, cause=out.cause)
+            else:
+                record(planner, index, out, t, stop)
+    return t
+
+
+def _stopping(planner: Planner, tries: Any, t: float, stop: Stop) -> None:
+    """The stop path: nothing new starts; every try handed out is accounted for; a second stop abandons."""
+    planner.stop(stop.reason, t)
+    for index in sorted(planner.in_flight - tries.known()):  # handed out, lost before the adapter had it
+        planner.complete(index, False, t, exception=stop.exception, interrupted=True)
+    if stop.abandon:  # a second stop: stop waiting for what still runs
+        for index in tries.abandon_all():
+            planner.complete(index, False, t, exception=stop.exception, cancelled=True)
 
 
 def drive(
@@ -155,183 +176,58 @@ def drive(
     clock: SystemClock,
     workers: int = 1,
     executor: cf.Executor | None = None,
-    remote: RemoteTries | None = None,
+    remote: Any = None,
+    stop: Stop | None = None,
+    signals: bool = False,
 ) -> None:
     """Run every try the planner hands out until it is no longer active.
 
     Args:
         executor: an in-process executor (threads) to run tries on.
-        remote: runs tries in other processes instead (see :mod:`dojob.remote`).
-
-    On ``KeyboardInterrupt``/``SystemExit`` (from a job or from the user) the
-    planner stops, running tries are waited for and recorded, and the
-    exception propagates; a second ``KeyboardInterrupt`` while waiting
-    abandons the tries still running (recorded as not run).
+        remote: an adapter with ``submit(spec, try_number) -> Future`` running tries
+            elsewhere (see :mod:`dojob.remote`).
+        stop: the run's stop state (a fresh one by default).
+        signals: signals are handled: one may end a phase running inline.
     """
-    if remote is not None:
-        _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=None, watch=False, remote=remote)
-        return
-    watch = planner.deadline is not None or planner.graph.has_timeouts
-    if executor is None and workers == 1 and not watch:
-        _drive_inline(planner, ctx, now=now, clock=clock)
-    else:
-        _drive_pool(planner, ctx, now=now, clock=clock, workers=workers, executor=executor, watch=watch)
-
-
-def _drive_inline(planner: Planner, ctx: TryContext, *, now: Callable[[], float], clock: SystemClock) -> None:
-    assert planner.deadline is None, "a run with a deadline needs the watching driver"
-    specs = planner.specs
-    tries = planner.tries
-    complete = planner.complete
-    next_actions = planner.next_actions
-    cwd = open_dir(ctx.cwd) if ctx.cwd is not None else None
-    go_back = returner(cwd)
+    stop = stop or Stop()
+    tries = _adapter(planner, ctx, now, workers, executor, remote, stop, signals)
     try:
-        t = now()
-        while True:
-            # (is_active only when nothing starts: without a deadline, which
-            # this driver never has, a finished planner starts nothing)
-            actions = next_actions(t)
-            if not actions:
-                if not planner.is_active():
-                    break
-                _idle(planner, clock, now)
-                t = now()
-                continue
-            for index in actions:
+        with stop.waking(tries.wake):
+            t = now()
+            while True:
                 try:
-                    out = execute(attempt(specs[index], tries[index], ctx), go_back)
-                except STOPPERS as exc:
+                    turned = _turn(planner, ctx, tries, now, clock, stop, t)
+                    if turned is None:
+                        return
+                    t = turned
+                except STOPPERS as exc:  # landed in the loop itself (signals not handled)
+                    stop.request(exc)
                     t = now()
-                    planner.stop("interrupted", t)
-                    complete(index, False, t, exception=exc)
-                    raise
-                ok, changed, result, exception, cause = out
-                t = now()
-                complete(index, ok, t, changed, result, exception, cause=cause)
     finally:
-        close_dir(cwd)
+        tries.close()
 
 
-def _abandon_overruns(
+def _adapter(
     planner: Planner,
     ctx: TryContext,
-    running: dict[cf.Future, int],
-    handles: dict[int, TryHandle],
-    pool: cf.Executor,
     now: Callable[[], float],
-) -> int:
-    """Fail and forget the tries whose phase overran, or all of them once the run timed out.
-
-    Returns how many tries were abandoned.
-    """
-    timed_out = planner.stopped == "timeout"
-    t = now()
-    abandoned = 0
-    for future, index in sorted(running.items(), key=lambda item: item[1]):
-        handle = handles[index]
-        if not handle.abandon_if_late(t, timed_out):
-            continue
-        del running[future]
-        del handles[index]
-        spec = planner.specs[index]
-        phase = handle.phase
-        if timed_out:
-            exc: BaseException = RunTimeout(f"the run timed out while {spec.name} was running; its thread runs on")
-        else:
-            exc = PhaseTimeout(spec.name, phase, spec.timeout or 0.0, abandoned=True)
-        if ctx.emit is not None and phase is not None:
-            try_number = planner.tries[index]
-            ctx.emit(PhaseAbandoned(spec.name, try_number, phase, t, handle.worker))
-            ctx.emit(PhaseEnded(spec.name, try_number, phase, False, t, *describe_error(exc)))
-        planner.complete(index, False, t, exception=exc, cancelled=timed_out)
-        abandoned += 1
-        if isinstance(pool, ThreadPool):
-            pool.abandon(handle.worker)
-    return abandoned
-
-
-def _drive_pool(
-    planner: Planner,
-    ctx: TryContext,
-    *,
-    now: Callable[[], float],
-    clock: SystemClock,
     workers: int,
     executor: cf.Executor | None,
-    watch: bool,
-    remote: RemoteTries | None = None,
-) -> None:
-    specs = planner.specs
-    tries = planner.tries
-    go_back = returner(ctx.cwd) if workers == 1 and executor is None else None
-    pool = executor or (None if remote else ThreadPool(workers))
-    running: dict[cf.Future, int] = {}
-    handles: dict[int, TryHandle] = {}
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by done callbacks, in worker threads
-    abandoned_all = False
-
-    def nudge() -> None:  # a phase with a deadline began: recompute how long to wait
-        finished.put(None)
-
-    try:
-        while planner.is_active():
-            for index in planner.next_actions(now()):
-                handle = TryHandle(now, specs[index].timeout, nudge) if watch else None
-                if remote is not None:
-                    future = remote.submit(specs[index], tries[index])
-                else:
-                    future = pool.submit(execute, attempt(specs[index], tries[index], ctx), go_back, handle)
-                running[future] = index
-                if handle is not None:
-                    handles[index] = handle
-                future.add_done_callback(finished.put)
-            if watch and _abandon_overruns(planner, ctx, running, handles, pool, now):
-                continue  # the planner may have work to hand out now
-            if remote is not None and planner.stopped == "timeout" and running:
-                t = now()  # remote tries cannot be stopped: the run no longer waits for them
-                for index in sorted(running.values()):
-                    exc = RunTimeout(f"the run timed out while {specs[index].name} was running remotely")
-                    planner.complete(index, False, t, exception=exc, cancelled=True)
-                running.clear()
-                continue
-            if not running:
-                if planner.is_active():
-                    _idle(planner, clock, now)
-                continue
-            wake = planner.next_wakeup()
-            if watch:
-                deadlines = [h.deadline for h in handles.values() if h.deadline is not None]
-                if deadlines and (wake is None or min(deadlines) < wake):
-                    wake = min(deadlines)
-            done = clock.get(finished, None if wake is None else max(0.0, wake - now()))
-            while not finished.empty() or done is not None:  # drain every try that ended, then plan again
-                if done is None:
-                    done = finished.get()
-                    if done is None:
-                        continue  # a wake-up only
-                index = running.pop(done, None)
-                if index is not None:  # else: abandoned earlier, already recorded
-                    handles.pop(index, None)
-                    if done.cancelled() or done.exception() is not None or done.result() is not ABANDONED:
-                        stopper = complete_from(planner, index, done, now)
-                        if stopper is not None:
-                            raise stopper
-                done = None
-    except BaseException:
-        planner.stop("interrupted", now())
-        pending = sorted(running.items(), key=lambda item: item[1])
-        try:
-            while pending:
-                cf.wait([pending[0][0]])
-                future, index = pending.pop(0)
-                complete_from(planner, index, future, now)
-        except KeyboardInterrupt as again:  # a second Ctrl-C: stop waiting, abandon the tries still running
-            abandoned_all = True
-            t = now()
-            for _future, index in pending:
-                planner.complete(index, False, t, exception=again, cancelled=True)
-        raise
-    finally:
-        if executor is None and pool is not None:
-            pool.shutdown(wait=not abandoned_all)
+    remote: Any,
+    stop: Stop,
+    signals: bool,
+) -> Any:
+    """The executor adapter for this run: remote, inline (serial) or a thread pool."""
+    watch = planner.deadline is not None or planner.graph.has_timeouts
+    if remote is not None:
+        return PoolTries(planner, remote_submit(planner, remote), now, watch=planner.deadline is not None, remote=True)
+    cwd = ctx.cwd if workers == 1 and executor is None else None
+    if executor is None and workers == 1 and not watch:
+        return InlineTries(planner, ctx, cwd, stop if signals else None)
+    go_back = returner(cwd)
+    own = ThreadPool(workers) if executor is None else None
+    pool: cf.Executor = executor or own  # type: ignore[assignment]
+    tries = PoolTries(planner, local_submit(planner, ctx, pool, go_back), now, watch=watch, pool=own)
+    if own is not None:
+        tries.closing = lambda: own.shutdown(wait=not stop.abandon)
+    return tries

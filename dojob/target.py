@@ -38,25 +38,18 @@ _display: dict[str, str] = {}
 #: Modules dojob may import after the target's code ran (outputs, drivers, pictures).
 PRELOAD = (
     "dojob.recap",
-    "dojob.render",
-    "dojob.timeline",
-    "dojob.htmlreport",
-    "dojob.eventlog",
-    "dojob.junit",
     "dojob.diagnose",
-    "dojob.aio.driver",
-    "json",
-    "html",
-    "xml.etree.ElementTree",
-    "xml.dom.minidom",
     "traceback",
-    "socket",
-    "getpass",
-    "shlex",
     "difflib",
-    "datetime",
     "concurrent.futures.thread",
 )
+#: What each output needs besides (imported only when that output is asked for: start-up stays cheap).
+OUTPUT_PRELOAD = {
+    "report": ("dojob.render", "dojob.timeline", "dojob.htmlreport", "html", "graphviz", "socket", "getpass"),
+    "junit": ("dojob.junit", "xml.etree.ElementTree", "xml.dom.minidom", "socket", "getpass"),
+    "events": ("dojob.eventlog", "json"),
+    "graphs": ("dojob.render", "graphviz", "html"),
+}
 
 
 def preload(extra: tuple[str, ...] = ()) -> None:

@@ -14,6 +14,13 @@ import dojob
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+@pytest.fixture(autouse=True)
+def _history_never_in_the_real_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dojob run`` records its history by default: here, in a temporary state folder of each test's own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+    monkeypatch.delenv("DOJOB_HISTORY", raising=False)
+
+
 class Recorder:
     """An observer that keeps every event."""
 

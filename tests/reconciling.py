@@ -28,6 +28,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     for name in ("NO_COLOR", "FORCE_COLOR", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         env.pop(name, None)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["DOJOB_HISTORY"] = "off"  # these tests are about the loop's own drift (a history's: test_history_cli)
     env.update(extra)
     return env
 

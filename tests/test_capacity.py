@@ -184,7 +184,7 @@ def test_planner_never_exceeds_a_capacity_and_finishes(jobs, capacity, workers, 
     now = 0.0
     while planner.is_active():
         running += planner.next_actions(now)
-        held = planner.holding()
+        held = planner.units_held()
         for name, n in held.items():
             assert n <= capacity[name]
         assert running, "nothing runs yet the run is active: a deadlock"
@@ -193,7 +193,7 @@ def test_planner_never_exceeds_a_capacity_and_finishes(jobs, capacity, workers, 
         planner.complete(done, True, now)
     planner.finish(now)
     assert all(s is Status.OK for s in planner.status)
-    assert planner.holding() == {}
+    assert planner.units_held() == {}
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -436,8 +436,9 @@ def test_timeout_stops_the_run(tmp_path):
     assert out.returncode == 1, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("INTERRUPTED  Slow during try 1 (RunTimeout: ")
-    assert lines[1] == "run stopped: the run's timeout passed"
-    assert lines[2].endswith("1 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 2 interrupted")
+    assert lines[1] == "             not started: Root"
+    assert lines[2] == "run stopped: the run's timeout passed"
+    assert lines[3].endswith("1 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 2 interrupted")
     assert "abandoned: the phase overran its timeout" in (tmp_path / "run.html").read_text()
     bad = cli("run", "slow.py:Root", "--timeout", "-1", cwd=tmp_path)
     assert bad.returncode == 2 and "--timeout" in bad.stderr
@@ -540,10 +541,10 @@ def test_ctrl_c_cleans_up_recaps_and_exits_130(tmp_path):
     assert "Traceback" not in stderr
     lines = stdout.splitlines()
     assert lines[0] == "INTERRUPTED  Sleeper during try 1 (KeyboardInterrupt)"
-    assert lines[1].strip() == "blocked: After, Root"
+    assert lines[1].strip() == "not started: After, Root"  # interrupted, not blocked: nothing failed
     assert "run stopped: interrupted (Ctrl-C)" in lines
     assert [line for line in lines if line.startswith("not converged")][0].endswith(
-        "1 ok, 0 changed (0 needed retries), 0 failed, 2 blocked, 2 interrupted"
+        "1 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 4 interrupted"
     )
     events = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]

@@ -128,11 +128,13 @@ def test_stop_starts_nothing_new_and_finish_marks_the_rest():
     p.stop("timeout", 1.0)
     assert p.next_actions(100) == []
     assert p.is_active()  # J1 still runs
-    p.complete(first[1], False, 1.5)  # no retry once stopped
+    p.complete(first[1], False, 1.5)  # no retry once stopped: it had tries left, so it is interrupted
     assert not p.is_active()
     p.finish(2.0)
-    assert p.status == [Status.FAILED, Status.FAILED, Status.NOT_RUN, Status.BLOCKED]
-    assert rec.of(RunStopping)[0].reason == "timeout"
+    # J0 waited for a retry, J1 had a try left: interrupted, never failed; Root waited for them
+    assert p.status == [Status.INTERRUPTED, Status.INTERRUPTED, Status.NOT_RUN, Status.INTERRUPTED]
+    assert p.blocked_by[3] == "J0"
+    assert rec.of(RunStopping)[0].reason == "timeout" and rec.of(RunStopping)[0].running == 1
 
 
 def test_critical_failure_stops_the_run():
@@ -145,11 +147,13 @@ def test_critical_failure_stops_the_run():
     assert not p.is_active()
 
 
-def test_finish_refuses_running_tries():
+def test_finish_accounts_for_a_try_a_driver_lost_and_complete_refuses_one_not_running():
     p = Planner(build_graph(make_job("A")))
-    p.next_actions(0)
-    with pytest.raises(RuntimeError, match="still run"):
-        p.finish(0)
+    (i,) = p.next_actions(0)
+    p.finish(0)  # a try handed out and never completed: interrupted, not a crash
+    assert p.status == [Status.INTERRUPTED] and p.stopped == "interrupted" and not p.in_flight
+    with pytest.raises(RuntimeError, match="has no try running"):
+        p.complete(i, True, 1)
 
 
 def test_max_running_must_be_positive():

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text()
 #: A duration as the recap, the DOT labels and the trace print it; runs differ only there.
 DURATION = re.compile(r"\b\d+(?:\.\d+)? (?:ms|s|min|h)\b")
+#: A time of day as ``dojob history`` prints it; runs differ there too.
+WHEN = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\b")
 
 
 def _section(title: str, next_title: str) -> str:
@@ -58,7 +60,7 @@ def _sessions(text: str) -> list[list[tuple[str, list[str]]]]:
 
 
 def _normal(lines: list[str]) -> list[str]:
-    return [DURATION.sub("<time>", line.rstrip()) for line in lines]
+    return [WHEN.sub("<when>", DURATION.sub("<time>", line.rstrip())) for line in lines]
 
 
 def _run_session(commands: list[tuple[str, list[str]]], cwd: Path, env: dict[str, str]) -> list[list[str]]:
@@ -89,6 +91,7 @@ def session_dir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["DOJOB_HISTORY"] = "off"  # as README says its sessions ran: each as if first (Run history's give --history)
     return tmp_path, env
 
 

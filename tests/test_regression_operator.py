@@ -668,3 +668,34 @@ def test_the_command_line_shown_in_reports_hides_every_spelling_of_set_and_arg_v
     )
     for secret in ("hunter2", "x1", "v2", "a3", "[4]", "a5"):
         assert secret not in shown
+
+
+def test_regression_typo_check_knows_the_retry_policy_and_tag_attributes():
+    """RETRY_MAX_DELAY was taken for a typo of RETRY_DELAY once both features met."""
+    import dojob
+
+    class Capped(dojob.Job):
+        RETRY_DELAY = 0
+        RETRY_BACKOFF = 2
+        RETRY_MAX_DELAY = 1
+        RETRY_JITTER = 0
+        RETRY_FROM = "end"
+        TAGS = ("db",)
+
+        def Check(self):
+            return True
+
+        def Run(self):
+            pass
+
+    report = dojob.run(Capped)
+    assert report.success and report["Capped"].tries == 1
+
+    class Typo(dojob.Job):
+        RETRY_MAX_DELAYS = 1
+
+        def Check(self):
+            return True
+
+    with pytest.raises(dojob.JobDefinitionError, match="did you mean RETRY_MAX_DELAY"):
+        dojob.run(Typo)

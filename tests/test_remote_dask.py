@@ -100,7 +100,7 @@ def test_regression_run_timeout_ends_a_dask_run_with_a_hung_try(client, tmp_path
         (tmp_path / "release").touch()  # the hung tasks run on in their worker threads: let them end
     assert elapsed < 2 * 2 + 6
     assert report.stopped == "timeout"
-    assert all(report[h.__name__].status is dojob.Status.NOT_RUN for h in hangs)
+    assert all(report[h.__name__].status is dojob.Status.INTERRUPTED for h in hangs)
     assert "timed out" in str(report["Hangs0"].exception)
     started = [h.__name__ for h in hangs if lines(tmp_path, h.__name__)]
     assert len(started) == 2

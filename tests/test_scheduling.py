@@ -90,7 +90,7 @@ def test_critical_failure_cancels_running_async_tries():
     report = dojob.run(make_job("Root", [slow, crit]), workers=2)
     assert time.monotonic() - start < 2
     assert report.stopped == "critical" and report.stopped_job == "Crit"
-    assert cancelled == ["Slow"] and report["Slow"].status is Status.NOT_RUN
+    assert cancelled == ["Slow"] and report["Slow"].status is Status.INTERRUPTED
 
 
 def test_non_critical_failures_keep_going():
@@ -187,7 +187,7 @@ def test_run_timeout_starts_nothing_new_and_cleans_up():
     assert elapsed < 0.9
     done = [j.name for j in report if j.status is Status.OK]
     assert 1 <= len(done) <= 3
-    assert report["C7"].status is Status.NOT_RUN
+    assert report["C7"].status is Status.INTERRUPTED  # downstream of the try the timeout cut short
     assert len(log) == sum(1 for j in report if j.tries)  # every started instance cleaned up
 
 
@@ -195,7 +195,7 @@ def test_run_timeout_abandons_a_hanging_sync_try():
     report_start = time.monotonic()
     report = dojob.run(make_job("Root", [make_job("Hang", check=sleeper(2))]), timeout=0.2)
     assert time.monotonic() - report_start < 1.0
-    assert report.stopped == "timeout" and report["Hang"].status is Status.NOT_RUN
+    assert report.stopped == "timeout" and report["Hang"].status is Status.INTERRUPTED
 
 
 def test_run_timeout_cancels_async_tries():

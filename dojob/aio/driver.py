@@ -4,6 +4,11 @@ Coroutine phases run natively on the loop, plain ones in a thread; up to
 ``workers`` tries run at once. Semantics are the planner's, so a graph behaves
 the same under both drivers. Finished tries are collected through a done
 callback, so each loop turn costs O(finished), not O(running).
+
+As in the sync driver, stopping is a state of the loop: a stop request (a
+signal, a stopper from a try or an observer, a cancellation of the driver's
+own task) stops the planner; running tries are cancelled and every one is
+recorded before the loop ends; a second request stops waiting for them.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..attempt import STOPPERS, Stopped, TryContext, aexecute, attempt
 from ..clock import SystemClock
+from ..errors import PhaseTimeout
 from ..plan import Planner
+from ..steps import OnLoop, Stopped, arun_steps
+from ..stopping import STOPPERS, Stop
 from ..sync import complete_from
+from ..tryproto import TryContext, attempt
 
 
 async def _stoppers_as_data(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -27,63 +35,128 @@ async def _stoppers_as_data(coro: Coroutine[Any, Any, Any]) -> Any:
         raise Stopped(exc) from None
 
 
+class _Tasks:
+    """The tries running as tasks, and those that ended since the last look."""
+
+    def __init__(self, wakeup: asyncio.Event) -> None:
+        self.running: dict[asyncio.Future, int] = {}
+        self.finished: deque[asyncio.Future] = deque()
+        self.wakeup = wakeup
+        self.create_task = asyncio.get_running_loop().create_task
+        #: Abandoned thread phases still holding their job's locks.
+        self.holders = 0
+        self.over = False
+
+    def on_done(self, task: asyncio.Future) -> None:
+        self.finished.append(task)
+        self.wakeup.set()
+
+    def start(self, planner: Planner, ctx: TryContext, index: int) -> None:
+        spec = planner.specs[index]
+        steps = attempt(spec, planner.tries[index], ctx)
+        task = self.create_task(_stoppers_as_data(arun_steps(steps, OnLoop(ctx.cwd, spec.timeout, spec.name))))
+        task.add_done_callback(self.on_done)
+        self.running[task] = index
+
+    def cancel(self) -> None:
+        for task in self.running:
+            if not task.done():
+                task.cancel()
+
+
+async def _turn(
+    planner: Planner, ctx: TryContext, tasks: _Tasks, now: Callable[[], float], clock: SystemClock, stop: Stop
+) -> bool:
+    """One turn of the loop; False once the run is over."""
+    if stop.exception is not None:
+        planner.stop(stop.reason, now())
+        known = set(tasks.running.values())
+        for index in sorted(planner.in_flight - known):  # handed out, lost before it became a task
+            planner.complete(index, False, now(), exception=stop.exception, interrupted=True)
+        if stop.abandon:  # a second stop: stop waiting for the cancelled tries
+            t = now()
+            for task, index in sorted(tasks.running.items(), key=lambda item: item[1]):
+                task.remove_done_callback(tasks.on_done)
+                planner.complete(index, False, t, exception=stop.exception, cancelled=True)
+            tasks.running.clear()
+            tasks.finished.clear()
+    if not planner.is_active():
+        return False
+    for index in planner.next_actions(now()):
+        tasks.start(planner, ctx, index)
+    if planner.cancel_running():  # the run stopped, or only forever jobs are left
+        tasks.cancel()
+    if not tasks.finished:
+        wake = planner.next_wakeup()
+        timeout = None if wake is None else max(0.0, wake - now())
+        if not tasks.running and not (tasks.holders and timeout is None):
+            if planner.is_active():
+                await clock.asleep(timeout)  # type: ignore[arg-type]
+            return True
+        tasks.wakeup.clear()
+        await clock.wait_event(tasks.wakeup, timeout)
+    while tasks.finished:
+        task = tasks.finished.popleft()
+        index = tasks.running.pop(task, -1)
+        if index >= 0:  # (else: abandoned by a second stop, already recorded)
+            if not _keeps_locks(planner, index, task, tasks, now):
+                complete_from(planner, index, task, now, stop)
+    return True
+
+
+def _keeps_locks(planner: Planner, index: int, task: asyncio.Future, tasks: _Tasks, now: Callable[[], float]) -> bool:
+    """A try whose thread phase was abandoned holding locks: record it keeping them until the thread ends."""
+    if task.cancelled() or task.exception() is not None:
+        return False
+    out = task.result()
+    ended = getattr(out.exception, "thread_ended", None)
+    holding = planner.holding(index)
+    if ended is None or ended.done() or not holding:
+        return False
+    exc = out.exception
+    kept = PhaseTimeout(exc.job, exc.phase, exc.timeout, abandoned=True, holding=holding)
+    planner.complete(index, False, now(), exception=kept, keep_locks=True)
+    tasks.holders += 1
+
+    def released(_: asyncio.Future) -> None:
+        tasks.holders -= 1
+        if not tasks.over:  # (after the run, its locks no longer matter)
+            planner.release(index, now())
+            tasks.wakeup.set()
+
+    ended.add_done_callback(released)
+    return True
+
+
 async def adrive(
     planner: Planner,
     ctx: TryContext,
     *,
     now: Callable[[], float],
     clock: SystemClock,
+    stop: Stop | None = None,
 ) -> None:
     """Run every try the planner hands out until it is no longer active.
 
     Once the planner says so (a critical failure, the deadline, only forever
-    jobs left), running tries are cancelled. If the driver itself is cancelled
-    or a job raises ``KeyboardInterrupt``/``SystemExit``, the planner stops,
-    running tries are cancelled and recorded, and the exception propagates.
+    jobs left, a stop request), running tries are cancelled and recorded. A
+    cancellation of the driver itself (Ctrl-C under ``asyncio.run``) is a stop
+    request: the run raises it at the end, after the Cleanups.
     """
-    specs = planner.specs
-    tries = planner.tries
-    cwd = ctx.cwd
-    tasks: dict[asyncio.Future, int] = {}
-    finished: deque[asyncio.Future] = deque()
-    create_task = asyncio.get_running_loop().create_task
-    wakeup = asyncio.Event()
+    stop = stop or Stop()
+    loop = asyncio.get_running_loop()
+    tasks = _Tasks(asyncio.Event())
 
-    def on_done(task: asyncio.Future) -> None:
-        finished.append(task)
-        wakeup.set()
+    def wake() -> None:
+        loop.call_soon_threadsafe(tasks.wakeup.set)
 
-    try:
-        while planner.is_active():
-            for index in planner.next_actions(now()):
-                spec = specs[index]
-                steps = attempt(spec, tries[index], ctx)
-                task = create_task(_stoppers_as_data(aexecute(steps, cwd, spec.timeout, spec.name)))
-                task.add_done_callback(on_done)
-                tasks[task] = index
-            if planner.cancel_running():  # the run stopped, or only forever jobs are left
-                for task in tasks:
-                    task.cancel()
-            if not finished:
-                wake = planner.next_wakeup()
-                timeout = None if wake is None else max(0.0, wake - now())
-                if not tasks:
-                    if planner.is_active():
-                        await clock.asleep(timeout)  # type: ignore[arg-type]
-                    continue
-                wakeup.clear()
-                await clock.wait_event(wakeup, timeout)
-            while finished:
-                task = finished.popleft()
-                stopper = complete_from(planner, tasks.pop(task), task, now)
-                if stopper is not None:
-                    raise stopper
-    except BaseException:
-        planner.stop("interrupted", now())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        for task, index in sorted(tasks.items(), key=lambda item: item[1]):
-            complete_from(planner, index, task, now)
-        raise
+    with stop.waking(wake):
+        try:
+            while True:
+                try:
+                    if not await _turn(planner, ctx, tasks, now, clock, stop):
+                        return
+                except (asyncio.CancelledError, *STOPPERS) as exc:
+                    stop.request(exc)
+        finally:
+            tasks.over = True

@@ -34,6 +34,7 @@ _FINISHED = {
     Status.CHANGED: "DONE",
     Status.FAILED: "RAISED EXC.",
     Status.NOT_RUN: "CANCELLED",
+    Status.INTERRUPTED: "CANCELLED",
 }
 
 

@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""What recording a run in the history costs: a converged run of 10 000 jobs, with and without history.
+
+Fresh processes (``python -m dojob run``, as cron or CI would start it), alternated, best
+and median of several, in wall time and in CPU time (the target is judged on CPU time,
+which the neighbours of a shared machine disturb far less); then in-process
+``dojob.run(root)`` against ``dojob.run(root, history=path)``, and the write alone.
+The history already holds a few runs of the same graph, as it would on the hundredth
+run. Target: the fresh-process cost <= 5%.
+Exit 1 if the target is missed.
+
+Usage: python benchmarks/bench_history.py [--jobs N] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+TARGET = """\
+    import sys
+    sys.path.insert(0, {here!r})
+    import dojob
+    from common import layered
+
+    def _check(self, *args, **kwargs):
+        pass
+
+    def _run(self, *args, **kwargs):
+        pass
+
+    Root, _ = layered({n}, dojob.Job, body={{"Check": _check, "Run": _run}})
+"""
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _fresh(target: str, extra: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``dojob run`` process."""
+    t0, c0 = time.perf_counter(), _cpu()
+    out = subprocess.run(
+        [sys.executable, "-m", "dojob", "run", target, "--no-progress", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    took, cpu = time.perf_counter() - t0, _cpu() - c0
+    if out.returncode != 0 or out.stderr:
+        raise SystemExit(f"the run failed: {out.stdout}{out.stderr}")
+    return took, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=11)
+    opts = parser.parse_args(argv)
+    import dojob
+    from dojob.history import open_store
+    from dojob.history.record import build_record
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "target.py")
+        with open(path, "w") as fh:
+            fh.write(textwrap.dedent(TARGET.format(here=HERE, n=opts.jobs)))
+        target = f"{path}:Root"
+        history = os.path.join(tmp, "history.sqlite3")
+        env = dict(os.environ, PYTHONPATH=ROOT, XDG_STATE_HOME=os.path.join(tmp, "state"))
+        env.pop("DOJOB_HISTORY", None)
+        # as installed: modules imported from cached bytecode (kept in the temp folder), not compiled each time
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
+        for _ in range(3):  # a history with earlier runs of the same graph
+            _fresh(target, ["--history", history], env)
+        runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for _ in range(opts.repeat):
+            runs[False].append(_fresh(target, ["--no-history"], env))
+            runs[True].append(_fresh(target, ["--history", history], env))
+        print(f"{opts.jobs} converged jobs, fresh 'dojob run' processes, {opts.repeat} of each, alternated:")
+        costs = {}
+        for k, what in ((0, "wall"), (1, "CPU (user + system)")):
+            without, with_ = [r[k] for r in runs[False]], [r[k] for r in runs[True]]
+            costs[what] = min(with_) / min(without) - 1
+            median = statistics.median(with_) / statistics.median(without) - 1
+            print(
+                f"  {what}: without history best {min(without) * 1e3:.0f} ms "
+                f"(median {statistics.median(without) * 1e3:.0f}), "
+                f"with {min(with_) * 1e3:.0f} ms ({statistics.median(with_) * 1e3:.0f}): "
+                f"{costs[what] * 100:+.1f}% best, {median * 100:+.1f}% median"
+            )
+        best = costs["CPU (user + system)"]
+        without = [r[0] for r in runs[False]]
+        print(f"  cost (CPU, best): {best * 100:+.1f}%; target <= 5%")
+
+        sys.path.insert(0, tmp)
+        from dojob.target import load_target
+
+        root = load_target(target)
+        inproc = os.path.join(tmp, "inproc.sqlite3")
+        dojob.run(root, history=inproc)
+        plain, recorded = [], []
+        for _ in range(opts.repeat):
+            t0 = time.perf_counter()
+            report = dojob.run(root)
+            plain.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            dojob.run(root, history=inproc)
+            recorded.append(time.perf_counter() - t0)
+        writes, whole = [], []
+        store = open_store(inproc)
+        for _ in range(opts.repeat):
+            t0 = time.perf_counter()
+            store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
+            writes.append(time.perf_counter() - t0)
+        store.close()
+        for _ in range(opts.repeat):  # what a run adds: open, build, write, close (as dojob.run does it)
+            t0 = time.perf_counter()
+            store = open_store(inproc)
+            store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
+            store.close_soon()
+            whole.append(time.perf_counter() - t0)
+        imports = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import time, dojob; t = time.perf_counter(); import dojob.history.hook, "
+                "dojob.history.sqlite, dojob.history.record; print(time.perf_counter() - t)",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        print("in-process dojob.run(root) / dojob.run(root, history=path):")
+        cost = min(recorded) / min(plain) * 100 - 100
+        print(f"  {min(plain) * 1e3:.1f} ms / {min(recorded) * 1e3:.1f} ms (best): {cost:+.1f}%")
+        print(f"  building and writing the record alone: {min(writes) * 1e3:.2f} ms (best)")
+        loaded = float(imports.stdout or "nan")
+        added = min(whole) + loaded
+        print(
+            f"  opening, recording, closing: {min(whole) * 1e3:.2f} ms, importing the history modules "
+            f"(sqlite3 included): {loaded * 1e3:.1f} ms: {added * 1e3:.1f} ms, {added / min(without) * 100:.1f}% "
+            "of the best fresh run"
+        )
+        size = sum(os.path.getsize(p) for p in (inproc, inproc + "-wal") if os.path.exists(p))
+        runs = 1 + 2 * opts.repeat
+        print(f"  history size: {size / 1024:.0f} KiB for {runs} runs of {opts.jobs} jobs")
+    met = best <= 0.05
+    print("target met" if met else "TARGET MISSED")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

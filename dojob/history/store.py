@@ -1,0 +1,378 @@
+"""The history store: one interface over SQLite and PostgreSQL (plain DB-API, no ORM).
+
+:class:`Store` holds the SQL, written once with ``?`` placeholders; a backend
+(:mod:`.sqlite`, :mod:`.postgres`) supplies the connection, how a write
+transaction starts and locks, and how a new row's id comes back. Every write
+is one transaction: a run lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from . import HistoryError, drift
+from .record import RunRecord, names_digest, pack_names, unpack_names
+from .schema import MIGRATIONS, SCHEMA_VERSION, TYPES
+
+__all__ = ["KEEP_RUNS", "Store"]
+
+#: Runs kept per target; older ones are deleted as new ones land.
+KEEP_RUNS = 1000
+
+_RUN_COLUMNS = (
+    "id, graph_id, started, ended, target, targets, kind, host, username, cwd, version, options, verdict, "
+    "success, stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified"
+)
+
+
+class Store:
+    """A history database, open and at :data:`~dojob.history.schema.SCHEMA_VERSION`.
+
+    Args:
+        conn: a DB-API connection.
+        location: what to call it in messages (no password).
+    """
+
+    backend = ""
+    placeholder = "?"
+
+    def __init__(self, conn: Any, location: str) -> None:
+        self.conn = conn
+        self.location = location
+        self._names: dict[int, list[str]] = {}
+
+    # -- what a backend provides ------------------------------------------------------
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _has_table(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self.execute(sql, params).fetchall())
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, holding the history's write lock; rolled back on any error."""
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def close_soon(self) -> None:
+        """Close without holding up the caller (a backend may finish closing in the background)."""
+        self.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------
+
+    def version(self) -> int:
+        """The schema version the database is at (0: empty)."""
+        if not self._has_table("schema_version"):
+            return 0
+        rows = self._all("SELECT version FROM schema_version")
+        return int(rows[0][0]) if rows else 0
+
+    def migrate(self, upto: int = SCHEMA_VERSION) -> int:
+        """Bring the schema to version ``upto`` (default: this dojob's); return the version it was at.
+
+        Raises:
+            HistoryError: the database is at a newer version than this dojob knows.
+        """
+        with self.transaction():
+            found = self.version()
+            if found > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"{self.location}: history schema v{found} is newer than this dojob's (v{SCHEMA_VERSION}): "
+                    "upgrade dojob"
+                )
+            if found < upto:
+                types = TYPES[self.backend]
+                if found == 0:
+                    self.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    self.execute("INSERT INTO schema_version (version) VALUES (0)")
+                for version in range(found, upto):
+                    for statement in MIGRATIONS[version]:
+                        self.execute(statement.format(**types))
+                self.execute("UPDATE schema_version SET version = ?", (upto,))
+        return found
+
+    # -- writing ------------------------------------------------------------------
+
+    def _graph_id(self, names: Sequence[str]) -> int:
+        rows = self._all("SELECT id FROM graphs WHERE digest = ?", (names_digest(names),))
+        if rows:
+            return int(rows[0][0])
+        digest, packed = pack_names(names)
+        sql = "INSERT INTO graphs (digest, jobs, names) VALUES (?, ?, ?)"
+        return self._insert_id(sql, (digest, len(names), packed))
+
+    def names_of(self, graph_id: int) -> list[str]:
+        """The job names of a stored graph (cached)."""
+        names = self._names.get(graph_id)
+        if names is None:
+            rows = self._all("SELECT names FROM graphs WHERE id = ?", (graph_id,))
+            names = self._names[graph_id] = unpack_names(rows[0][0]) if rows else []
+        return names
+
+    def _statuses_of(self, row: tuple) -> list[str]:
+        vocab = json.loads(row[1])
+        return [vocab[c] for c in zlib.decompress(bytes(row[2]))]
+
+    def write(self, record: RunRecord, flap_window: int, keep: int = KEEP_RUNS) -> RunRecord:
+        """Record a run, setting its id and findings (drift, flapping) against the runs before it."""
+        with self.transaction():
+            graph_id = self._graph_id(record.names)
+            findings = dict(record.findings)
+            needs_run = any(drift.needs_run(s, record.kind) for s in record.status_names)
+            changed = record.kind == "run" and "changed" in record.status_names
+            statuses = record.status_of() if needs_run or changed else []
+            if needs_run:
+                base = self._all(
+                    "SELECT graph_id, status_names, statuses, id, started FROM runs "
+                    "WHERE target = ? AND kind = 'run' AND success = 1 ORDER BY id DESC LIMIT 1",
+                    (record.target,),
+                )
+                if base:
+                    found = drift.drifted(
+                        record.names, statuses, record.kind, self.names_of(base[0][0]), self._statuses_of(base[0])
+                    )
+                    if found:
+                        findings.update(drifted=found, drift_base=int(base[0][3]), drift_since=base[0][4])
+            if changed:
+                previous = self._all(
+                    "SELECT graph_id, status_names, statuses FROM runs "
+                    "WHERE target = ? AND kind = 'run' ORDER BY id DESC LIMIT ?",
+                    (record.target, flap_window - 1),
+                )
+                found = drift.flapping(
+                    record.names,
+                    statuses,
+                    [(self.names_of(row[0]), self._statuses_of(row)) for row in previous],
+                    flap_window,
+                )
+                found = [n for n in found if n not in record.always_run]
+                if found:
+                    findings.update(flapping=found, flap_window=flap_window)
+            statuses_blob, tries_blob, times_blob = record.packed()
+            run_id = self._insert_id(
+                "INSERT INTO runs (graph_id, started, ended, target, targets, kind, host, username, cwd, version, "
+                "options, verdict, success, stopped, counts, elapsed, status_names, statuses, tries, times, "
+                "findings, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    graph_id,
+                    record.started,
+                    record.ended,
+                    record.target,
+                    json.dumps(record.targets),
+                    record.kind,
+                    record.host,
+                    record.username,
+                    record.cwd,
+                    record.version,
+                    json.dumps(record.options),
+                    record.verdict,
+                    1 if record.success else 0,
+                    record.stopped,
+                    json.dumps(record.counts),
+                    record.elapsed,
+                    json.dumps(record.status_names),
+                    statuses_blob,
+                    tries_blob,
+                    times_blob,
+                    json.dumps(findings),
+                    None if record.verified is None else int(record.verified),
+                ),
+            )
+            if record.errors:
+                cur = self.conn.cursor()
+                cur.executemany(
+                    self._sql("INSERT INTO errors (run_id, position, error) VALUES (?, ?, ?)"),
+                    [(run_id, pos, text) for pos, text in record.errors],
+                )
+            self._prune(record.target, keep)
+        record.id = run_id
+        record.findings = findings
+        return record
+
+    def _prune(self, target: str, keep: int) -> None:
+        rows = self._all("SELECT id FROM runs WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (target, keep))
+        if not rows:
+            return
+        last = rows[0][0]
+        old = "SELECT id FROM runs WHERE target = ? AND id <= ?"
+        self.execute(f"DELETE FROM errors WHERE run_id IN ({old})", (target, last))
+        self.execute("DELETE FROM runs WHERE target = ? AND id <= ?", (target, last))
+        self.execute("DELETE FROM graphs WHERE id NOT IN (SELECT graph_id FROM runs)")
+        self._names.clear()
+
+    # -- reading ------------------------------------------------------------------
+
+    def _run_dict(self, row: tuple, jobs: bool = False) -> dict[str, Any]:
+        (run_id, graph_id, started, ended, target, targets, kind, host, user, cwd, version, options, verdict,
+         success, stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified) = row  # fmt: skip
+        names = self.names_of(graph_id)
+        vocab = json.loads(status_names)
+        codes, tries_a, times_a = RunRecord.unpack(statuses, tries, times)
+        status_list = [vocab[c] for c in codes]
+        out: dict[str, Any] = {
+            "id": int(run_id),
+            "started": started,
+            "ended": ended,
+            "target": target,
+            "targets": json.loads(targets),
+            "kind": kind,
+            "host": host,
+            "user": user,
+            "cwd": cwd,
+            "version": version,
+            "options": json.loads(options),
+            "verdict": verdict,
+            "success": bool(success),
+            "stopped": stopped,
+            "counts": json.loads(counts),
+            "elapsed": float(elapsed),
+            "verified": None if verified is None else bool(verified),
+            "changed": [n for n, s in zip(names, status_list, strict=False) if s == "changed"],
+        }
+        found = json.loads(findings or "{}")
+        out["drifted"] = found.get("drifted", [])
+        out["drift_base"] = found.get("drift_base")
+        out["drift_since"] = found.get("drift_since")
+        out["flapping"] = found.get("flapping", [])
+        out["flap_window"] = found.get("flap_window")
+        out["unstable"] = found.get("unstable", {})
+        if jobs:
+            errors = dict(self._all("SELECT position, error FROM errors WHERE run_id = ?", (run_id,)))
+            drifted, flapping, unstable = set(out["drifted"]), set(out["flapping"]), out["unstable"]
+            out["jobs"] = [
+                {
+                    "name": name,
+                    "status": status_list[i],
+                    "tries": int(tries_a[i]),
+                    "elapsed": None if math.isnan(times_a[i]) else float(times_a[i]),
+                    "error": errors.get(i),
+                    "drifted": name in drifted,
+                    "flapping": name in flapping,
+                    "unstable": unstable.get(name),
+                }
+                for i, name in enumerate(names)
+            ]
+        return out
+
+    def runs(self, target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs (of ``target``, if given), oldest first."""
+        if target is None:
+            rows = self._all(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._all(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE target = ? ORDER BY id DESC LIMIT ?", (target, limit)
+            )
+        return [self._run_dict(row) for row in reversed(rows)]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """One run with its jobs, or None."""
+        rows = self._all(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return self._run_dict(rows[0], jobs=True) if rows else None
+
+    def last_id(self, target: str | None = None) -> int | None:
+        """The latest run's id (of ``target``, if given)."""
+        if target is None:
+            rows = self._all("SELECT MAX(id) FROM runs")
+        else:
+            rows = self._all("SELECT MAX(id) FROM runs WHERE target = ?", (target,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def job(self, name: str, target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Job ``name`` in the latest ``limit`` runs that had it, oldest first."""
+        out: list[dict[str, Any]] = []
+        where, params = ("WHERE target = ? ", [target]) if target is not None else ("", [])
+        offset, page = 0, 200
+        while len(out) < limit:
+            rows = self._all(
+                f"SELECT {_RUN_COLUMNS} FROM runs {where}ORDER BY id DESC LIMIT ? OFFSET ?", (*params, page, offset)
+            )
+            if not rows:
+                break
+            offset += page
+            for row in rows:
+                names = self.names_of(row[1])
+                try:
+                    i = names.index(name)
+                except ValueError:
+                    continue
+                vocab = json.loads(row[17])
+                codes, tries_a, times_a = RunRecord.unpack(row[18], row[19], row[20])
+                err = self._all("SELECT error FROM errors WHERE run_id = ? AND position = ?", (row[0], i))
+                found = json.loads(row[21] or "{}")
+                out.append(
+                    {
+                        "run": int(row[0]),
+                        "started": row[2],
+                        "target": row[4],
+                        "kind": row[6],
+                        "status": vocab[codes[i]],
+                        "tries": int(tries_a[i]),
+                        "elapsed": None if math.isnan(times_a[i]) else float(times_a[i]),
+                        "error": err[0][0] if err else None,
+                        "drifted": name in found.get("drifted", ()),
+                        "flapping": name in found.get("flapping", ()),
+                        "unstable": found.get("unstable", {}).get(name),
+                    }
+                )
+                if len(out) >= limit:
+                    break
+        return list(reversed(out))
+
+    def strips(self, target: str, upto: int | None, limit: int = 10) -> tuple[list[int], dict[str, list[str | None]]]:
+        """Each job's status in the latest ``limit`` runs of ``target`` up to run ``upto``, oldest first.
+
+        Returns the run ids and, per job name, one status per run (None: not in that run).
+        """
+        params: list[Any] = [target]
+        upto_sql = ""
+        if upto is not None:
+            upto_sql, params = " AND id <= ?", [target, upto]
+        rows = self._all(
+            f"SELECT graph_id, status_names, statuses, id FROM runs WHERE target = ? AND kind = 'run'{upto_sql} "
+            "ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        rows.reverse()
+        out: dict[str, list[str | None]] = {}
+        for k, row in enumerate(rows):
+            for name, status in zip(self.names_of(row[0]), self._statuses_of(row), strict=False):
+                out.setdefault(name, [None] * len(rows))[k] = status
+        return [int(r[3]) for r in rows], out

@@ -1,0 +1,245 @@
+"""The try protocol: one try of a job (init, check, run, recheck) and the Cleanups, as steps.
+
+The logic of a try is written once, as a generator that yields the calls to
+make (``(phase, function, args, kwargs)``) and receives their results, or their
+exceptions thrown back in. The step loops of :mod:`dojob.steps` run those
+steps (inline, on threads, on an event loop), so no driver can disagree on
+what a try is.
+
+An instance joins the Cleanup stack when its first phase is about to be
+called, not before: a RunonlyJob under ``no_act`` (nothing of it runs) has no
+Cleanup called.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable, Generator
+from typing import Any, NamedTuple
+
+from .errors import NoActError, PhaseTimeout, safe_str, safe_type_name
+from .events import CleanupEnded, CleanupStarted, Phase, PhaseEnded, PhaseStarted
+from .graph import JobSpec
+from .stopping import STOPPERS
+from .storage import SharedStorage
+
+INIT, CHECK, RUN, RECHECK, CLEANUP = Phase.INIT, Phase.CHECK, Phase.RUN, Phase.RECHECK, Phase.CLEANUP
+
+Step = tuple[Phase, Callable[..., Any], tuple, dict]
+
+
+class Raised(Exception):
+    """Carries a ``GeneratorExit`` raised by a phase into the steps.
+
+    Thrown in bare, it would read as the steps being closed; a phase that
+    raises it fails like any other.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+
+class TryOutcome(NamedTuple):
+    """How a try ended: ``changed`` is True when it converged through Run.
+
+    ``cause`` is what Run raised in a try whose recheck then failed (the cause; ``exception`` the symptom).
+    """
+
+    ok: bool
+    changed: bool = False
+    result: Any = None
+    exception: BaseException | None = None
+    cause: BaseException | None = None
+
+
+#: Exceptions a Check raises because it is wrong, not because the world is: ``strict`` fails them without Run.
+PROGRAMMING_ERRORS = (NameError, AttributeError, TypeError, ImportError, SyntaxError)
+
+
+_PASSED = TryOutcome(True, False, None)
+
+_CONVERGE = {"job": (CHECK, RUN, RECHECK), "dummy": (CHECK, RUN, RECHECK), "runonly": (RUN,), "awaitable": (RUN,)}
+_CHECK_ONLY = {"job": (CHECK,), "dummy": (CHECK,), "runonly": (), "awaitable": ()}
+
+
+class TryContext:
+    """What every try of a run shares: arguments, storage, the cleanup stack, the emitter.
+
+    Attributes:
+        instances: ``(spec, instance)`` of every job with a Cleanup whose Check
+            (or Run, for a RunonlyJob) was called, in call order: the Cleanup stack.
+    """
+
+    __slots__ = (
+        "args", "kwargs", "global_storage", "no_act", "phases", "cwd", "instances", "cleanup_failures",
+        "emit", "now", "worker", "changed_deps", "strict",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        global_storage: dict | None = None,
+        no_act: bool = False,
+        cwd: str | None = None,
+        emit: Callable[[Any], None] | None = None,
+        now: Callable[[], float] = lambda: 0.0,
+        strict: bool = False,
+    ) -> None:
+        #: A Check failing with one of :data:`PROGRAMMING_ERRORS` fails the try without Run.
+        self.strict = strict
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        #: A :class:`~dojob.storage.SharedStorage` unless the caller passed its own dict.
+        self.global_storage: Any = SharedStorage() if global_storage is None else global_storage
+        self.no_act = no_act
+        #: The phases of a try, by job kind (none for a run-only job that may not run).
+        self.phases: dict[str, tuple[Phase, ...]] = _CHECK_ONLY if no_act else _CONVERGE
+        self.cwd = cwd
+        self.instances: list[tuple[JobSpec, Any]] = []
+        #: ``(job name, exception)`` of each Cleanup that failed so far.
+        self.cleanup_failures: list[tuple[str, BaseException]] = []
+        self.emit = emit
+        self.now = now
+        #: Names where a phase runs, for events (a thread name by default).
+        self.worker: Callable[[], str] = _thread_name
+        #: Job index -> its DEPS that changed in this run (set by the run; ``Job.changed_deps``).
+        self.changed_deps: Callable[[int], tuple] | None = None
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+def describe_error(exc: BaseException) -> tuple[str, str, str]:
+    """``(type name, message, formatted traceback)`` of an exception, as plain strings; never raises."""
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    except BaseException:  # noqa: BLE001 - a hostile __str__/__repr__ must not break the run
+        tb = f"{safe_type_name(exc)}: {safe_str(exc)}"
+    return safe_type_name(exc), safe_str(exc, named=True), tb
+
+
+def _phase_method(obj: Any, name: str) -> Callable[..., Any]:
+    """``obj``'s method ``name``; for a method the class lacks, a call that raises its AttributeError.
+
+    As in DoJobber, a job without Check or Run fails that phase, never the run.
+    """
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+
+        def absent(*_args: Any, **_kwargs: Any) -> Any:
+            return getattr(obj, name)
+
+        return absent
+
+
+#: The instance attributes DoJobber sets after each phase (``Job`` holds their None defaults).
+_RESULT_ATTR = {CHECK: "_check_results", RUN: "_run_results", RECHECK: "_recheck_results"}
+_EXCEPTION_ATTR = {CHECK: "_check_exception", RUN: "_run_exception", RECHECK: "_recheck_exception"}
+
+
+def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
+    """The steps of one try of ``spec``: create, check, and if that fails run then recheck.
+
+    Each phase is one ``yield``; the step loop sends back its value or throws
+    its exception in. Events are built only when the run has observers.
+    """
+    emit = ctx.emit
+    if spec.kind == "awaitable":  # an object whose co_run() is the whole job
+        obj, state = spec.cls, {}
+    else:
+        try:
+            obj = spec.cls()  # no step of its own: creating the instance needs no executor
+        except STOPPERS:
+            raise
+        except BaseException as exc:
+            if emit is not None:
+                emit(PhaseEnded(spec.name, try_number, INIT, False, ctx.now(), *describe_error(exc)))
+            return TryOutcome(False, exception=exc)
+        # Job has no __slots__, so every instance has a __dict__; writing to it
+        # directly skips the class-hierarchy search that setattr does each time.
+        state = obj.__dict__
+        state["storage"] = {}
+        state["global_storage"] = ctx.global_storage
+        if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
+            state["_dojob_changed"] = (ctx.changed_deps, spec.index)
+    phases = ctx.phases[spec.kind]
+    if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
+        refused = NoActError("Runonly node check intentionally fails first time.")  # DoJobber's words
+        if emit is not None:
+            emit(PhaseEnded(spec.name, try_number, CHECK, False, ctx.now(), *describe_error(refused)))
+        return TryOutcome(False, exception=refused)
+    args, kwargs = ((), {}) if spec.kind == "awaitable" else (ctx.args, ctx.kwargs)
+    if spec.has_cleanup and spec.kind != "awaitable":
+        ctx.instances.append((spec, obj))  # its first phase is called next: its Cleanup will be due
+    run_name = "co_run" if spec.kind == "awaitable" else "Run"
+    run_error = None  # the Run's exception: the cause, if the recheck then fails
+    for phase in phases:
+        if emit is not None:
+            emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
+        if phase is RUN:
+            fn = _phase_method(obj, run_name)
+        else:
+            state["_check_phase"] = "check" if phase is CHECK else "recheck"
+            fn = _phase_method(obj, "Check")
+        try:
+            value = yield phase, fn, args, kwargs
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if type(exc) is Raised:
+                exc = exc.exc
+            state[_EXCEPTION_ATTR[phase]] = exc  # DoJobber's per-try attributes
+            if emit is not None:
+                emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
+            if phase is CHECK and ctx.strict and isinstance(exc, PROGRAMMING_ERRORS):
+                return TryOutcome(False, exception=exc)  # a bug in Check: Run would not fix it
+            if phase is RUN:
+                run_error = exc
+            if phase is not RECHECK and len(phases) > 1 and not isinstance(exc, PhaseTimeout):
+                continue  # a failed Check leads to Run; Run's outcome is ignored, the recheck decides
+            return TryOutcome(False, exception=exc, cause=run_error)
+        state[_RESULT_ATTR[phase]] = value
+        if emit is not None:
+            emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))
+        if phase is CHECK:
+            return _PASSED if value is None else TryOutcome(True, False, value)
+        if phase is RUN and len(phases) > 1:
+            continue
+        return TryOutcome(True, True, value)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def cleanups(ctx: TryContext) -> Generator[Step, Any, list[tuple[str, BaseException]]]:
+    """The steps of the Cleanups: every instance on the stack, newest first, each once.
+
+    Every Cleanup runs even if others raise; returns the ``(job name, exception)`` failures,
+    which are also kept in ``ctx.cleanup_failures`` as they happen (for a run interrupted meanwhile).
+    An instance leaves the stack before its Cleanup is called: none is ever called twice.
+    """
+    failures = ctx.cleanup_failures
+    emit = ctx.emit
+    stack = ctx.instances
+    while stack:
+        spec, obj = stack.pop()
+        if emit is not None:
+            emit(CleanupStarted(spec.name, ctx.now()))
+        try:
+            yield CLEANUP, obj.Cleanup, (), {}
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if type(exc) is Raised:
+                exc = exc.exc
+            failures.append((spec.name, exc))
+            if emit is not None:
+                emit(CleanupEnded(spec.name, False, ctx.now(), *describe_error(exc)))
+            continue
+        if emit is not None:
+            emit(CleanupEnded(spec.name, True, ctx.now()))
+    return failures

@@ -39,8 +39,8 @@ def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     cp = sys.modules.get("cloudpickle.cloudpickle")
-    if cp is not None and hasattr(cp, "_DYNAMIC_CLASS_TRACKER_LOCK"):
-        cp._DYNAMIC_CLASS_TRACKER_LOCK = threading.Lock()
+    if cp is not None and hasattr(cp, "_DYNAMIC_CLASS_TRACKER_LOCK"):  # (a private name: only if it is there)
+        setattr(cp, "_DYNAMIC_CLASS_TRACKER_LOCK", threading.Lock())  # noqa: B010
 
 
 if hasattr(os, "register_at_fork"):

@@ -3,14 +3,21 @@
 * CPU: 40 independent jobs, each Check burns ~50 ms of pure-Python CPU; serial
   vs ``executor="processes", workers=2``. Target: <= 0.6x the serial time.
 * Overhead: 200 trivial independent jobs with 2 workers on the built-in
-  threads, a process pool and a Dask LocalCluster (2 worker processes), as
-  time per try, side by side.
+  threads, dojob's process pool (``executor="processes"``: one process per
+  slot, so a worker's death costs only its own try) under fork and spawn, the
+  standard library's ``ProcessPoolExecutor`` (shared queue: one death fails
+  every try in flight) for comparison, and a Dask LocalCluster (2 worker
+  processes), as time per try, side by side. Pools are started by each run
+  (they are part of what a run costs), except the standard pool and Dask,
+  which are warmed once.
 
 Run: ``python benchmarks/bench_executors.py`` (Dask figures need ``pip install 'dojob[dask]'``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing
 import os
 import sys
 import time
@@ -65,7 +72,11 @@ def main() -> int:
     root = trivial_graph()
     n = 201
     rows = [("threads (built-in)", best_time(lambda: dojob.run(root, workers=2), 5))]
-    rows.append(("process pool", best_time(lambda: dojob.run(root, executor="processes", workers=2), 3)))
+    rows.append(("processes (fork)", best_time(lambda: dojob.run(root, executor="processes:fork", workers=2), 3)))
+    rows.append(("processes (spawn)", best_time(lambda: dojob.run(root, executor="processes:spawn", workers=2), 3)))
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        dojob.run(root, executor=pool, workers=2)  # warm the workers
+        rows.append(("stdlib pool (fork)", best_time(lambda: dojob.run(root, executor=pool, workers=2), 3)))
     try:
         import distributed
     except ImportError:
@@ -73,7 +84,7 @@ def main() -> int:
     else:
         with (
             distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+                n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
             ) as cluster,
             distributed.Client(cluster) as client,
         ):

@@ -286,7 +286,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--executor",
         default=None,
         metavar="WHERE",
-        help="where tries run: threads (default), processes, or dask://host:port (needs dojob[dask])",
+        help="where tries run: threads (default), processes[:fork|spawn|forkserver], or dask://host:port "
+        "(needs dojob[dask])",
     )
     parser.add_argument(
         "--strict",
@@ -675,8 +676,10 @@ def _run_extra(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.timeout is not None:
         extra["timeout"] = ns.timeout
     if ns.executor is not None:
-        if ns.executor not in ("threads", "processes") and not ns.executor.startswith("dask://"):
-            raise UsageError(f"--executor must be threads, processes or dask://host:port, not {ns.executor!r}")
+        usable = ("threads", "processes", "processes:fork", "processes:spawn", "processes:forkserver")
+        if ns.executor not in usable and not ns.executor.startswith("dask://"):
+            where = "threads, processes[:fork|spawn|forkserver] or dask://host:port"
+            raise UsageError(f"--executor must be {where}, not {ns.executor!r}")
         extra["executor"] = ns.executor
     if ns.strict:
         extra["strict"] = True

@@ -30,6 +30,8 @@ from .job import Job
 __all__ = ["TargetError", "display_name", "load_target", "load_targets", "preload"]
 
 _loaded_files: dict[str, ModuleType] = {}
+#: Folders put on ``sys.path`` for file targets (their modules travel to workers by value, see dojob.shipping).
+added_paths: list[str] = []
 #: internal module name -> the path the user gave, for messages
 _display: dict[str, str] = {}
 
@@ -103,6 +105,7 @@ def _import_file(target: str, path: str) -> ModuleType:
     inserted = folder not in sys.path
     if inserted:
         sys.path.insert(0, folder)
+        added_paths.append(folder)
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(real))[0])
     name = f"dojob_target_{len(_loaded_files)}_{stem}"
     spec = importlib.util.spec_from_file_location(name, real)

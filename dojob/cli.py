@@ -387,6 +387,21 @@ def _write_graph(path: str, dot: str, fmt: str) -> None:
         fh.write(data)
 
 
+class _RunStarted:
+    """Once the run started, a signal no longer cuts the command short: the run stops, then the outputs.
+
+    During the run the engine handles signals; after it (history, recap, files)
+    a late one is only noted, and the command exits 130/143 once all is written.
+    """
+
+    def __init__(self, late: Stop) -> None:
+        self.late = late
+
+    def __call__(self, event: Any) -> None:
+        if type(event) is RunStarted:
+            self.late.interruptible = False
+
+
 class _InterruptNotice:
     """Tells the operator, once, what a Ctrl-C is doing: waiting for running threads, or nothing to wait for."""
 
@@ -746,6 +761,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
 
             return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
         observers, progress, timeline = _observers(ns, show_progress, log)
+        observers.append(_RunStarted(late))
         warn_through(history, progress)  # a history warning scrolls above the live progress
         # 3. the run: whatever happens from here on ends with a recap and the requested files
         end = _Ending()

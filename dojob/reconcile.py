@@ -577,10 +577,14 @@ class Loop:
             lines = report.summary(color=use_color(self.out or sys.stdout)).split("\n")
             head += lines[-1]
             details = []
-            for name, since in it.findings.drifted:
+            if getattr(report, "history", None) is not None:  # the recap has the history's own lines
+                findings = LoopFindings((), ())
+            else:
+                findings = it.findings
+            for name, since in findings.drifted:
                 details.append(f"drifted: {one_line(name, 200)} (converged in {one_line(since, 200)})")
-            if it.findings.flapping:
-                details.append("flapping: " + ", ".join(one_line(n, 200) for n in it.findings.flapping))
+            if findings.flapping:
+                details.append("flapping: " + ", ".join(one_line(n, 200) for n in findings.flapping))
             details.extend(lines[:-1])  # the recap's own lines: failures, changed: names
         for name, exc in it.cleanup_failures:
             if isinstance(exc, KeyboardInterrupt):

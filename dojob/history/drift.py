@@ -22,16 +22,21 @@ def needs_run(status: str, kind: str) -> bool:
     return status in _NEEDED_RUN
 
 
+#: How a job ended converged: it passed its Check, or its Run made it pass.
+_CONVERGED = ("ok", "changed")
+
+
 def drifted(
     names: Sequence[str], statuses: Sequence[str], kind: str, base_names: Sequence[str], base_statuses: Sequence[str]
 ) -> list[str]:
-    """Jobs that were ``ok`` in the base run (the last converged one) and need their Run now, in order."""
+    """Jobs that ended converged in the base run (the last converged one: ``ok`` or ``changed``)
+    and need their Run now, in order: the world moved away from what that run left."""
     candidates = [i for i, s in enumerate(statuses) if needs_run(s, kind)]
     if not candidates:
         return []
     if list(base_names) == list(names):
-        return [names[i] for i in candidates if base_statuses[i] == "ok"]
-    was_ok = {n for n, s in zip(base_names, base_statuses, strict=True) if s == "ok"}
+        return [names[i] for i in candidates if base_statuses[i] in _CONVERGED]
+    was_ok = {n for n, s in zip(base_names, base_statuses, strict=True) if s in _CONVERGED}
     return [names[i] for i in candidates if names[i] in was_ok]
 
 

@@ -169,6 +169,7 @@ class Store:
                     found = drift.drifted(
                         record.names, statuses, record.kind, self.names_of(base[0][0]), self._statuses_of(base[0])
                     )
+                    found = [n for n in found if n not in record.always_run]  # (a RunonlyJob runs every time)
                     if found:
                         findings.update(drifted=found, drift_base=int(base[0][3]), drift_since=base[0][4])
             if changed:
@@ -186,6 +187,13 @@ class Store:
                 found = [n for n in found if n not in record.always_run]
                 if found:
                     findings.update(flapping=found, flap_window=flap_window)
+                    # the more telling finding wins: a job that changes every time is not listed as drifted too
+                    left = [n for n in findings.get("drifted", ()) if n not in found]
+                    if left:
+                        findings["drifted"] = left
+                    else:
+                        for key in ("drifted", "drift_base", "drift_since"):
+                            findings.pop(key, None)
             statuses_blob, tries_blob, times_blob = record.packed()
             run_id = self._insert_id(
                 "INSERT INTO runs (graph_id, started, ended, target, targets, kind, host, username, cwd, version, "

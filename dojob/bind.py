@@ -56,7 +56,7 @@ class BoundJob(tuple):
     job = property(itemgetter(0), doc="The Job class.")
     keys = property(itemgetter(1), doc="The bound names, sorted.")
     values = property(itemgetter(2), doc="The bound values, in the order of :attr:`keys`.")
-    __name__ = property(itemgetter(3), doc="The job's name.")  # type: ignore[assignment]
+    __name__ = property(itemgetter(3), doc="The job's name.")
 
     @property
     def params(self) -> tuple[tuple[str, Any], ...]:

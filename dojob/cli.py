@@ -58,11 +58,13 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
+from .bind import BoundJob
 from .errors import CleanupError, DojobError, GraphError, OptionError, Terminated
 from .events import PhaseEnded, RunStarted, RunStopping
 from .history.cli_history import add_history_parser, history_of, warn_through
 from .history.cli_history import add_options as add_history_options
 from .history.cli_history import main as history_main
+from .job import Job
 from .observe import Trace
 from .recap import error_line, use_color
 from .recap import visible as one_line
@@ -252,7 +254,7 @@ def _selection(ns: argparse.Namespace) -> dict[str, Any]:
     return {"only": ns.only or None, "tags": tags or None, "skip": ns.skip or None}
 
 
-def _selected_graph(ns: argparse.Namespace, roots: list[type]) -> Any:
+def _selected_graph(ns: argparse.Namespace, roots: list[type[Job] | BoundJob]) -> Any:
     from .graph import build_graph
     from .select import select
 
@@ -486,9 +488,9 @@ class _Err:
         stream.flush()
 
 
-def _load(targets: list[str], err: _Err) -> list[type] | None:
+def _load(targets: list[str], err: _Err) -> list[type[Job] | BoundJob] | None:
     """The root Job classes, or None after reporting why one cannot be loaded."""
-    roots = []
+    roots: list[type[Job] | BoundJob] = []
     for target in targets:
         try:
             roots.append(load_target(target))

@@ -48,7 +48,7 @@ class JobSpec(NamedTuple):
     """
 
     name: str
-    index: int
+    index: int  # type: ignore[assignment]  # a field shadowing tuple.index(): the public name of the spec's position
     cls: Any
     kind: str
     tries: int
@@ -364,8 +364,10 @@ def _check_tags(name: str, value: Any) -> tuple[str, ...]:
 def _check_timeout(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return float(value)
+    if isinstance(value, Real) and not isinstance(value, bool):
+        seconds = float(value)
+        if math.isfinite(seconds) and seconds > 0:
+            return seconds
     raise JobAttributeError(name, "TIMEOUT", value, "None or a finite number of seconds > 0")
 
 
@@ -384,7 +386,7 @@ def _awaitable_spec(node: Any, index: int, default_tries: int, default_delay: fl
 
 
 #: The names a job class may define that dojob reads; a near miss of one is a typo (operator).
-_KNOWN_NAMES = ("DEPS", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
+_KNOWN_NAMES: tuple[str, ...] = ("DEPS", "TRIES", "RETRY_DELAY", "PRIORITY", "CRITICAL", "TIMEOUT", "CLAIMS", "USES")
 _KNOWN_NAMES += ("Check", "Run", "Cleanup", "TAGS", "BIND_NAME")
 _KNOWN_NAMES += ("RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON", "RETRY_FROM")
 _KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
@@ -535,7 +537,7 @@ def _validate_spec(cls: Any, index: int, default_tries: int, default_delay: floa
     )  # fmt: skip
 
 
-def build_graph(*roots: type[Job], default_tries: int = 3, default_retry_delay: float = 1) -> JobGraph:
+def build_graph(*roots: type[Job] | BoundJob, default_tries: int = 3, default_retry_delay: float = 1) -> JobGraph:
     """Introspect ``DEPS`` from ``roots`` and return the validated :class:`JobGraph`.
 
     Args:
@@ -645,8 +647,10 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float, war
             stack.append((cls, deps, pending, key, fields, got))
             if type(dep) is type and issubclass(dep, Job):  # the common case, inlined
                 on_path.add(dep)
-                deps = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
-                if type(deps) is not tuple or len(deps) > 2 or (len(deps) == 2 and deps[0] is deps[1]):
+                raw = dep.DEPS  # _deps_of, inlined for a tuple of at most two distinct classes
+                if type(raw) is tuple and (len(raw) < 2 or (len(raw) == 2 and raw[0] is not raw[1])):
+                    deps = raw
+                else:
                     deps = _deps_of(dep)
                 own = dep.__dict__  # _spec_key, inlined
                 layout = tuple(own)
@@ -681,10 +685,10 @@ def _build(roots: tuple[Any, ...], default_tries: int, default_delay: float, war
     # C costs less than a lookup per job during the walk (a 100 000-entry table
     # misses the caches on every random access).
     names = list(map(attrgetter("name"), specs))
-    index = dict(zip(names, map(attrgetter("index"), specs), strict=True))  # (the specs' ints: no new ones)
-    if len(index) != len(names):
+    by_name = dict(zip(names, map(attrgetter("index"), specs), strict=True))  # (the specs' ints: no new ones)
+    if len(by_name) != len(names):
         _raise_duplicate(specs)
-    return JobGraph(specs, dep_lists, root_names, index, distinct, names, warnings)
+    return JobGraph(specs, dep_lists, root_names, by_name, distinct, names, warnings)
 
 
 def _raise_duplicate(specs: list[JobSpec]) -> None:

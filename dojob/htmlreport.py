@@ -239,12 +239,12 @@ def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
     step = _nice_step(end)
     n_ticks = int(end / step) + 1
     for k in range(n_ticks + 1):
-        t = k * step
-        if t > end * 1.0001:
+        tick = k * step
+        if tick > end * 1.0001:
             break
-        xt = x(t)
+        xt = x(tick)
         out.append(f'<line x1="{xt:.1f}" y1="{_AXIS_H - 6}" x2="{xt:.1f}" y2="{height - 4}" stroke="#e6e6e6"/>')
-        out.append(f'<text x="{xt:.1f}" y="{_AXIS_H - 10}" text-anchor="middle" fill="#555">{_fmt(t)} s</text>')
+        out.append(f'<text x="{xt:.1f}" y="{_AXIS_H - 10}" text-anchor="middle" fill="#555">{_fmt(tick)} s</text>')
     # parallelism lane
     if timeline is not None and timeline.running:
         out.append(_parallel_lane(timeline.running, end, x, _AXIS_H, timeline.workers))

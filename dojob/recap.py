@@ -347,8 +347,8 @@ def summary(report: Any, *, color: bool = False) -> str:
     failed: list[Any] = []
     changed: list[str] = []
     others: list[Any] = []
-    known = (Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED, Status.NOT_RUN, Status.PENDING)
-    known += (Status.INTERRUPTED, Status.SKIPPED)
+    known: tuple[Status, ...] = (Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED, Status.NOT_RUN)
+    known += (Status.PENDING, Status.INTERRUPTED, Status.SKIPPED)
     for job in report.jobs.values():
         status = job.status
         if status is Status.BLOCKED and job.blocked_by is not None:

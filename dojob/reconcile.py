@@ -35,8 +35,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from .bind import BoundJob
 from .errors import CleanupError, DojobError, GraphError, OptionError
 from .events import Status
+from .job import Job
 from .observe import Trace, one_line
 from .recap import error_line, use_color
 
@@ -121,6 +123,12 @@ class LoopFindings:
 
     drifted: tuple[tuple[str, str], ...] = ()
     flapping: tuple[str, ...] = ()
+
+
+class ErrorSink(Protocol):
+    """Prints one error message; ``exc``, the exception behind it if any, adds its traceback under ``-d``."""
+
+    def __call__(self, message: str, exc: BaseException | None = None, /) -> None: ...
 
 
 class DriftDetector(Protocol):
@@ -325,11 +333,11 @@ class Loop:
     def __init__(
         self,
         ns: argparse.Namespace,
-        roots: list[type],
+        roots: list[type[Job] | BoundJob],
         options: dict[str, Any],
         *,
-        write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, Exception]]]] | None = None,
-        err: Callable[..., None],
+        write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, str]]]] | None = None,
+        err: ErrorSink,
         metrics: Any = None,
         notifier: Any = None,
         drift: DriftDetector | None = None,
@@ -445,7 +453,7 @@ class Loop:
             if self.metrics is not None:
                 self.metrics.reloaded(False)
         else:
-            self.roots = roots
+            self.roots = list(roots)
             self._say(f"reloaded {targets}: {len(graph)} jobs")
             if self.metrics is not None:
                 self.metrics.reloaded(True)
@@ -550,7 +558,7 @@ class Loop:
             if self.write_outputs is not None:
                 _, errors = self.write_outputs(it.report, timeline)
                 for path, problem in errors:
-                    self.err(f"error: cannot write {path!r}: {one_line(str(problem), 500)}", problem)
+                    self.err(f"error: cannot write {path!r}: {one_line(problem, 500)}")  # a reason, no exception
         if self.metrics is not None:
             self.metrics.run_finished(it.verdict, it.ended, it.report)
             self.metrics.record_drift(name for name, _ in it.findings.drifted)
@@ -652,10 +660,10 @@ def wants_loop(ns: argparse.Namespace) -> bool:
 
 def loop_command(
     ns: argparse.Namespace,
-    err: Callable[..., None],
-    roots: list[type],
+    err: ErrorSink,
+    roots: list[type[Job] | BoundJob],
     options: dict[str, Any],
-    write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, Exception]]]] | None = None,
+    write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, str]]]] | None = None,
     events: TextIO | None = None,
 ) -> int:
     """``dojob run --every``: the loop, its metrics endpoint and its systemd notifications.

@@ -100,6 +100,17 @@ class Report:
 
     __slots__ = ("jobs", "success", "elapsed", "stopped", "stopped_job", "roots", "graph", "_cleanup")
 
+    # The slots, declared for type checkers: __init__ fills them once through object.__setattr__,
+    # since this class's own __setattr__ refuses every write (the report is read-only).
+    jobs: Mapping[str, JobReport]
+    success: bool
+    elapsed: float
+    stopped: str | None
+    stopped_job: str | None
+    roots: tuple[str, ...]
+    graph: Any
+    _cleanup: Callable[[], None] | None
+
     def __init__(
         self,
         jobs: Mapping[str, JobReport],

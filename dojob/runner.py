@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .bind import BoundJob
 from .cleanup import arun_cleanups, run_cleanups
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
@@ -198,7 +199,7 @@ class Session:
             if finished is not None:
                 finished(jobs[spec.name])
         if self.emit is not None:
-            self.emit(RunFinished(report.success, t, planner.stopped))  # type: ignore[attr-defined]
+            self.emit(RunFinished(report.success, t, planner.stopped))
         return report
 
     def cleanup(self) -> None:
@@ -399,7 +400,7 @@ def _recorded(history: Any, verify: bool, aio: bool = False) -> Any:
 
 
 def run(
-    *roots: type[Job],
+    *roots: type[Job] | BoundJob,
     args: Iterable[Any] = (),
     kwargs: dict[str, Any] | None = None,
     workers: int = 1,
@@ -428,7 +429,7 @@ def run(
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
     Args:
-        *roots: the root Job class(es).
+        *roots: the root Job class(es) (or bound jobs, see :meth:`Job.bind`).
         args, kwargs: passed to every Check and Run.
         workers: how many tries may run at once (threads; 1 is serial and deterministic).
         no_act: DoJobber's no_act: the first Check of each job whose DEPS pass; no Run, no retry.
@@ -501,7 +502,7 @@ def run(
 
 
 async def arun(
-    *roots: type[Job],
+    *roots: type[Job] | BoundJob,
     args: Iterable[Any] = (),
     kwargs: dict[str, Any] | None = None,
     workers: int = 1,

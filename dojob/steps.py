@@ -396,7 +396,7 @@ class OnLoop:
                 )
             overrun = PhaseTimeout(self.job, phase, self.timeout or 0.0, abandoned=in_thread)
             if in_thread:
-                overrun.thread_ended = awaitable.thread_ended  # type: ignore[attr-defined, union-attr]
+                overrun.thread_ended = awaitable.thread_ended  # type: ignore[attr-defined]
             return False, overrun
         except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
             return False, exc

@@ -145,8 +145,8 @@ def _import_module(target: str, name: str) -> ModuleType:
             sys.path.append(cwd)
 
 
-def load_target(target: str) -> type[Job]:
-    """The Job class named by ``target``.
+def load_target(target: str) -> type[Job] | BoundJob:
+    """The Job class (or bound job, see :meth:`Job.bind`) named by ``target``.
 
     Raises:
         TargetError: the target is malformed, its file or module is missing, or
@@ -167,6 +167,6 @@ def load_target(target: str) -> type[Job]:
     return obj
 
 
-def load_targets(targets: list[str]) -> list[type[Job]]:
+def load_targets(targets: list[str]) -> list[type[Job] | BoundJob]:
     """The Job classes named by ``targets``, in order (see :func:`load_target`)."""
     return [load_target(t) for t in targets]

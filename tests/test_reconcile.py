@@ -397,6 +397,30 @@ def test_events_accumulate_across_runs_and_the_report_is_the_last_run(motd):
     assert "converged" in (motd / "r.html").read_text()
 
 
+def test_regression_a_report_that_cannot_be_written_is_an_error_line_even_with_debug(tmp_path):
+    # the loop passed the reason (a str) where an exception goes: with -d, formatting its "traceback"
+    # crashed the loop (AttributeError: 'str' object has no attribute '__traceback__', exit 1)
+    write(
+        tmp_path / "gone.py",
+        """\
+        import shutil
+        import dojob
+
+        class Gone(dojob.Job):  # the report's folder disappears during the run
+            def Check(self, *args, **kwargs):
+                shutil.rmtree("out", ignore_errors=True)
+
+        class Root(dojob.DummyJob):
+            DEPS = [Gone]
+        """,
+    )
+    (tmp_path / "out").mkdir()
+    out = cli("run", "gone.py:Root", "--every", "0.1s", "--max-runs", "2", "-d", "--report", "out/r.html", cwd=tmp_path)
+    assert out.returncode == 0, out
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("dojob: error: cannot write 'out/r.html': ") == 2, out.stderr
+
+
 # -- signals ------------------------------------------------------------------------------------------------
 
 

@@ -45,7 +45,8 @@ class _Try:
         job._running = True
         try:
             if job.__class__ is Job:  # the common case, one coroutine frame less per job
-                value = await (job.corun() if job._factory else job.corun)
+                # what corun is (a factory or an awaitable) is job._factory, which mypy cannot narrow on
+                value = await (job.corun() if job._factory else job.corun)  # type: ignore[misc, operator]
             else:
                 value = await job.co_run()
         except asyncio.CancelledError:

@@ -178,12 +178,12 @@ class PureScheduler:
                 observers=observers,
             )
         except BaseException as exc:  # cancelled, interrupted: record what happened, then propagate
-            report = getattr(exc, "report", None)
-            if report is None:
+            partial = getattr(exc, "report", None)
+            if partial is None:
                 bridge.abandon(plan)
             else:
-                bridge.apply(plan, report)
-                self.report = report
+                bridge.apply(plan, partial)
+                self.report = partial
             raise
         bridge.apply(plan, report)
         self.report = report

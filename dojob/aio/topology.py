@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heappop, heappush
+from itertools import repeat
 from typing import Any
 
 from ..errors import CycleError
@@ -43,8 +44,8 @@ def sort(jobs: Iterable[Any]) -> tuple[list[Any], list[tuple[int, ...]], list[tu
         if required.__class__ is BestSet:
             required = required._items  # the same keys, iterated without a Python-level call
         if required:
-            mine = tuple(map(get, required))
-            if None in mine or max(mine) >= i:
+            mine = tuple(map(get, required, repeat(n)))  # n: not in ``jobs``, so also >= i
+            if max(mine) >= i:
                 break
             req_positions[i] = mine
         i += 1
@@ -57,10 +58,10 @@ def sort(jobs: Iterable[Any]) -> tuple[list[Any], list[tuple[int, ...]], list[tu
         required = job.required
         if not required:
             continue
-        mine = tuple([get(req) for req in required])
-        if None in mine:
+        mine = tuple([get(req, -1) for req in required])
+        if -1 in mine:
             outside.extend((job, req) for req in required if req not in position)
-            mine = tuple([j for j in mine if j is not None])
+            mine = tuple([j for j in mine if j >= 0])
         for j in mine:
             dependents[j].append(i)
         unmet[i] = len(mine)

@@ -36,6 +36,7 @@ class DoJobber:
         self._root: type[Job] | None = None
         self._options: dict[str, Any] = {}
         self._graph: JobGraph | None = None
+        self._built: tuple[JobGraph, type[Job], list[Any]] | None = None  # configure's graph, its root, DEPS seen
         self._args: tuple = ()
         self._kwargs: dict[str, Any] = {}
         self._report: Report | None = None
@@ -64,7 +65,10 @@ class DoJobber:
             GraphError: the graph is invalid (cycle, bad DEPS, bad TRIES, ...).
         """
         root = _job_named(root) if isinstance(root, str) else root
+        self._graph = self._built = None  # the old graph goes before the new one is built (peak memory)
         self._graph = build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
+        deps = _deps_seen(self._graph)
+        self._built = None if deps is None else (self._graph, root, deps)
         self._root = root
         self._options = dict(
             no_act=no_act,
@@ -86,7 +90,9 @@ class DoJobber:
     def checknrun(self, node: type[Job] | str | None = None) -> None:
         """Converge the graph (from ``node``, a Job class or a job's name, if given; else the root).
 
-        DEPS are read again, so jobs added since ``configure`` are included. The
+        DEPS are read again, so jobs added since ``configure`` are included: if
+        no job's DEPS changed (and ``node`` is the configured root), the graph
+        ``configure`` built and validated is run, else it is built again. The
         working directory is the caller's again when this returns (or raises), as
         in DoJobber. If a job raises ``SystemExit``/``KeyboardInterrupt``, the
         statuses reached so far are kept before it propagates.
@@ -99,8 +105,15 @@ class DoJobber:
         delay = options.pop("default_retry_delay")
         cwd = os.getcwd()
         report = None
+        built, self._built = self._built, None  # used once: a second checknrun builds again
+        if built is not None and built[1] is root and _deps_unchanged(built[0], built[2]):
+            configured = built[0]
+            build = lambda: configured  # noqa: E731
+        else:
+            self._graph = built = None  # not held while the new one is built (peak memory)
+            build = lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)  # noqa: E731
         try:
-            with frozen_build(lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)) as graph:
+            with frozen_build(build) as graph:
                 self._graph = graph
                 self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
                 report = run_graph(graph, args=self._args, kwargs=self._kwargs, **options)
@@ -212,6 +225,32 @@ class DoJobber:
         proc = subprocess.run([viewer], input=png, check=False)
         if proc.returncode != 0:
             raise RenderError(f'Cannot show graph using "display" (exit status {proc.returncode})')
+
+
+def _deps_seen(graph: JobGraph) -> list[Any] | None:
+    """Each job's DEPS as the build read them (tuples as they are, other iterables copied), or
+    None if the graph has a node that is not a plain Job class (its DEPS are not an attribute)."""
+    seen: list[Any] = []
+    for spec in graph.specs:
+        cls = spec.cls
+        if not isinstance(cls, type):
+            return None
+        deps = cls.DEPS
+        if type(deps) is not tuple:
+            if not isinstance(deps, (list, set, frozenset)):
+                return None  # a generator or the like: reading it again would not give the same
+            deps = tuple(deps)
+        seen.append(deps)
+    return seen
+
+
+def _deps_unchanged(graph: JobGraph, seen: list[Any]) -> bool:
+    """No job of ``graph`` has other DEPS than ``seen``: no job was added or removed since the build."""
+    for spec, old in zip(graph.specs, seen, strict=True):
+        deps = spec.cls.DEPS
+        if deps is not old and tuple(deps) != old:
+            return False
+    return True
 
 
 def _chdir_back(cwd: str) -> None:

@@ -36,7 +36,7 @@ class DoJobber:
         self._root: type[Job] | None = None
         self._options: dict[str, Any] = {}
         self._graph: JobGraph | None = None
-        self._built: tuple[JobGraph, type[Job], list[Any]] | None = None  # configure's graph, its root, DEPS seen
+        self._built: tuple[JobGraph, type[Job]] | None = None  # configure's graph and its root
         self._args: tuple = ()
         self._kwargs: dict[str, Any] = {}
         self._report: Report | None = None
@@ -67,8 +67,7 @@ class DoJobber:
         root = _job_named(root) if isinstance(root, str) else root
         self._graph = self._built = None  # the old graph goes before the new one is built (peak memory)
         self._graph = build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
-        deps = _deps_seen(self._graph)
-        self._built = None if deps is None else (self._graph, root, deps)
+        self._built = (self._graph, root)
         self._root = root
         self._options = dict(
             no_act=no_act,
@@ -106,7 +105,7 @@ class DoJobber:
         cwd = os.getcwd()
         report = None
         built, self._built = self._built, None  # used once: a second checknrun builds again
-        if built is not None and built[1] is root and _deps_unchanged(built[0], built[2]):
+        if built is not None and built[1] is root and _deps_unchanged(built[0]):
             configured = built[0]
             build = lambda: configured  # noqa: E731
         else:
@@ -227,29 +226,27 @@ class DoJobber:
             raise RenderError(f'Cannot show graph using "display" (exit status {proc.returncode})')
 
 
-def _deps_seen(graph: JobGraph) -> list[Any] | None:
-    """Each job's DEPS as the build read them (tuples as they are, other iterables copied), or
-    None if the graph has a node that is not a plain Job class (its DEPS are not an attribute)."""
-    seen: list[Any] = []
-    for spec in graph.specs:
+def _deps_unchanged(graph: JobGraph) -> bool:
+    """Every job of ``graph`` is a plain Job class whose DEPS are still the jobs the build found.
+
+    False (so: build again) also for what it cannot tell cheaply: a node that is not a
+    class, DEPS that are an iterator or the like, DEPS listing a job twice.
+    """
+    specs = graph.specs
+    for spec, indices in zip(specs, graph.deps, strict=True):
         cls = spec.cls
         if not isinstance(cls, type):
-            return None
+            return False
         deps = cls.DEPS
         if type(deps) is not tuple:
-            if not isinstance(deps, (list, set, frozenset)):
-                return None  # a generator or the like: reading it again would not give the same
+            if type(deps) not in (list, set, frozenset):
+                return False
             deps = tuple(deps)
-        seen.append(deps)
-    return seen
-
-
-def _deps_unchanged(graph: JobGraph, seen: list[Any]) -> bool:
-    """No job of ``graph`` has other DEPS than ``seen``: no job was added or removed since the build."""
-    for spec, old in zip(graph.specs, seen, strict=True):
-        deps = spec.cls.DEPS
-        if deps is not old and tuple(deps) != old:
+        if len(deps) != len(indices):
             return False
+        for dep, index in zip(deps, indices, strict=True):
+            if specs[index].cls is not dep:
+                return False
     return True
 
 

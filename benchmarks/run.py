@@ -169,8 +169,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def dojob_command() -> list[str]:
-    """The ``dojob`` console script if it is on PATH, else ``python -m dojob``."""
-    script = shutil.which("dojob")
+    """The ``dojob`` console script of this interpreter, else the one on PATH, else ``python -m dojob``.
+
+    The script beside ``sys.executable`` comes first: the one on PATH may be a version
+    manager's shim (pyenv's is a bash script that costs more than Python's own start-up).
+    """
+    script = os.path.join(os.path.dirname(sys.executable), "dojob")
+    if not os.access(script, os.X_OK):
+        script = shutil.which("dojob")
     return [script] if script else [sys.executable, "-m", "dojob"]
 
 

@@ -11,7 +11,6 @@ still running then is abandoned, the rest are not started (each fails with
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +42,8 @@ def run_cleanups(
     while ctx.instances:
         try:
             if on_loop:
+                import asyncio  # (only here: a plain run never loads asyncio)
+
                 asyncio.run(_on_loop(ctx, stop, now, end, signals))
             else:
                 run_steps(cleanups(ctx), _caller(ctx, stop, clock, now, end, timeout, signals))
@@ -60,6 +61,8 @@ async def arun_cleanups(
 
 
 async def _on_loop(ctx: TryContext, stop: Stop, now: Callable[[], float], end: float | None, signals: bool) -> None:
+    import asyncio
+
     while ctx.instances:
         within = None if end is None else end - now()
         try:

@@ -44,7 +44,6 @@ event, recap, report or graph (the report's command line shows ``KEY=…``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -884,8 +883,10 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
         lines = [report.summary(color=color)]
     except Exception as problem:  # a bug in the recap must not hide how the run ended
         lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
+    from .steps import is_cancelled_error  # (asyncio is loaded only by runs that use it)
+
     for name, exc in end.cleanup_failures:
-        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        if isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc):
             lines.append(f"cleanup interrupted: {one_line(name, 200)}")
         else:
             lines.append(f"cleanup failed: {one_line(name, 200)}: {error_line(exc)}")

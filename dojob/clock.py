@@ -6,11 +6,13 @@ and run instantly, with exact, repeatable times.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: The longest single wait: the OS's limit (a longer bound, e.g. ``TIMEOUT=1e10``, waits in turns).
 MAX_WAIT = min(threading.TIMEOUT_MAX, 86400.0)
@@ -54,6 +56,8 @@ class SystemClock:
             self.get(items, seconds)
 
     async def asleep(self, seconds: float) -> None:
+        import asyncio  # (in the async methods only: a plain run never loads asyncio)
+
         await asyncio.sleep(max(0.0, seconds))
 
     async def wait_event(self, event: asyncio.Event, timeout: float | None) -> None:
@@ -61,6 +65,8 @@ class SystemClock:
         if timeout is None:
             await event.wait()
             return
+        import asyncio
+
         try:
             await asyncio.wait_for(event.wait(), min(timeout, MAX_WAIT))
         except asyncio.TimeoutError:
@@ -100,6 +106,8 @@ class FakeClock(SystemClock):
 
     async def asleep(self, seconds: float) -> None:
         self.advance(seconds)
+        import asyncio
+
         await asyncio.sleep(0)
 
     async def wait_event(self, event: asyncio.Event, timeout: float | None) -> None:

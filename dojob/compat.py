@@ -36,6 +36,7 @@ class DoJobber:
         self._root: type[Job] | None = None
         self._options: dict[str, Any] = {}
         self._graph: JobGraph | None = None
+        self._built: tuple[JobGraph, type[Job]] | None = None  # configure's graph and its root
         self._args: tuple = ()
         self._kwargs: dict[str, Any] = {}
         self._report: Report | None = None
@@ -64,7 +65,9 @@ class DoJobber:
             GraphError: the graph is invalid (cycle, bad DEPS, bad TRIES, ...).
         """
         root = _job_named(root) if isinstance(root, str) else root
+        self._graph = self._built = None  # the old graph goes before the new one is built (peak memory)
         self._graph = build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
+        self._built = (self._graph, root)
         self._root = root
         self._options = dict(
             no_act=no_act,
@@ -86,7 +89,9 @@ class DoJobber:
     def checknrun(self, node: type[Job] | str | None = None) -> None:
         """Converge the graph (from ``node``, a Job class or a job's name, if given; else the root).
 
-        DEPS are read again, so jobs added since ``configure`` are included. The
+        DEPS are read again, so jobs added since ``configure`` are included: if
+        no job's DEPS changed (and ``node`` is the configured root), the graph
+        ``configure`` built and validated is run, else it is built again. The
         working directory is the caller's again when this returns (or raises), as
         in DoJobber. If a job raises ``SystemExit``/``KeyboardInterrupt``, the
         statuses reached so far are kept before it propagates.
@@ -99,8 +104,15 @@ class DoJobber:
         delay = options.pop("default_retry_delay")
         cwd = os.getcwd()
         report = None
+        built, self._built = self._built, None  # used once: a second checknrun builds again
+        if built is not None and built[1] is root and _deps_unchanged(built[0]):
+            configured = built[0]
+            build = lambda: configured  # noqa: E731
+        else:
+            self._graph = built = None  # not held while the new one is built (peak memory)
+            build = lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)  # noqa: E731
         try:
-            with frozen_build(lambda: build_graph(root, default_tries=tries, default_retry_delay=delay)) as graph:
+            with frozen_build(build) as graph:
                 self._graph = graph
                 self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
                 report = run_graph(graph, args=self._args, kwargs=self._kwargs, **options)
@@ -212,6 +224,30 @@ class DoJobber:
         proc = subprocess.run([viewer], input=png, check=False)
         if proc.returncode != 0:
             raise RenderError(f'Cannot show graph using "display" (exit status {proc.returncode})')
+
+
+def _deps_unchanged(graph: JobGraph) -> bool:
+    """Every job of ``graph`` is a plain Job class whose DEPS are still the jobs the build found.
+
+    False (so: build again) also for what it cannot tell cheaply: a node that is not a
+    class, DEPS that are an iterator or the like, DEPS listing a job twice.
+    """
+    specs = graph.specs
+    for spec, indices in zip(specs, graph.deps, strict=True):
+        cls = spec.cls
+        if not isinstance(cls, type):
+            return False
+        deps = cls.DEPS
+        if type(deps) is not tuple:
+            if type(deps) not in (list, set, frozenset):
+                return False
+            deps = tuple(deps)
+        if len(deps) != len(indices):
+            return False
+        for dep, index in zip(deps, indices, strict=True):
+            if specs[index].cls is not dep:
+                return False
+    return True
 
 
 def _chdir_back(cwd: str) -> None:

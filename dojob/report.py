@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 
 from .events import Status
 
+_OK = {status: status.ok for status in Status}  # Status.ok of each, without a property call per job
+
 
 class JobReport(NamedTuple):
     """How one job ended. Times are seconds since the run started.
@@ -161,15 +163,27 @@ class Report:
 
     def statuses(self) -> dict[str, bool | None]:
         """DoJobber's ``nodestatus``: name -> True / False / None."""
-        return {name: j.status.ok for name, j in self.jobs.items()}
+        names, statuses = self._columns("status")
+        return dict(zip(names, map(_OK.__getitem__, statuses), strict=True))
 
     def results(self) -> dict[str, Any]:
         """DoJobber's ``noderesults``: the passing Check's value of each succeeded job."""
-        return {name: j.result for name, j in self.jobs.items() if j.status.ok}
+        names, statuses = self._columns("status")
+        _, results = self._columns("result")
+        ok = _OK
+        return {name: r for name, s, r in zip(names, statuses, results, strict=True) if ok[s]}
 
     def exceptions(self) -> dict[str, BaseException]:
         """DoJobber's ``nodeexceptions``: the last failure of each job that failed a try."""
-        return {name: j.exception for name, j in self.jobs.items() if j.exception is not None}
+        names, exceptions = self._columns("exception")
+        return {name: e for name, e in zip(names, exceptions, strict=True) if e is not None}
+
+    def _columns(self, field: str) -> tuple[Sequence[str], Sequence[Any]]:
+        """The job names and one field of every job, in order: from the columns, without a row per job."""
+        jobs = self.jobs
+        if isinstance(jobs, JobsView):
+            return list(jobs), jobs.column(field)
+        return list(jobs), [getattr(j, field) for j in jobs.values()]
 
     def counts(self) -> dict[str, int]:
         """How many jobs ended in each status (every :class:`Status` is a key)."""

@@ -7,7 +7,6 @@ with the async one, sharing everything else.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextlib
 import gc
@@ -15,7 +14,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bind import BoundJob
 from .cleanup import arun_cleanups, run_cleanups
@@ -27,12 +26,15 @@ from .job import NO_CHANGES, ChangedDeps, Job
 from .observe import Dispatcher, LogObserver, Observer, Trace, logger
 from .options import RunOptions
 from .plan import Planner
-from .remote import RemoteTries, resolve_executor
 from .report import JobsView, Report
 from .select import select
+from .steps import is_cancelled_error
 from .stopping import STOPPERS, Stop, guarded, handling_signals
 from .sync import drive
 from .tryproto import TryContext
+
+if TYPE_CHECKING:
+    from .remote import RemoteTries
 
 
 @contextlib.contextmanager
@@ -278,9 +280,15 @@ def _epilogue(session: Session, cleanup: bool) -> tuple[Report, CleanupError | N
             session.cleanup()
         except CleanupError as exc:
             failures = exc
-        except (asyncio.CancelledError, *STOPPERS) as exc:  # raised by a Cleanup, after all of them ran
+        except BaseException as exc:  # a stopper or a cancellation raised by a Cleanup, after all of them ran
+            if not isinstance(exc, STOPPERS) and not is_cancelled_error(exc):
+                raise
             session.stop.note(exc)
     return report, failures
+
+
+def _nothing() -> None:
+    pass
 
 
 def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
@@ -295,7 +303,12 @@ def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: An
     cleanup, executor, handle_signals = options.cleanup, options.executor, options.handle_signals
     with _signals(stop, handle_signals):
         session = Session(graph, options, stop=stop)
-        pool, is_remote, close = resolve_executor(executor, session.workers)
+        if executor is None:  # built-in threads: no need to load dojob.remote (and cloudpickle)
+            pool, is_remote, close = None, False, _nothing
+        else:
+            from .remote import resolve_executor
+
+            pool, is_remote, close = resolve_executor(executor, session.workers)
         remote = None
         if is_remote:
             replace = None
@@ -305,6 +318,8 @@ def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: An
                     return cf.ProcessPoolExecutor(max_workers=session.workers)
 
             assert pool is not None  # a remote executor is always an Executor
+            from .remote import RemoteTries
+
             remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
         session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
         error = None
@@ -340,6 +355,8 @@ def _run_async_graph(graph: JobGraph, options: RunOptions) -> Report:
             "unset for a graph with async jobs (they run on this process's event loop, "
             "their plain phases on its threads)",
         )
+    import asyncio  # here: a graph without coroutine jobs runs without loading asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -360,6 +377,8 @@ def _run_async_graph(graph: JobGraph, options: RunOptions) -> Report:
 
 async def arun_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: Any) -> Report:
     """Run a built graph with the async driver on the running loop (options as for :func:`run_graph`)."""
+    import asyncio
+
     from .aio.driver import adrive
 
     options = options or RunOptions.from_keywords(**keywords)

@@ -17,21 +17,24 @@ and how a phase is called: :func:`inline` (this thread), :class:`Watched`
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 import os
 import queue
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from inspect import CO_COROUTINE
 from types import FunctionType, MethodType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CleanupTimeout, PhaseTimeout
 from .events import Phase
 from .stopping import STOPPERS, Stop
 from .tryproto import CLEANUP, Raised, Step
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: What a step loop returns for steps the driver abandoned.
 ABANDONED: Any = object()
@@ -92,11 +95,27 @@ def settle(phase: Phase, ok: bool, value: Any, *, on_loop: bool = False) -> tupl
 
 def _is_cancellation(exc: BaseException) -> bool:
     """A ``CancelledError`` that cancels the running task (not one a job raised on its own)."""
+    import asyncio
+
     return isinstance(exc, asyncio.CancelledError) and _being_cancelled()
+
+
+def is_cancelled_error(exc: BaseException) -> bool:
+    """``exc`` is an ``asyncio.CancelledError`` (there is none before asyncio is loaded: a plain run never loads it)."""
+    exceptions = sys.modules.get("asyncio.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.CancelledError)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    import asyncio
+
+    return asyncio.get_running_loop()
 
 
 def _being_cancelled() -> bool:
     """Whether someone asked to cancel the current task (assumed so where Python cannot tell)."""
+    import asyncio
+
     cancelling = getattr(asyncio.current_task(), "cancelling", None)
     return cancelling is None or cancelling() > 0
 
@@ -280,6 +299,8 @@ async def _bounded(awaitable: Awaitable[Any], seconds: float | None) -> Any:
     Unlike ``asyncio.wait_for``, a ``TimeoutError`` raised by the awaitable
     itself is not mistaken for an overrun: it propagates as is.
     """
+    import asyncio
+
     if seconds is None:
         return await awaitable
     task = asyncio.ensure_future(awaitable)
@@ -301,6 +322,8 @@ def in_daemon_thread(fn: Callable[..., Any], args: tuple, kwargs: dict) -> async
     Unlike ``asyncio.to_thread``, nothing ever joins the thread: a phase that is
     abandoned delays neither ``asyncio.run`` nor the interpreter's exit.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
     future = loop.create_future()
     #: Done when the thread really ended (an abandoned phase's locks are held until then).
@@ -350,10 +373,12 @@ class OnLoop:
         self.within = within
         #: With signals handled, a stop request ends the Cleanup being awaited.
         self.stop = stop
-        self.end = None if within is None else asyncio.get_running_loop().time() + within
+        self.end = None if within is None else _running_loop().time() + within
 
     def limit(self, phase: Phase) -> float | None:
         """Seconds this phase may take from now (None: unbounded); <= 0: do not start it."""
+        import asyncio
+
         limit = None if phase is CLEANUP else self.timeout
         if self.end is not None:
             left = self.end - asyncio.get_running_loop().time()
@@ -361,6 +386,8 @@ class OnLoop:
         return limit
 
     async def __call__(self, phase: Phase, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
+        import asyncio
+
         limit = self.limit(phase)
         if limit is not None and limit <= 0:
             return False, CleanupTimeout(f"not started: the Cleanups' bound of {self.within:g}s had passed")
@@ -403,6 +430,8 @@ class OnLoop:
 
     async def _stoppable(self, awaitable: Awaitable[Any], limit: float | None) -> tuple[bool, Any]:
         """Await ``awaitable`` (bounded); a stop requested meanwhile cancels it: ``(True, the stopper)``."""
+        import asyncio
+
         stop = self.stop
         assert stop is not None
         loop = asyncio.get_running_loop()

@@ -15,7 +15,6 @@ abandons what still runs. A stopper landing in the loop itself becomes a request
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 from collections.abc import Callable
 from typing import Any
@@ -68,7 +67,9 @@ def complete_from(
     """:func:`record` for a finished future (thread, remote or asyncio task)."""
     t = now()
     if future.cancelled():  # the run stopped, or only forever jobs were left
-        planner.complete(index, False, t, exception=asyncio.CancelledError(), cancelled=True)
+        from asyncio import CancelledError  # (only here: a plain run never loads asyncio)
+
+        planner.complete(index, False, t, exception=CancelledError(), cancelled=True)
         return
     worker = getattr(future, "worker", None)
     if worker is not None:

@@ -64,6 +64,38 @@ def test_checknrun_can_be_called_again_and_sees_new_deps():
     assert dj.nodestatus == {"Late": False, "Root": None}
 
 
+def test_jobs_added_between_configure_and_checknrun_run():
+    """checknrun runs configure's graph only while no DEPS changed: a job added in place, a DEPS
+    replaced deep in the graph, and a list DEPS mutated in place are all seen."""
+    mid = make_job("Mid")
+    mid.DEPS = ()
+    root = make_job("Root", [mid])
+    dj = dojobber.DoJobber()
+    dj.configure(root)
+    root.DEPS.append(make_job("Added"))  # a list DEPS, mutated in place
+    dj.checknrun()
+    assert dj.nodestatus == {"Mid": True, "Added": True, "Root": True}
+    dj.configure(root)
+    mid.DEPS = (flaky("Deep", None, TRIES=1),)  # a tuple DEPS, replaced below the root
+    dj.checknrun()
+    assert dj.nodestatus == {"Deep": False, "Mid": None, "Added": True, "Root": None}
+    dj.configure(root)
+    mid.DEPS = ()
+    dj.checknrun()  # removed again: the graph of configure (with Deep) is not the one run
+    assert dj.nodestatus == {"Mid": True, "Added": True, "Root": True}
+
+
+def test_checknrun_of_another_node_than_the_configured_root_builds_its_graph():
+    a = make_job("OnlyA")
+    root = make_job("RootAB", [a, make_job("OnlyB")])
+    dj = dojobber.DoJobber()
+    dj.configure(root)
+    dj.checknrun(a)
+    assert dj.nodestatus == {"OnlyA": True}
+    dj.checknrun()
+    assert dj.nodestatus == {"OnlyA": True, "OnlyB": True, "RootAB": True}
+
+
 def test_cleanup_false_then_cleanup():
     log = []
     dj = dojobber.DoJobber()

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAVY = ("networkx", "rich", "graphviz", "cloudpickle", "distributed", "asyncio", "concurrent.futures", "logging")
 ENGINE = ("dojob.runner", "dojob.attempt", "dojob.sync", "dojob.plan", "dojob.remote", "dojob.compat", "dojob.graph")
 #: not used by a plain (sync, local, no picture) run, from the API or the CLI
-NOT_FOR_A_RUN = ("networkx", "rich", "graphviz", "distributed")
+NOT_FOR_A_RUN = ("networkx", "rich", "graphviz", "distributed", "asyncio", "cloudpickle", "dojob.remote")
 
 
 def fresh(code: str, *args: str) -> Any:
@@ -83,6 +83,45 @@ def test_a_run_from_the_api_loads_nothing_it_does_not_use() -> None:
     loaded = loaded_after(code, HEAVY)
     assert "dojob.runner" in loaded
     assert [m for m in NOT_FOR_A_RUN if m in loaded] == []
+
+
+def test_regression_a_plain_run_loads_neither_asyncio_nor_remote_execution() -> None:
+    # issue 17: every run loaded asyncio (~30 ms) and dojob.remote with cloudpickle; a job that fails,
+    # a Cleanup that raises and a thread pool still load neither; a coroutine job loads asyncio
+    code = """
+        import dojob
+
+        class Boom(dojob.Job):
+            TRIES = 1
+
+            def Check(self, *args, **kwargs):
+                raise RuntimeError("no")
+
+            def Cleanup(self):
+                raise ValueError("cleanup")
+
+        class Root(dojob.DummyJob):
+            DEPS = (Boom,)
+
+        try:
+            dojob.run(Root, workers=4)
+        except dojob.CleanupError as exc:
+            assert exc.report["Boom"].status is dojob.Status.FAILED
+        else:
+            raise AssertionError("no CleanupError")
+    """
+    loaded = loaded_after(code, HEAVY)
+    assert [m for m in ("asyncio", "cloudpickle", "dojob.remote") if m in loaded] == []
+    code = """
+        import dojob
+
+        class Async(dojob.Job):
+            async def Check(self, *args, **kwargs):
+                pass
+
+        assert dojob.run(Async).success
+    """
+    assert "asyncio" in loaded_after(code, HEAVY)
 
 
 def test_a_run_from_the_cli_loads_nothing_it_does_not_use(tmp_path) -> None:

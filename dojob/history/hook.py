@@ -10,7 +10,6 @@ history that fails produces one warning; the run's outcome never depends on it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -207,6 +206,8 @@ def arecorded(driver: Callable[..., Awaitable[Report]], history: Any, verify: bo
                 _attach(exc, _wrap_stop(recorder, report))
                 raise
             unstable = recorder.unstable(graph, check)
+        import asyncio  # here: a plain run (and its history) never loads asyncio
+
         return await asyncio.to_thread(recorder.finish, report, unstable)
 
     return run

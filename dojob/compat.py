@@ -237,7 +237,7 @@ def _deps_unchanged(graph: JobGraph) -> bool:
         cls = spec.cls
         if not isinstance(cls, type):
             return False
-        deps = cls.DEPS
+        deps: Any = getattr(cls, "DEPS", ())  # (every Job class has one; a plain type may not)
         if type(deps) is not tuple:
             if type(deps) not in (list, set, frozenset):
                 return False

@@ -19,10 +19,9 @@ import re
 import sys
 import types
 from collections.abc import Sequence
-from typing import Any
 
 from .job import Job
-from .target import TargetError
+from .target import TargetError, root_in
 
 __all__ = ["reimport_targets"]
 
@@ -90,13 +89,5 @@ def reimport_targets(targets: Sequence[str]) -> list[type[Job]]:
         if module is None:
             module = _fresh_file(target, where, n) if _is_path(where) else _fresh_module(where)
             modules[key] = module
-        obj: Any = module
-        for part in attr.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise TargetError(target, f"{where} has no attribute {attr!r}") from None
-        if not (isinstance(obj, type) and issubclass(obj, Job)):
-            raise TargetError(target, f"{attr} is not a Job class (it is a {type(obj).__name__})")
-        roots.append(obj)
+        roots.append(root_in(module, target, where, attr))  # (a bound job too, as load_target takes it)
     return roots

@@ -145,6 +145,23 @@ def _import_module(target: str, name: str) -> ModuleType:
             sys.path.append(cwd)
 
 
+def root_in(module: Any, target: str, where: str, attr: str) -> Any:
+    """The Job class (or bound job) ``attr`` (dotted) of ``module``, the root ``target`` names.
+
+    Raises:
+        TargetError: no such attribute, or not a job.
+    """
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(target, f"{where} has no attribute {attr!r}") from None
+    if not (isinstance(obj, type) and issubclass(obj, Job)) and type(obj) is not BoundJob:
+        raise TargetError(target, f"{attr} is not a Job class (it is a {type(obj).__name__})")
+    return obj
+
+
 def load_target(target: str) -> type[Job] | BoundJob:
     """The Job class (or bound job, see :meth:`Job.bind`) named by ``target``.
 
@@ -156,14 +173,7 @@ def load_target(target: str) -> type[Job] | BoundJob:
     """
     where, attr = _split(target)
     module = _import_file(target, where) if _is_path(where) else _import_module(target, where)
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise TargetError(target, f"{where} has no attribute {attr!r}") from None
-    if not (isinstance(obj, type) and issubclass(obj, Job)) and type(obj) is not BoundJob:
-        raise TargetError(target, f"{attr} is not a Job class (it is a {type(obj).__name__})")
+    obj = root_in(module, target, where, attr)
     return obj
 
 

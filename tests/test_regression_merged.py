@@ -143,3 +143,28 @@ def test_regression_a_plan_stopped_by_a_signal_marks_the_cut_job_not_checked():
     else:  # pragma: no cover - the signal must stop the plan
         raise AssertionError("the plan was not stopped")
     assert report["Cut"].status is dojob.Status.INTERRUPTED and report["Cut"].plan is None
+
+
+def test_regression_a_reload_takes_a_bound_job_target_as_the_first_load_does(tmp_path):
+    """`dojob run file.py:Root --every` reloaded on SIGHUP through its own copy of the target lookup,
+    which refused a bound job that the first load accepted."""
+    from dojob.bind import BoundJob
+    from dojob.reimport import reimport_targets
+    from dojob.target import load_target
+
+    write(
+        tmp_path / "site.py",
+        """\
+        import dojob
+
+        class Greet(dojob.Job):
+            def Check(self, *args, **kwargs):
+                pass
+
+        Root = Greet.bind(NAME="world")
+    """,
+    )
+    target = f"{tmp_path / 'site.py'}:Root"
+    assert type(load_target(target)) is BoundJob
+    (reloaded,) = reimport_targets([target])
+    assert type(reloaded) is BoundJob and reloaded.__name__ == "Greet[NAME='world']"

@@ -311,16 +311,11 @@ def run_graph(graph: JobGraph, options: RunOptions | None = None, **keywords: An
             pool, is_remote, close = resolve_executor(executor, session.workers)
         remote = None
         if is_remote:
-            replace = None
-            if executor == "processes":
-
-                def replace() -> cf.Executor:  # a worker died: the pool is broken, start another
-                    return cf.ProcessPoolExecutor(max_workers=session.workers)
-
             assert pool is not None  # a remote executor is always an Executor
             from .remote import RemoteTries
 
-            remote = session.remote = RemoteTries(pool, session.ctx, session.now, replace)
+            # (no replacement pool: dojob's own process pool isolates a worker's death, it never breaks)
+            remote = session.remote = RemoteTries(pool, session.ctx, session.now, None)
         session.start("sync" if session.workers == 1 and pool is None else ("remote" if remote else "threads"))
         error = None
         try:

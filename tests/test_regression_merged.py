@@ -168,3 +168,25 @@ def test_regression_a_reload_takes_a_bound_job_target_as_the_first_load_does(tmp
     assert type(load_target(target)) is BoundJob
     (reloaded,) = reimport_targets([target])
     assert type(reloaded) is BoundJob and reloaded.__name__ == "Greet[NAME='world']"
+
+
+def test_regression_a_check_never_calls_a_runonly_job_drifted(tmp_path):
+    """A RunonlyJob runs every time by design; `dojob check` listed it as drifted after two runs."""
+    write(
+        tmp_path / "ro.py",
+        """\
+        import dojob
+
+        class Lights(dojob.RunonlyJob):
+            def Run(self, *args, **kwargs):
+                pass
+
+        class Root(dojob.DummyJob):
+            DEPS = (Lights,)
+    """,
+    )
+    history = ("--history", str(tmp_path / "h.sqlite3"))
+    for _ in range(2):
+        assert cli("run", "ro.py:Root", *history, cwd=tmp_path).returncode == 0
+    plan = cli("check", "ro.py:Root", *history, cwd=tmp_path)
+    assert "Lights  would run" in plan.stdout and "drifted" not in plan.stdout, plan.stdout

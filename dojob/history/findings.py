@@ -49,7 +49,7 @@ class Findings:
         run_id: the run's id in the history (None: not recorded).
         location: the history it was recorded in (no password).
         target: the runs it was compared with: same root jobs.
-        drifted: jobs ``ok`` in the last converged run that needed their Run now.
+        drifted: jobs converged in the last converged run that needed their Run now.
         drift_base, drift_since: that run's id and end time.
         flapping: jobs that changed in each of the last ``flap_window`` runs.
         unstable: job -> error, for jobs whose Check failed when verified after the run.

@@ -229,7 +229,7 @@ def build_record(
     roots = tuple(getattr(report, "roots", ()) or ())
     graph = getattr(report, "graph", None)
     always_run: frozenset[str] = frozenset()
-    if graph is not None and "changed" in status_names:
+    if graph is not None and any(name != "ok" for name in status_names):  # (all ok: no drift, no flapping)
         always_run = frozenset(s.name for s in graph.specs if s.kind == "runonly")
     return RunRecord(
         started=iso(started),

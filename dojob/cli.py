@@ -52,6 +52,7 @@ import math
 import os
 import shlex
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -434,6 +435,25 @@ def _outputs(ns: argparse.Namespace) -> list[tuple[str, str]]:
     return [(option, path) for option, path in out if path]
 
 
+def _discard_stale(ns: argparse.Namespace) -> None:
+    """Remove the ``--report``, ``--junit`` and ``--graph`` files an earlier command left: they would pass as new.
+
+    Each is written again once the run ends; a command stopped before its run
+    (a signal, a bad target, a graph error) leaves none, never an old green one.
+    """
+    for path in (ns.report, ns.junit, *ns.graphs):
+        if path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def _before_start(exc: BaseException) -> str:
+    """What a signal that stopped the command before its run did, in the words the operator and event log see."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM) before the run started: nothing ran"
+    return "interrupted before the run started: nothing ran"
+
+
 def _check_outputs(outputs: list[tuple[str, str]]) -> None:
     """Refuse, before anything runs, an output path that cannot be written: after changes it would be too late.
 
@@ -666,9 +686,10 @@ class _GuardedLog:
             except OSError as exc:
                 self.error = exc
 
-    def failed(self, stage: str, exc: BaseException | None) -> None:
-        """Write why the run could not start, so the file is never left empty."""
-        message = "no error recorded" if exc is None else display_name(str(exc))
+    def failed(self, stage: str, exc: BaseException | None, message: str | None = None) -> None:
+        """Write why the run could not start (``message``, else the error's text), so the file is never left empty."""
+        if message is None:
+            message = "no error recorded" if exc is None else display_name(str(exc))
         self(RunFailed(stage, type(exc).__name__ if exc is not None else "Error", message))
 
 
@@ -741,19 +762,29 @@ def _hidden(option: str, value: str) -> str:
     return ":=\u2026" if value.startswith(":=") else "\u2026"
 
 
-def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, late: Stop) -> int:
-    import dojob
+@dataclasses.dataclass
+class _Prepared:
+    """What the command line asks of the run, parsed and checked before anything runs."""
 
-    plan = ns.command == "check"
+    kwargs: dict[str, Any]
+    args: list[Any]
+    extra: dict[str, Any]
+    selection: dict[str, Any]
+    history: Any
+    show_progress: bool
+
+
+def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, late: Stop) -> int:
     # 1. everything that can be wrong with the command line, before anything runs
     kwargs = parse_sets(ns.sets)
     args = parse_args(ns.args)
     extra = _run_extra(ns)
     selection = _selection(ns)
     _check_outputs(_outputs(ns))
-    context = _context(ns)
+    _discard_stale(ns)
     history = history_of(ns, parser)  # None: --no-history (dojob.history)
     show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
+    ready = _Prepared(kwargs, args, extra, selection, history, show_progress)
     # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
     from .target import OUTPUT_PRELOAD
 
@@ -762,68 +793,82 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
 
     with _opened(ns.events) as events:
         log = _GuardedLog(events) if events is not None else None
-        # 2. the targets and the graph
-        roots = _load(ns.targets, err)
-        if roots is None:
-            if log is not None:
-                log.failed("target", err.last)
-            return EXIT_USAGE
-        from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
-
-        if wants_loop(ns):
-            options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
-            options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
-            options.update(history=history, verify=getattr(ns, "verify", False))
-
-            def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
-                return _write_outputs(ns, report, timeline, log, context)
-
-            return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
-        observers, progress, timeline = _observers(ns, show_progress, log)
-        observers.append(_RunStarted(late))
-        warn_through(history, progress)  # a history warning scrolls above the live progress
-        # 3. the run: whatever happens from here on ends with a recap and the requested files
-        end = _Ending()
         try:
-            end.report = dojob.run(
-                *roots,
-                args=args,
-                kwargs=kwargs,
-                workers=ns.workers,
-                plan=plan,
-                cleanup=not ns.no_cleanup,
-                observers=observers,
-                handle_signals=True,
-                capacity=dict(ns.capacity) or None,
-                history=history,
-                verify=getattr(ns, "verify", False),
-                **selection,
-                **_defaults(ns),
-                **extra,
-            )
-        except (GraphError, OptionError) as exc:
+            return _load_and_run(ns, err, late, log, events, ready)
+        except KeyboardInterrupt as exc:  # a signal before the run started: the event log says so
             if log is not None:
-                log.failed("graph" if isinstance(exc, GraphError) else "options", exc)
-            err(f"graph error: {exc}" if isinstance(exc, GraphError) else f"error: {exc}", exc)
-            return EXIT_USAGE
-        except CleanupError as exc:
-            end.cleanup_error = exc
-            end.cleanup_failures = exc.failures
-            end.report = exc.report
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
-            end.stop_status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-            end.report = getattr(exc, "report", None)
-            end.cleanup_failures = getattr(exc, "cleanup_failures", [])
-        except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
-            end.stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
-            end.report = getattr(exc, "report", None)
-            end.cleanup_failures = getattr(exc, "cleanup_failures", [])
-        finally:
-            late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
-            if progress is not None:
-                progress.stop()
-            if log is not None:
-                log.flush()
+                log.failed("stopped", exc, _before_start(exc))
+            raise
+
+
+def _load_and_run(ns: argparse.Namespace, err: _Err, late: Stop, log: Any, events: Any, ready: _Prepared) -> int:
+    """Stages 2 and 3 of :func:`_cmd_run`: load the targets, run them (or the reconcile loop), conclude."""
+    import dojob
+
+    kwargs, args, extra, selection, history = ready.kwargs, ready.args, ready.extra, ready.selection, ready.history
+    context = _context(ns)
+    # 2. the targets and the graph
+    roots = _load(ns.targets, err)
+    if roots is None:
+        if log is not None:
+            log.failed("target", err.last)
+        return EXIT_USAGE
+    from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
+
+    if wants_loop(ns):
+        options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
+        options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
+        options.update(history=history, verify=getattr(ns, "verify", False))
+
+        def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
+            return _write_outputs(ns, report, timeline, log, context)
+
+        return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
+    observers, progress, timeline = _observers(ns, ready.show_progress, log)
+    observers.append(_RunStarted(late))
+    warn_through(history, progress)  # a history warning scrolls above the live progress
+    # 3. the run: whatever happens from here on ends with a recap and the requested files
+    end = _Ending()
+    try:
+        end.report = dojob.run(
+            *roots,
+            args=args,
+            kwargs=kwargs,
+            workers=ns.workers,
+            plan=ns.command == "check",
+            cleanup=not ns.no_cleanup,
+            observers=observers,
+            handle_signals=True,
+            capacity=dict(ns.capacity) or None,
+            history=history,
+            verify=getattr(ns, "verify", False),
+            **selection,
+            **_defaults(ns),
+            **extra,
+        )
+    except (GraphError, OptionError) as exc:
+        if log is not None:
+            log.failed("graph" if isinstance(exc, GraphError) else "options", exc)
+        err(f"graph error: {exc}" if isinstance(exc, GraphError) else f"error: {exc}", exc)
+        return EXIT_USAGE
+    except CleanupError as exc:
+        end.cleanup_error = exc
+        end.cleanup_failures = exc.failures
+        end.report = exc.report
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        end.stop_status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        end.report = getattr(exc, "report", None)
+        end.cleanup_failures = getattr(exc, "cleanup_failures", [])
+    except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
+        end.stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
+        end.report = getattr(exc, "report", None)
+        end.cleanup_failures = getattr(exc, "cleanup_failures", [])
+    finally:
+        late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
+        if progress is not None:
+            progress.stop()
+        if log is not None:
+            log.flush()
     return _conclude(ns, end, timeline, log, err, context)
 
 
@@ -875,7 +920,10 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
     """Write the requested files, print the recap, and return the exit status README promises."""
     report = end.report
     if report is None:  # stopped before the run had a report
-        err("interrupted")
+        stop = Terminated(signal.SIGTERM) if end.stop_status == EXIT_TERMINATED else KeyboardInterrupt()
+        if log is not None:
+            log.failed("stopped", stop, _before_start(stop))
+        err(_before_start(stop))
         return EXIT_INTERRUPTED if end.stop_status is None else end.stop_status
     written, failures = _write_outputs(ns, report, timeline, log, context)
     color = use_color(sys.stdout)
@@ -1031,7 +1079,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"error: {exc}", exc)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
-        err("interrupted")
+        err(_before_start(exc))
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `dojob list ... | head`
         with contextlib.suppress(OSError):

@@ -190,3 +190,72 @@ def test_regression_a_check_never_calls_a_runonly_job_drifted(tmp_path):
         assert cli("run", "ro.py:Root", *history, cwd=tmp_path).returncode == 0
     plan = cli("check", "ro.py:Root", *history, cwd=tmp_path)
     assert "Lights  would run" in plan.stdout and "drifted" not in plan.stdout, plan.stdout
+
+
+SLOW_IMPORT = """\
+    import pathlib, time
+    import dojob
+
+    pathlib.Path("importing").write_text("now")
+    time.sleep(30)
+
+    class Root(dojob.Job):
+        def Check(self, *args, **kwargs):
+            pass
+"""
+
+
+def _stopped_while_importing(tmp_path: Path, signum: int) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``dojob run`` of a target whose import takes 30 s, signalled while it imports; its result and event log."""
+    import json
+    import signal
+    import time
+
+    write(tmp_path / "slow.py", SLOW_IMPORT)
+    for name in ("run.html", "junit.xml", "graph.dot"):
+        (tmp_path / name).write_text("an earlier run's file, all green")
+    (tmp_path / "e.jsonl").write_text('{"event": "RunFinished", "success": true}\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+    outputs = ["--report", "run.html", "--junit", "junit.xml", "--graph", "graph.dot", "--events", "e.jsonl"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dojob", "run", "slow.py:Root", *outputs],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "importing").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    events = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), events
+
+
+def test_regression_sigterm_before_the_run_says_so_and_leaves_no_earlier_runs_files(tmp_path):
+    result, events = _stopped_while_importing(tmp_path, 15)
+    assert result.returncode == 143
+    assert result.stderr.strip().splitlines()[-1] == "dojob: terminated (SIGTERM) before the run started: nothing ran"
+    (event,) = events  # the earlier run's line is gone, one line says why this one did nothing
+    assert {k: event[k] for k in ("event", "stage", "error_type", "error")} == {
+        "event": "RunFailed", "stage": "stopped", "error_type": "Terminated",
+        "error": "terminated (SIGTERM) before the run started: nothing ran",
+    }  # fmt: skip
+    for name in ("run.html", "junit.xml", "graph.dot"):  # an earlier run's green files would pass as this one's
+        assert not (tmp_path / name).exists(), name
+
+
+def test_regression_ctrl_c_before_the_run_says_so_in_the_event_log(tmp_path):
+    result, events = _stopped_while_importing(tmp_path, 2)
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines()[-1] == "dojob: interrupted before the run started: nothing ran"
+    assert [(e["event"], e["stage"], e["error_type"]) for e in events] == [("RunFailed", "stopped", "KeyboardInterrupt")]
+    assert not (tmp_path / "junit.xml").exists()
+
+
+def test_regression_a_graph_error_leaves_no_earlier_runs_junit(tmp_path):
+    write(tmp_path / "bad.py", "import dojob\n\nclass Root(dojob.Job):\n    DEPS = ('not a job',)\n")
+    (tmp_path / "junit.xml").write_text("an earlier run's file, all green")
+    out = cli("run", "bad.py:Root", "--junit", "junit.xml", cwd=tmp_path)
+    assert out.returncode == 2 and "graph error" in out.stderr
+    assert not (tmp_path / "junit.xml").exists()

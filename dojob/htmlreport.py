@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .events import Status
-from .recap import counts, error_line, failure_text, format_seconds, is_plan, plan_counts, summary
+from .recap import counts, error_line, failure_text, format_seconds, invisible_shown, is_plan, plan_counts, summary
 from .recap import visible as one_line
 from .timeline import Span, Timeline, TrySpan
 
@@ -94,8 +94,8 @@ def _visible(match: re.Match) -> str:
 
 
 def _esc(text: Any) -> str:
-    """Text for HTML (content or quoted attribute): control characters shown as ``\\xNN``, then escaped."""
-    text = str(text)
+    """Text for HTML (content or quoted attribute): control and invisible characters shown (``\\xNN``), then escaped."""
+    text = invisible_shown(str(text))
     text = _CONTROL.sub(_visible, text)
     return html.escape(text, quote=True)
 

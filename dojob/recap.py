@@ -41,7 +41,17 @@ from .events import Status
 from .observe import one_line as _one_line
 from .render import format_duration
 
-__all__ = ["PLAN_WORDS", "counts", "error_line", "format_seconds", "plan_counts", "summary", "use_color", "visible"]
+__all__ = [
+    "PLAN_WORDS",
+    "counts",
+    "error_line",
+    "format_seconds",
+    "invisible_shown",
+    "plan_counts",
+    "summary",
+    "use_color",
+    "visible",
+]
 
 
 def _invisible(char: str) -> bool:
@@ -55,10 +65,14 @@ def visible(text: str, limit: int = 2000) -> str:
     escapes format characters (zero-width spaces and joiners, bidi marks, soft
     hyphens...), which would make two different names look the same.
     """
-    text = str(text)
+    return _one_line(invisible_shown(str(text)), limit)
+
+
+def invisible_shown(text: str) -> str:
+    """``text`` with its format characters (zero-width spaces, bidi marks...) written as ``\\u200b``, lines kept."""
     if any(_invisible(c) for c in text):
         text = "".join(f"\\u{ord(c):04x}" if _invisible(c) else c for c in text)
-    return _one_line(text, limit)
+    return text
 
 
 one_line = visible

@@ -502,7 +502,7 @@ def test_regression_invisible_characters_in_names_are_shown(tmp_path):
         def job(name, fails):
             def check(self, *args, **kwargs):
                 if fails:
-                    raise RuntimeError("no")
+                    raise RuntimeError("no\u200bthing\u200e here")
             return type(name, (dojob.Job,), {"Check": check, "Run": lambda self, *a, **k: None, "TRIES": 1})
 
         Root = type("Root", (dojob.DummyJob,), {"DEPS": (job("DeployProd", False), job("Deploy\\u200bProd", True),
@@ -512,10 +512,13 @@ def test_regression_invisible_characters_in_names_are_shown(tmp_path):
     listing = cli("list", "names.py:Root", cwd=tmp_path)
     assert "Deploy\\u200bProd" in listing.stdout and "Deploy\\u2067Prod" in listing.stdout
     assert "\u200b" not in listing.stdout and "\u2067" not in listing.stdout
-    out = cli("run", "names.py:Root", "--graph", "g.dot", cwd=tmp_path)
+    out = cli("run", "names.py:Root", "--graph", "g.dot", "--report", "r.html", cwd=tmp_path)
     assert "FAILED  Deploy\\u200bProd (1 try)" in out.stdout and "\u200b" not in out.stdout
     dot = (tmp_path / "g.dot").read_text()
     assert "\u200b" not in dot and "Deploy\\\\u200bProd" in dot
+    page = (tmp_path / "r.html").read_text()  # names, messages and the tracebacks' text alike
+    assert "\u200b" not in page and "\u200e" not in page and "\u2067" not in page
+    assert "no\\u200bthing\\u200e here" in page and "Deploy\\u200bProd" in page
 
 
 def test_regression_a_wide_fan_out_is_summarised_in_the_picture_and_report(tmp_path):

@@ -300,7 +300,7 @@ def timeline_svg(report: Any, timeline: Timeline | None = None) -> str:
         label = s.phase if timeline is None else f"try {s.try_number} {s.phase}"
         if s.phase == "cleanup":
             label = "cleanup"
-        outcome = "pass" if s.ok else ("fail" if s.ok is False else "interrupted")
+        outcome = "pass" if s.ok else ("fail" if s.ok is False else _unfinished(s))
         took = format_seconds(s_end - s.start)
         tip = f"{one_line(s.job, 300)} {label}: {_fmt(s.start)}-{_fmt(s_end)} s ({took}), {outcome}"
         if s.error:
@@ -361,13 +361,20 @@ def _format_traceback(exc: BaseException) -> str:
         return error_line(exc)
 
 
+def _unfinished(span: Span) -> str:
+    """How a phase that never ended reads in its tooltip."""
+    if span.abandoned:
+        return "abandoned at its timeout, its thread left running"
+    return "timed out" if span.error and span.error.startswith("PhaseTimeout") else "interrupted"
+
+
 def failures_section(report: Any, timeline: Timeline | None) -> str:
     """A table of failed jobs (and failed Cleanups) with their last error and traceback."""
     last_failure: dict[str, Span] = {}
     cleanup_failures: list[Span] = []
     if timeline is not None:
         for s in timeline.spans:
-            if s.ok is False:
+            if s.ok is False or (s.ok is None and s.error):  # raised, or cut at its timeout
                 if s.phase == "cleanup":
                     cleanup_failures.append(s)
                 else:

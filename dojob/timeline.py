@@ -29,7 +29,8 @@ class Span:
         try_number: the try (0 for a Cleanup).
         phase: ``"init"``, ``"check"``, ``"run"``, ``"recheck"`` or ``"cleanup"``.
         start, end: when it ran; ``end`` is None while it runs.
-        ok: True passed, False raised, None never ended (interrupted or abandoned).
+        ok: True passed, False raised, None never ended (interrupted, or cut at its
+            ``TIMEOUT``: cancelled, or abandoned to its thread).
         error: ``"Type: message"`` when it raised.
         traceback: the formatted traceback when it raised.
         worker: the thread or process it ran on, when the engine says.
@@ -81,6 +82,7 @@ class Timeline:
     running: list[tuple[float, int]] = field(default_factory=list)
     _open: dict[tuple[str, int, str], Span] = field(default_factory=dict, repr=False)
     _open_tries: dict[tuple[str, int], TrySpan] = field(default_factory=dict, repr=False)
+    _abandoned: dict[tuple[str, int, str], Span] = field(default_factory=dict, repr=False)
     _seen: set[str] = field(default_factory=set, repr=False)
     _last: float = field(default=0.0, repr=False)
 
@@ -126,22 +128,30 @@ class Timeline:
 
     def _on_PhaseEnded(self, event: Any) -> None:
         phase = getattr(event.phase, "value", event.phase)
-        span = self._open.pop((event.job, event.try_number, phase), None)
-        if span is None:  # e.g. an init failure: no PhaseStarted
+        key = (event.job, event.try_number, phase)
+        span = self._open.pop(key, None)
+        if span is None and key in self._abandoned:  # the failure of a phase left running: the same bar
+            span = self._abandoned.pop(key)
+        elif span is None:  # e.g. an init failure: no PhaseStarted
             self._row(event.job)
             span = Span(event.job, event.try_number, phase, event.time)
             self.spans.append(span)
-        span.end, span.ok = event.time, event.ok
+        if not span.abandoned:
+            span.end, span.ok = event.time, event.ok
+            if event.error_type == "PhaseTimeout":  # cancelled at its bound: it never ended
+                span.ok = None
         if not event.ok:
             span.error = f"{event.error_type}: {event.error}" if event.error else event.error_type
             span.traceback = event.traceback
 
     def _on_PhaseAbandoned(self, event: Any) -> None:
         phase = getattr(event.phase, "value", event.phase)
-        span = self._open.pop((event.job, event.try_number, phase), None)
+        key = (event.job, event.try_number, phase)
+        span = self._open.pop(key, None)
         if span is not None:
-            span.end, span.ok, span.abandoned = event.time, False, True
+            span.end, span.ok, span.abandoned = event.time, None, True
             span.error = "abandoned: the phase overran its timeout"
+            self._abandoned[key] = span
 
     def _on_CleanupStarted(self, event: Any) -> None:
         self._row(event.job)

@@ -279,3 +279,34 @@ def test_event_dicts_are_plain_json(tmp_path):
     assert events[0]["roots"] == ["Root"] and events[1]["job"] == "Snow\u2603\n"
     finished = [e for e in events if e["event"] == "JobFinished"]
     assert [e["status"] for e in finished] == ["ok", "ok"]  # enums as their values
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["thread", "async"])
+def test_regression_a_timed_out_phase_is_one_dashed_bar_with_its_error(asynchronous):
+    """README: a phase that never ended (interrupted, timed out) has a dashed outline; it is drawn once."""
+    import asyncio
+    import time
+
+    if asynchronous:
+
+        async def check(self, *args, **kwargs):
+            await asyncio.sleep(0.4)
+    else:
+
+        def check(self, *args, **kwargs):
+            time.sleep(0.4)
+
+    Slow = type("Slow", (dojob.Job,), {"TIMEOUT": 0.1, "TRIES": 1, "Check": check, "Run": lambda self, *a, **k: None})
+    timeline = Timeline()
+    report = dojob.run(Slow, observers=[timeline], workers=2)
+    assert report["Slow"].status is Status.FAILED
+    (span,) = [s for s in timeline.spans if s.job == "Slow"]  # not a second, zero-length bar for the failure
+    assert span.ok is None and span.abandoned is not asynchronous
+    assert span.error.startswith("PhaseTimeout: Slow.check took longer than TIMEOUT=0.1s")
+    assert 0.08 < span.end - span.start < 0.35
+    svg = timeline_svg(report, timeline)
+    (bar,) = re.findall(r'<rect [^>]*><title>Slow try 1 check[^<]*</title>', svg)
+    assert 'stroke-dasharray="3,2"' in bar and "d62728" not in bar
+    assert ("abandoned at its timeout" if not asynchronous else "timed out") in bar
+    failures = report.to_html(timeline).split('<section id="failures">')[1].split("</section>")[0]
+    assert "<td>Slow</td>" in failures and "PhaseTimeout: Slow.check took longer than TIMEOUT=0.1s" in failures

@@ -21,7 +21,7 @@ from typing import Any
 
 from .diagnose import programming_error
 from .events import Status
-from .recap import counts, error_line, failure_text, is_plan, plan_counts
+from .recap import counts, error_line, failed_line, failure_text, is_plan, plan_counts
 
 __all__ = ["to_junit"]
 
@@ -94,7 +94,7 @@ def to_junit(report: Any, *, context: Mapping[str, str] | None = None) -> bytes:
                 case,
                 tag,
                 type=_xml(type(exc).__name__ if exc is not None else "Failed"),
-                message=_xml(f"{job.tries} tries: {failure_text(job, kinds.get(job.name))}", 2000),
+                message=_xml(failed_line(job, kinds.get(job.name)), 2000),  # the recap's line
             )
             text = []
             cause = getattr(job, "cause", None)

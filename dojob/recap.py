@@ -45,6 +45,7 @@ __all__ = [
     "PLAN_WORDS",
     "counts",
     "error_line",
+    "failed_line",
     "format_seconds",
     "invisible_shown",
     "plan_counts",
@@ -159,6 +160,11 @@ def error_line(exception: BaseException | None) -> str:
     name = safe_type_name(exception)
     text = f"{name}: {message}" if message else name
     return one_line(text, MAX_ERROR_CHARS)
+
+
+def failed_line(job: Any, kind: str | None = None) -> str:
+    """A failed job's recap line after its ``FAILED`` head: name, tries, the Run's error then the recheck's."""
+    return f"{one_line(job.name, 200)} ({_tries(job.tries)}): {failure_text(job, kind)}{_not_retried(job.exception)}"
 
 
 def _tries(n: int) -> str:
@@ -382,10 +388,10 @@ def summary(report: Any, *, color: bool = False) -> str:
         if was_cut:
             head = paint("INTERRUPTED".ljust(width), "interrupted")
             what = f"during try {job.tries} ({error_line(job.exception)})"
+            lines.append(f"{head}  {one_line(job.name, 200)} {what}")
         else:
             head = paint("FAILED".ljust(width), "failed")
-            what = f"({_tries(job.tries)}): {failure_text(job, kinds.get(job.name))}{_not_retried(job.exception)}"
-        lines.append(f"{head}  {one_line(job.name, 200)} {what}")
+            lines.append(f"{head}  {failed_line(job, kinds.get(job.name))}")
         under = blocked.get(job.name)
         if under:
             lines.append(indent + paint(f"blocked: {_names(under, MAX_BLOCKED_SHOWN)}", "blocked"))

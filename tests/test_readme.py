@@ -207,3 +207,20 @@ def test_readme_mentions_every_public_name():
     for name in important:
         assert name in dojob.__all__
         assert re.search(rf"\b{name}\b", README), name
+
+
+def test_the_back_off_session_of_the_loop_is_a_real_run(session_dir):
+    """The failing loop shown under "Keeping it converged" (about 4 s: backs off 1 s, then 2 s)."""
+    cwd, env = session_dir
+    shutil.copy(cwd / "examples" / "motd.py", cwd / "motd.py")
+    section = _section("Keeping it converged\n=====", "Options of the loop\n-----")
+    (session,) = [s for s in _sessions(section) if "--max-runs 3" in s[0][0]]
+    assert [c for c, _ in session] == [
+        "dojob run motd.py:Motd --set root=/proc/motd --every 5m --max-runs 3 --retry-delay 0.1",
+        "echo $?",
+    ]
+    clock = re.compile(r"^run (\d+) at \d\d:\d\d:\d\d: ")
+    outputs = _run_session(session, cwd, env)
+    for (command, expected), actual in zip(session, outputs, strict=True):
+        shown = [clock.sub(r"run \1 at <clock>: ", line) for line in _normal(expected)]
+        assert [clock.sub(r"run \1 at <clock>: ", line) for line in _normal(actual)] == shown, command

@@ -507,6 +507,30 @@ class _Err:
         stream.flush()
 
 
+@contextlib.contextmanager
+def _warnings_to(err: _Err) -> Iterator[None]:
+    """While the command runs, what dojob logs (warnings: DoJobber accepts it, dojob runs it anyway) is one
+    ``dojob: warning: ...`` line each, and nothing else prints it (Python's last-resort handler printed it bare)."""
+    import logging
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                err(f"{record.levelname.lower()}: {record.getMessage()}")
+            except Exception:
+                self.handleError(record)
+
+    logger = logging.getLogger("dojob")
+    handler, propagate = Handler(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _load(targets: list[str], err: _Err) -> list[type[Job] | BoundJob] | None:
     """The root Job classes, or None after reporting why one cannot be loaded."""
     roots: list[type[Job] | BoundJob] = []
@@ -573,8 +597,6 @@ def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
     if roots is None:
         return EXIT_USAGE
     graph = _selected_graph(ns, roots)
-    for warning in graph.warnings:  # what DoJobber accepts and dojob runs anyway
-        err(f"warning: {warning}")
     capacity = check_capacity(graph, dict(ns.capacity) or None)
     kinds = {"job": "job", "dummy": "dummy", "runonly": "runonly"}
     header = ("JOB", "KIND", "TRIES", "RETRY_DELAY", "RETRY_POLICY", "TAGS", "RESOURCES")
@@ -1050,6 +1072,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     ns.argv = argv
     err = _Err(ns.debug)
+    with _warnings_to(err):
+        return _command(ns, err, parser, exiting)
+
+
+def _command(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, exiting: bool) -> int:
+    """The command ``ns`` names, its errors turned into exit statuses."""
     try:
         if ns.command == "list":
             return _cmd_list(ns, err)

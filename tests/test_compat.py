@@ -357,6 +357,15 @@ def test_regression_dojob_list_shows_the_warnings(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "dojob: warning: job 'CountCPUs': defines no Run method" in proc.stderr
     assert proc.stdout.splitlines()[1].split()[:3] == ["CountCPUs", "job", "3"]
+    for command in ("list", "graph", "run", "check"):  # each command: the warning once, in dojob's own words
+        proc = subprocess.run(
+            [sys.executable, "-m", "dojob", command, "jobs.py:CountCPUs"],
+            cwd=tmp_path, env={**env, "DOJOB_HISTORY": "off"}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.splitlines() == [
+            "dojob: warning: job 'CountCPUs': defines no Run method: its Check alone decides"
+        ], command
 
 
 def test_regression_errors_dojobber_raised_as_runtime_error_still_are():

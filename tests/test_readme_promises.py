@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -292,3 +294,231 @@ def test_the_command_line_only_pattern_equal_to_a_bound_name_selects_exactly_tha
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[0] == "changed: Greet[NAME='Ada']", out.stdout
     assert sorted(p.name for p in tmp_path.glob("greeted-*")) == ["greeted-Ada"]
+
+
+# -- 14. SIGHUP re-imports the target's own module, not the modules it imports ----------------------------------
+
+
+def test_a_reload_reimports_the_target_module_but_not_the_modules_it_imports(tmp_path):
+    readme_says("Only the target's own module is re-imported, not the modules it imports.")
+    write(tmp_path / "helper.py", 'VALUE = "old"\n')
+    app = """\
+        import dojob
+        import helper
+
+        TAG = "{tag}"
+
+        class Show(dojob.Job):
+            def Check(self, *args, **kwargs):
+                with open("seen.txt", "a") as fh:
+                    fh.write(TAG + ":" + helper.VALUE + "\\n")
+    """
+    write(tmp_path / "app.py", app.format(tag="v1"))
+    with Proc("run", "app.py:Show", "--every", "1h", cwd=tmp_path, env=env_for(tmp_path)) as proc:
+        proc.wait_for(r"^run 1 at ")
+        write(tmp_path / "helper.py", 'VALUE = "new"\n')
+        write(tmp_path / "app.py", app.format(tag="v2"))
+        proc.signal(signal.SIGHUP)
+        proc.wait_for(r"^dojob: reloaded app\.py:Show: 1 job", stream="err")
+        proc.wait_for(r"^run 2 at ")
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 143, proc.err
+    # run 2 ran the new app.py (v2) with the helper module it had imported the first time
+    assert (tmp_path / "seen.txt").read_text().splitlines() == ["v1:old", "v2:old"]
+
+
+# -- 15. pictures: the tooltip's order, a programming error's note, the fold beyond 12 dependencies ---------------
+
+PICTURED = """\
+    import dojob
+
+    class Fails(dojob.Job):
+        TRIES = 1
+        def Check(self, *args, **kwargs):
+            raise RuntimeError("the recheck says no")
+        def Run(self, *args, **kwargs):
+            raise OSError("the run broke")
+
+    class Buggy(dojob.Job):
+        TRIES = 1
+        def Check(self, *args, **kwargs):
+            return undefined_name
+        def Run(self, *args, **kwargs):
+            pass
+
+    def leaves(prefix, n):
+        body = {"Check": lambda self, *a, **k: None, "Run": lambda self, *a, **k: None}
+        return [type(f"{prefix}{i:02d}", (dojob.Job,), dict(body)) for i in range(n)]
+
+    class Twelve(dojob.DummyJob):
+        DEPS = leaves("Apart", 12)
+
+    class Thirteen(dojob.DummyJob):
+        DEPS = leaves("Folded", 13)
+
+    class Root(dojob.DummyJob):
+        DEPS = (Fails, Buggy, Twelve, Thirteen)
+"""
+
+
+def test_the_graph_puts_the_runs_error_first_notes_programming_errors_and_folds_beyond_12_deps(tmp_path):
+    readme_says("A failed job's tooltip gives the Run's error before the recheck's; a programming error says so")
+    readme_says("a job with more than 12 dependencies has the simple ones (leaves only it needs, failures aside)")
+    write(tmp_path / "pictured.py", PICTURED)
+    out = cli("run", "pictured.py:Root", "--graph", "g.dot", "--retry-delay", "0", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    dot = (tmp_path / "g.dot").read_text()
+    nodes = {m.group(1): m.group(0) for m in re.finditer(r'^\s*n\d+ \[label="([^"\\]*)[^\n]*', dot, re.M)}
+    tooltip = re.search(r'tooltip="([^"]*)"', nodes["Fails"]).group(1)
+    assert tooltip.index("OSError: the run broke") < tooltip.index("RuntimeError: the recheck says no"), tooltip
+    assert re.search(r'label="Buggy\\n1 try, [^"]*\\nprogramming error in Check"', nodes["Buggy"]), nodes["Buggy"]
+    assert "NameError" in nodes["Buggy"]
+    # 12 dependencies: each drawn; 13: the leaves fold into one node per status, each still named in its tooltip
+    assert sorted(n for n in nodes if n.startswith("Apart")) == [f"Apart{i:02d}" for i in range(12)]
+    assert not any(n.startswith("Folded") for n in nodes), sorted(nodes)
+    (fold,) = [line for n, line in nodes.items() if n.startswith("13 jobs ok")]
+    assert all(f"Folded{i:02d}" in fold for i in range(13)), fold
+
+
+# -- 16. the five programming-error types ----------------------------------------------------------------------
+
+PROGRAMMING_ERRORS = {
+    "NameError": "undefined_name",
+    "AttributeError": "os.path.exits('x')",
+    "TypeError": "len(5)",
+    "ImportError": "from os import no_such_name_for_dojob",
+    "SyntaxError": "compile('def', 'x.py', 'exec')",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROGRAMMING_ERRORS))
+def test_each_programming_error_type_is_marked_and_strict_fails_it_without_its_run(kind):
+    readme_says(
+        "A job whose Check fails because its code is wrong (``NameError``, ``AttributeError``, ``TypeError``, "
+        "``ImportError``, ``SyntaxError``) is marked"
+    )
+    from dojob.diagnose import programming_error
+
+    runs: list[str] = []
+    namespace: dict = {"os": os}
+    exec(f"def check(self, *args, **kwargs):\n    {PROGRAMMING_ERRORS[kind]}\n", namespace)
+    job = type("Buggy", (dojob.Job,), {"Check": namespace["check"], "Run": lambda self, *a, **k: runs.append("x")})
+    plan = dojob.run(job, plan=True)
+    assert "(programming error in Check? " + kind in plan.summary(), plan.summary()
+    report = dojob.run(job, strict=True, default_retry_delay=0)
+    assert report["Buggy"].status is dojob.Status.FAILED
+    assert type(report["Buggy"].exception).__name__ == kind
+    assert programming_error(report["Buggy"]) == "Check"
+    assert f"FAILED  Buggy (3 tries): programming error in Check: {kind}: " in report.summary(), report.summary()
+    assert runs == []  # --strict: Run never called
+    lenient = dojob.run(job, default_retry_delay=0)
+    assert lenient["Buggy"].status is dojob.Status.FAILED and runs == ["x", "x", "x"]
+
+
+# -- 17. a job's TIMEOUT does not bound its Cleanup -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_jobs_timeout_does_not_apply_to_its_cleanup(workers):
+    readme_says("the job's ``TIMEOUT`` applies to its Check, Run and recheck, not to its Cleanup")
+    cleaned: list[float] = []
+
+    class SlowCleanup(dojob.Job):
+        TIMEOUT = 0.1
+
+        def Check(self, *args, **kwargs):
+            pass
+
+        def Cleanup(self):
+            started = time.monotonic()
+            time.sleep(0.3)
+            cleaned.append(time.monotonic() - started)
+
+    report = dojob.run(SlowCleanup, workers=workers)  # a Cleanup failure would raise CleanupError
+    assert report.success and report["SlowCleanup"].status is dojob.Status.OK
+    assert len(cleaned) == 1 and cleaned[0] >= 0.3
+
+
+# -- 18. DoJobber differences: silent imports; write_graph() without Graphviz -----------------------------------
+
+
+def _python(code: str, cwd: Path, path: str) -> subprocess.CompletedProcess:
+    """``python -c CODE`` with ``PATH`` set to ``path`` (no ``dot``, no ``display`` when empty)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["PATH"] = path
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("module", ["dojob.compat", "dojob.dojobber"])
+def test_nothing_is_printed_at_import_even_without_graphviz_or_imagemagick(tmp_path, module):
+    readme_says("nothing is printed at import (DoJobber prints ``** Graphs will not be supported``")
+    done = _python(f"import {module}", tmp_path, path="")
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_write_graph_without_graphviz_raises_render_error_and_writes_nothing(tmp_path):
+    readme_says("``write_graph()`` without Graphviz raises ``RenderError`` (a ``RuntimeError``")
+    code = textwrap.dedent(
+        """\
+        import dojob
+        from dojob import RenderError
+
+        class Root(dojob.Job):
+            def Check(self, *args, **kwargs):
+                pass
+            def Run(self, *args, **kwargs):
+                pass
+
+        dj = dojob.DoJobber()
+        dj.configure(Root)
+        dj.checknrun()
+        with open("graph.png", "wb") as fh:
+            try:
+                dj.write_graph(fh)
+            except RenderError as exc:
+                assert isinstance(exc, RuntimeError)
+                print("RenderError:", exc)
+            else:
+                print("no error")
+        """
+    )
+    done = _python(code, tmp_path, path="")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("RenderError: "), done.stdout
+    assert "graphviz" in done.stdout.lower()
+    assert (tmp_path / "graph.png").read_bytes() == b""
+
+
+# -- 19. --verify: a fresh instance, the same arguments and global_storage, no Run ------------------------------
+
+
+def test_verify_checks_a_fresh_instance_with_the_same_arguments_and_storage_and_no_run():
+    readme_says(
+        "every job's Check is called once more on a fresh instance, with the same arguments and "
+        "``global_storage`` and no Run"
+    )
+    checks: list[tuple[object, tuple, dict, object]] = []
+    runs: list[object] = []
+
+    class Settles(dojob.Job):
+        def Check(self, *args, **kwargs):
+            checks.append((self, args, dict(kwargs), self.global_storage))
+            if "settled" not in self.global_storage:
+                raise RuntimeError("not settled")
+
+        def Run(self, *args, **kwargs):
+            runs.append(self)
+            self.global_storage["settled"] = True
+
+    storage = dojob.SharedStorage()
+    report = dojob.run(Settles, args=("a", 1), kwargs={"k": "v"}, global_storage=storage, verify=True)
+    assert report.success, report.summary()
+    assert len(runs) == 1  # the verification called no Run
+    assert len(checks) == 3  # check, recheck, then the verification's Check
+    (first, *_), (recheck, *_), (verifier, args, kwargs, seen) = checks
+    assert recheck is first and verifier is not first  # a fresh instance
+    assert type(verifier) is Settles
+    assert args == ("a", 1) and kwargs == {"k": "v"}
+    assert seen is storage and seen["settled"] is True

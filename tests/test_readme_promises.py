@@ -6,6 +6,7 @@ The comment above each test quotes the README sentence it holds to. Where README
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -522,3 +523,139 @@ def test_verify_checks_a_fresh_instance_with_the_same_arguments_and_storage_and_
     assert type(verifier) is Settles
     assert args == ("a", 1) and kwargs == {"k": "v"}
     assert seen is storage and seen["settled"] is True
+
+
+# -- 20. defaults: dojob history -n 20, the report's last ten runs, dojob.aio's shutdown_timeout of 1 s ----------
+
+
+class Steady(dojob.Job):
+    """Always converged: a run of it is quick to record."""
+
+    def Check(self, *args, **kwargs):
+        pass
+
+    def Run(self, *args, **kwargs):
+        pass
+
+
+def test_dojob_history_lists_20_runs_by_default(tmp_path):
+    readme_says("``-n N`` how many runs (default 20)")
+    history = str(tmp_path / "h.sqlite3")
+    for _ in range(21):
+        dojob.run(Steady, history=history)
+    shown = cli("history", "--history", history, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    runs = [int(m.group(1)) for m in re.finditer(r"^run (\d+) ", shown.stdout, re.M)]
+    assert runs == list(range(2, 22)), shown.stdout  # the last 20, oldest first
+    more = cli("history", "--history", history, "-n", "21", cwd=tmp_path)
+    assert [int(m.group(1)) for m in re.finditer(r"^run (\d+) ", more.stdout, re.M)] == list(range(1, 22))
+
+
+def test_the_reports_history_strip_shows_the_last_ten_runs(tmp_path):
+    readme_says("then a strip per job of its last ten runs, one cell coloured by status per run")
+    from dojob.timeline import Timeline
+
+    history = str(tmp_path / "h.sqlite3")
+    for _ in range(10):
+        dojob.run(Steady, history=history)
+    timeline = Timeline()
+    report = dojob.run(Steady, history=history, observers=[timeline])
+    page = report.to_html(timeline)
+    strip = re.search(r'<table class="strip" id="strip">(.*?)</table>', page, re.S).group(1)
+    assert re.findall(r"<th>#(\d+)</th>", strip) == [str(n) for n in range(2, 12)]
+    (row,) = re.findall(r"<tr><th>Steady</th>(.*?)</tr>", strip)
+    assert row.count('<td title="ok"') == 10 and row.count("<td") == 10
+
+
+def test_an_aio_schedulers_shutdown_waits_1_second_by_default():
+    readme_says("within the scheduler's ``shutdown_timeout`` (1 s by default; one still running then is cancelled)")
+    from dojob.aio import Job, Scheduler
+
+    finished: list[str] = []
+
+    async def work():
+        return 1
+
+    async def slow_shutdown():
+        await asyncio.sleep(3)
+        finished.append("shutdown")
+
+    async def shutdown():
+        finished.append("quick")
+
+    scheduler = Scheduler(Job(work(), coshutdown=shutdown(), label="quick"))
+    assert scheduler.run() is True and finished == ["quick"]  # a shutdown that returns is awaited
+    scheduler = Scheduler(Job(work(), coshutdown=slow_shutdown(), label="work"))
+    started = time.monotonic()
+    assert scheduler.run() is True
+    elapsed = time.monotonic() - started
+    assert finished == ["quick"]  # the slow one was cancelled when the second had passed
+    assert 0.95 <= elapsed < 2.9, elapsed
+
+
+# -- 21. the timeline's colours, and the thread in each bar's tooltip --------------------------------------------
+
+RETRIED = """\
+    import dojob
+
+    class Flaky(dojob.Job):
+        TRIES = 3
+        RETRY_DELAY = 0.01
+        def Check(self, *args, **kwargs):
+            if self.global_storage.get("runs", 0) < 2:
+                raise RuntimeError("not yet")
+        def Run(self, *args, **kwargs):
+            self.global_storage["runs"] = self.global_storage.get("runs", 0) + 1
+        def Cleanup(self):
+            pass
+"""
+
+
+def test_the_timeline_colours_each_phase_and_names_the_thread_it_ran_on(tmp_path):
+    readme_says("Each phase of each try is a bar (check blue, run orange, recheck green, cleanup brown)")
+    readme_says("Hovering a bar shows its times, its error and the thread it ran on")
+    write(tmp_path / "retried.py", RETRIED)
+    out = cli("run", "retried.py:Flaky", "-j", "2", "--report", "r.html", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    page = (tmp_path / "r.html").read_text()
+    bars = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"[^>]*><title>Flaky (try \d+ )?(\w+):([^<]*)</title>', page)
+    colours = {phase: fill for fill, _, phase, _ in bars}
+    assert colours == {"check": "#4e79a7", "run": "#f28e2b", "recheck": "#59a14f", "cleanup": "#9c755f"}, bars
+    tries = [(t.strip(), phase) for _, t, phase, _ in bars if t]
+    assert tries == [(f"try {n}", p) for n in (1, 2) for p in ("check", "run", "recheck")], tries
+    for _, t, phase, text in bars:
+        if t:  # the tries' phases, run on the pool's thread
+            assert text.rstrip().endswith("on dojob-0"), (phase, text)
+    failed = [text for _, t, phase, text in bars if t == "try 1 " and phase == "check"]
+    assert "RuntimeError: not yet" in failed[0]
+
+
+# -- 24. the loop's drift seam takes any callable -----------------------------------------------------------------
+
+
+def test_the_loop_takes_any_drift_callable_and_its_findings_reach_the_recap(tmp_path, monkeypatch):
+    readme_says("``Loop(drift=...)`` takes any callable ``(report, run_number) -> LoopFindings(drifted, flapping)``")
+    import argparse
+    import io
+
+    from dojob.reconcile import Loop, LoopFindings
+
+    calls: list[tuple[bool, int]] = []
+
+    def detector(report, run_number):
+        calls.append((report.success, run_number))
+        if run_number == 2:
+            return LoopFindings(drifted=(("Steady", "run 1"),), flapping=("Steady",))
+        return LoopFindings()
+
+    ns = argparse.Namespace(
+        every=0.05, jitter=None, max_runs=2, progress=False, report=None, verbose=False, debug=False, targets=["x"]
+    )
+    errors: list[str] = []
+    loop = Loop(ns, [Steady], {}, err=lambda message, exc=None: errors.append(message), drift=detector)
+    loop.out = io.StringIO()
+    assert loop.run() == 0
+    assert calls == [(True, 1), (True, 2)] and errors == []
+    lines = loop.out.getvalue().splitlines()
+    assert lines[0].startswith("run 1 at ") and lines[1].startswith("run 2 at "), lines
+    assert lines[2:] == ["    drifted: Steady (converged in run 1)", "    flapping: Steady"], lines

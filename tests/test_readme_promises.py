@@ -567,9 +567,13 @@ def test_the_reports_history_strip_shows_the_last_ten_runs(tmp_path):
     assert row.count('<td title="ok"') == 10 and row.count("<td") == 10
 
 
-def test_an_aio_schedulers_shutdown_waits_1_second_by_default():
+@pytest.mark.parametrize("kind", ["Scheduler", "PureScheduler"])
+def test_an_aio_schedulers_shutdown_waits_1_second_by_default(kind):
     readme_says("within the scheduler's ``shutdown_timeout`` (1 s by default; one still running then is cancelled)")
-    from dojob.aio import Job, Scheduler
+    import dojob.aio
+    from dojob.aio import Job
+
+    Scheduler = getattr(dojob.aio, kind)
 
     finished: list[str] = []
 

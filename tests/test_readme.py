@@ -224,3 +224,51 @@ def test_the_back_off_session_of_the_loop_is_a_real_run(session_dir):
     for (command, expected), actual in zip(session, outputs, strict=True):
         shown = [clock.sub(r"run \1 at <clock>: ", line) for line in _normal(expected)]
         assert [clock.sub(r"run \1 at <clock>: ", line) for line in _normal(actual)] == shown, command
+
+
+def _excerpt_matches(actual: list[str], expected: list[str]) -> bool:
+    """Whether ``expected`` (``...`` lines standing for any lines left out) is ``actual`` in part, in order."""
+    segments: list[list[str]] = [[]]
+    for line in expected:
+        if line.strip() == "...":
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    at = 0
+    for n, segment in enumerate(segments):
+        if not segment:
+            continue
+        found = next(
+            (i for i in range(at, len(actual) - len(segment) + 1) if actual[i : i + len(segment)] == segment), None
+        )
+        if found is None or (n == 0 and found != 0):  # an excerpt starts where the output starts
+            return False
+        at = found + len(segment)
+    return True
+
+
+def test_the_history_job_and_show_excerpts_are_real_runs(session_dir):
+    cwd, env = session_dir
+    history = _section("Run history\n-----", "Secrets\n-----")
+    runs = _sessions(history)[0]
+    assert [c.count("--history movie-history.sqlite3") for c, _ in runs] == [1, 1, 1]
+    _run_session(runs, cwd, env)
+    excerpt = history.split("one job across its runs and one run job by job (excerpts)::", 1)[1]
+    excerpt = excerpt.split("\n\n", 2)[1]  # the literal block
+    commands: list[tuple[str, list[str]]] = []
+    for line in textwrap.dedent(excerpt).splitlines():
+        if line.startswith("(dojob "):
+            commands.append((line[1:-1], []))
+        else:
+            commands[-1][1].append(line)
+    assert [c.split(" --history")[0] for c, _ in commands] == ["dojob history job PickMovie", "dojob history show 2"]
+
+    def normal(lines: list[str]) -> list[str]:
+        lines = [" ".join(line.split()) for line in _normal(lines)]
+        where = re.compile(r"^host \S+, user \S+, cwd \S+, dojob \S+,")
+        return [where.sub("host <host>, user <user>, cwd <cwd>, dojob <version>,", line) for line in lines]
+
+    for (command, expected), actual in zip(commands, _run_session(commands, cwd, env), strict=True):
+        assert _excerpt_matches(normal(actual), normal(expected)), (
+            f"README shows for `{command}`:\n" + "\n".join(expected) + "\n\nthe command printed:\n" + "\n".join(actual)
+        )

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import os
 import random
+import sys
 import threading
 import time
 import warnings
@@ -275,3 +276,27 @@ def test_global_storage_keeps_its_lock_in_process_workers():
     jobs = [make_job(f"P{i}", check=check) for i in range(4)]
     report = dojob.run(*jobs, executor="processes", workers=2, global_storage=storage)
     assert report.success and storage["count"] >= 1  # merged back: the last try to end wins the key
+
+
+def test_a_100000_job_chain_builds_and_runs_serially_without_recursion():
+    # README, Architecture: "no recursion (a 100 000-job chain builds and runs)"
+    def nothing(self, *args, **kwargs):
+        pass
+
+    chain: list[type] = []
+    for i in range(100_000):
+        chain.append(type(f"Link{i}", (dojob.Job,), {"DEPS": chain[-1:], "Check": nothing, "Run": nothing}))
+    started: list[str] = []
+
+    def first_and_last(event):
+        if isinstance(event, dojob.events.TryStarted):
+            if started:
+                started[1:] = [event.job]
+            else:
+                started.append(event.job)
+
+    assert sys.getrecursionlimit() < 100_000  # a recursive walk of this chain could not finish
+    report = dojob.run(chain[-1], observers=[first_and_last])
+    assert report.success and len(report.jobs) == 100_000
+    assert all(job.status is dojob.Status.OK and job.tries == 1 for job in report.jobs.values())
+    assert started == ["Link0", "Link99999"]  # the leaf first, the root last

@@ -15,8 +15,9 @@ before the next run, which starts at once; a module that does not import (or
 whose graph is invalid) keeps the previous graph, and the loop says so.
 
 Seams for what comes next: *drift* is found by a detector called with each
-report (:class:`InMemoryDrift` compares the runs of this process; a run-history
-store can be plugged in instead, see :class:`LoopFindings`), and *hooks* get fresh
+report (by default :class:`HistoryDrift`: what the run-history store found, else
+:class:`InMemoryDrift`, which compares the runs of this process; any callable
+returning :class:`LoopFindings` can be plugged in instead), and *hooks* get fresh
 observers for each run and the :class:`Iteration` after it.
 """
 

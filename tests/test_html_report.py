@@ -305,7 +305,7 @@ def test_regression_a_timed_out_phase_is_one_dashed_bar_with_its_error(asynchron
     assert span.error.startswith("PhaseTimeout: Slow.check took longer than TIMEOUT=0.1s")
     assert 0.08 < span.end - span.start < 0.35
     svg = timeline_svg(report, timeline)
-    (bar,) = re.findall(r'<rect [^>]*><title>Slow try 1 check[^<]*</title>', svg)
+    (bar,) = re.findall(r"<rect [^>]*><title>Slow try 1 check[^<]*</title>", svg)
     assert 'stroke-dasharray="3,2"' in bar and "d62728" not in bar
     assert ("abandoned at its timeout" if not asynchronous else "timed out") in bar
     failures = report.to_html(timeline).split('<section id="failures">')[1].split("</section>")[0]

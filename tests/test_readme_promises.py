@@ -617,7 +617,7 @@ RETRIED = """\
 
 def test_the_timeline_colours_each_phase_and_names_the_thread_it_ran_on(tmp_path):
     readme_says("Each phase of each try is a bar (check blue, run orange, recheck green, cleanup brown)")
-    readme_says("Hovering a bar shows its times, its error and the thread it ran on")
+    readme_says("Hovering a bar shows its times, its error and, for a try's phases, the thread it ran on")
     write(tmp_path / "retried.py", RETRIED)
     out = cli("run", "retried.py:Flaky", "-j", "2", "--report", "r.html", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr

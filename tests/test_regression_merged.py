@@ -208,7 +208,6 @@ SLOW_IMPORT = """\
 def _stopped_while_importing(tmp_path: Path, signum: int) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """``dojob run`` of a target whose import takes 30 s, signalled while it imports; its result and event log."""
     import json
-    import signal
     import time
 
     write(tmp_path / "slow.py", SLOW_IMPORT)
@@ -249,7 +248,9 @@ def test_regression_ctrl_c_before_the_run_says_so_in_the_event_log(tmp_path):
     result, events = _stopped_while_importing(tmp_path, 2)
     assert result.returncode == 130
     assert result.stderr.strip().splitlines()[-1] == "dojob: interrupted before the run started: nothing ran"
-    assert [(e["event"], e["stage"], e["error_type"]) for e in events] == [("RunFailed", "stopped", "KeyboardInterrupt")]
+    assert [(e["event"], e["stage"], e["error_type"]) for e in events] == [
+        ("RunFailed", "stopped", "KeyboardInterrupt")
+    ]
     assert not (tmp_path / "junit.xml").exists()
 
 

@@ -4,11 +4,11 @@ One ``<testsuite>`` named after the root jobs; one ``<testcase>`` per job, its
 time the job's elapsed time. A failed job is a ``<failure>`` whose message is
 the recap's line (the Run's error first, then the recheck's) and whose text
 holds both tracebacks; a programming error (``__init__`` raised, a ``NameError``
-in Check...) is an ``<error>`` instead, as JUnit means it; a blocked or never-run
-job is ``<skipped>``. In a plan run (``dojob check``) a job that would run is a
-``<failure type="would_run">``. The suite's ``<properties>`` say when, where and
-with what command line it ran. Text is made valid XML 1.0 (control characters
-shown as ``\\x1b``).
+in Check...) is an ``<error>`` instead, as JUnit means it; a blocked, interrupted
+or never-run job is ``<skipped>`` (its message the status, as in the recap). In a
+plan run (``dojob check``) a job that would run is a ``<failure type="would_run">``.
+The suite's ``<properties>`` say when, where and with what command line it ran.
+Text is made valid XML 1.0 (control characters shown as ``\\x1b``).
 """
 
 from __future__ import annotations

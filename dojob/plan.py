@@ -465,22 +465,31 @@ class Planner:
         self._unfinished = 0
 
     def _close_pending(self, now: float) -> None:
-        """Jobs never started: interrupted downstream of an interrupted job, else not run (deps first)."""
+        """Jobs never started (deps first): after a stop they end interrupted, else not run.
+
+        A stop is why they never started, so every view of the run (recap, report,
+        JUnit, history, event log) reads "interrupted" from this one status; one
+        downstream of an interrupted try names it in ``blocked_by``.
+        """
         status = self.status
         deps = self.graph.deps
+        specs = self.specs
         emit = self._emit
+        end = NOT_RUN if self.stopped is None else INTERRUPTED
         for index in range(len(status)):  # post-order: a job's dependencies come before it
             if status[index] is not PENDING:
                 continue
-            cut = next((d for d in deps[index] if status[d] is INTERRUPTED), None)
-            if cut is not None:
-                status[index] = INTERRUPTED
-                origin = self.blocked_by[cut] if not self.tries[cut] else self.specs[cut].name
-                self.blocked_by[index] = origin  # the interrupted job it waited for
-                if emit is not None:
-                    emit(JobFinished(self.specs[index].name, INTERRUPTED, 0, now))
-            else:
-                status[index] = NOT_RUN
+            status[index] = end
+            if end is INTERRUPTED:  # the interrupted try it waited for, if any
+                self.blocked_by[index] = next(filter(None, map(self._cut_origin, deps[index])), None)
+            if emit is not None:
+                emit(JobFinished(specs[index].name, end, 0, now))
+
+    def _cut_origin(self, index: int) -> str | None:
+        """The job whose interrupted try job ``index`` ended with (itself if it was tried), or None."""
+        if self.status[index] is not INTERRUPTED:
+            return None
+        return self.specs[index].name if self.tries[index] else self.blocked_by[index]
 
     # -- internals -----------------------------------------------------------
     def _retry_at(self, index: int, retry: Any, now: float, exception: BaseException | None) -> float | None:

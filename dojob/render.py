@@ -602,8 +602,6 @@ def _status_of(job: Any) -> tuple[str, str | None]:
         return "ok", ("ok now, upstream will change" if plan == "ok_upstream_changes" else None)
     status = getattr(job.status, "value", job.status)
     status = str(status)
-    if status == "not_run" and job.tries:
-        return "interrupted", "interrupted"
     return status, (None if status in STATUS_STYLES else status.replace("_", " "))
 
 

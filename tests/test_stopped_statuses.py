@@ -198,3 +198,30 @@ def test_regression_a_job_never_started_without_a_stop_is_not_run_in_the_report_
     assert p.stopped is None and p.status == [Status.OK, Status.NOT_RUN] and p.succeeded()
     finished = [(e.job, e.status) for e in seen if isinstance(e, JobFinished)]
     assert finished == [("Work", Status.OK), ("Monitor", Status.NOT_RUN)]
+
+
+def test_regression_a_forever_monitor_cancelled_after_the_work_is_not_called_interrupted():
+    # the recap listed a monitor cancelled at the end of a converged run as "INTERRUPTED ... during
+    # try 1" while counting it "1 not run" and "0 interrupted"; the graph drew it gold, the HTML
+    # report listed it under Failures "(interrupted)": nothing stopped that run
+    import asyncio
+
+    from dojob import aio
+    from dojob.htmlreport import failures_section
+    from dojob.recap import counts
+    from dojob.render import graph_dot
+
+    work = aio.Job(asyncio.sleep(0.01), label="work")
+    monitor = aio.Job(asyncio.sleep(30), forever=True, label="monitor")
+    scheduler = aio.Scheduler(work, monitor)
+    assert scheduler.run() is True
+    report = scheduler.report
+    assert report.stopped is None and report.success
+    statuses = {name.split(" ", 1)[1]: job.status.value for name, job in report.jobs.items()}
+    assert statuses == {"work": "changed", "monitor": "not_run"}
+    summary = report.summary()
+    assert "INTERRUPTED" not in summary and summary.splitlines()[-1].endswith("0 interrupted, 1 not run")
+    assert counts(report)["interrupted"] == 0 and counts(report)["not_run"] == 1
+    dot = graph_dot(report.graph, report)
+    assert re.search(r'label="2 monitor[^"]*", fillcolor="white"', dot), dot
+    assert "monitor" not in failures_section(report, None)

@@ -94,6 +94,8 @@ def _run_case(case: ET.Element, job: Any, kind: str | None) -> str | None:
         return tag
     if status is Status.BLOCKED:
         message = f"blocked by {job.blocked_by}" if job.blocked_by else "blocked"
+    elif status is Status.INTERRUPTED and not job.tries and job.blocked_by:
+        message = f"interrupted: not started, waited for {job.blocked_by}"
     else:
         word = getattr(status, "value", str(status)).replace("_", " ")
         message = f"{word}: {error_line(job.exception)}" if job.exception is not None else word

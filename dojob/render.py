@@ -636,7 +636,8 @@ def graph_dot(graph: Any, report: Any = None, *, title: str | None = None, max_f
                 status = "failed"
                 detail = tooltip.split(":", 1)[0]
         elif job.blocked_by:
-            tooltip = f"blocked by {job.blocked_by}"
+            waited = "not started, waited for" if status == "interrupted" else "blocked by"  # (the recap's words)
+            tooltip = f"{waited} {job.blocked_by}"
         styles[spec.index] = NodeStyle(
             spec.name,
             status=status,

@@ -167,6 +167,13 @@ def test_regression_a_stopped_run_says_interrupted_in_every_output(tmp_path: Pat
     assert _from_junit(tmp_path) == expected
     assert _from_history(tmp_path) == expected
     assert _from_graph(tmp_path) == expected
+    # Root waited for First: each output words it as the recap does ("not started" under First)
+    waited = "blocked by First" if first == "failed" else "not started, waited for First"
+    assert re.search(rf'label="Root[^"]*"[^\]]*tooltip="{waited}"', (tmp_path / "g.dot").read_text())
+    root = ET.parse(tmp_path / "j.xml").getroot().find("testsuite/testcase[@name='Root']/skipped")
+    assert root.get("message") == (waited if first == "failed" else f"interrupted: {waited}")
+    if first != "failed":
+        assert "             not started: Root" in stdout.splitlines()
     interrupted = sum(s == "interrupted" for s in expected.values())
     recap = _recap_counts(stdout)
     assert recap["interrupted"] == interrupted and "not run" not in recap

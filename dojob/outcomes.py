@@ -178,8 +178,9 @@ class Outcomes:
         """Close the run; call once :meth:`is_active` is False.
 
         A try still in flight (a driver that lost it) ends interrupted; so does a
-        job waiting for a retry when the run stopped (it had tries left) and every
-        job downstream of an interrupted one; other jobs never started are not run.
+        job waiting for a retry when the run stopped (it had tries left), and so
+        does every job a stop kept from starting; without a stop, a job never
+        started (one waiting for a forever job) is not run.
         """
         for index in sorted(self.in_flight):
             self.stopped = self.stopped or "interrupted"

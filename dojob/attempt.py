@@ -2,7 +2,7 @@
 
 The protocol lives in :mod:`dojob.tryproto` (:func:`attempt`, :func:`cleanups`,
 :class:`TryContext`, :class:`TryOutcome`), the one step rule and the step
-loops in :mod:`dojob.steps`, the executors in :mod:`dojob.executors`. The
+loops in :mod:`dojob.steps` and :mod:`dojob.onloop`, the executors in :mod:`dojob.executors`. The
 helpers below keep the older calling conventions (``execute``,
 ``execute_bounded``, ``aexecute``) as thin wrappers over those loops.
 """
@@ -16,7 +16,8 @@ from typing import Any
 from .errors import CleanupTimeout, NoActError, PhaseTimeout, RunTimeout
 from .events import Phase
 from .executors import TryHandle, close_dir, open_dir, returner
-from .steps import ABANDONED, OnLoop, OnThreads, Steps, Stopped, Watched, arun_steps, inline, run_steps, settle
+from .onloop import OnLoop, Stopped, arun_steps
+from .steps import ABANDONED, OnThreads, Steps, Watched, inline, run_steps, settle
 from .steps import is_coroutine_function as _is_coroutine_function
 from .stopping import STOPPERS
 from .tryproto import (
@@ -72,5 +73,5 @@ def execute_bounded(
 async def aexecute(
     steps: Steps, cwd: str | None = None, timeout: float | None = None, job: str = "?", *, within: float | None = None
 ) -> Any:
-    """Run ``steps`` on the running loop (see :class:`~dojob.steps.OnLoop`)."""
+    """Run ``steps`` on the running loop (see :class:`~dojob.onloop.OnLoop`)."""
     return await arun_steps(steps, OnLoop(cwd, timeout, job, within))

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import CleanupError, CleanupTimeout
 from .executors import returner
-from .steps import OnLoop, OnThreads, arun_steps, inline, run_steps
+from .steps import OnThreads, inline, run_steps
 from .stopping import STOPPERS, Stop
 from .tryproto import TryContext, cleanups
 
@@ -62,6 +62,8 @@ async def arun_cleanups(
 
 async def _on_loop(ctx: TryContext, stop: Stop, now: Callable[[], float], end: float | None, signals: bool) -> None:
     import asyncio
+
+    from .onloop import OnLoop, arun_steps
 
     while ctx.instances:
         within = None if end is None else end - now()

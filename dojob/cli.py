@@ -591,7 +591,7 @@ def _policy(spec: Any) -> str:
 
 
 def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
-    from .runner import check_capacity
+    from .resources import check_capacity
 
     roots = _load(ns.targets, err)
     if roots is None:
@@ -626,7 +626,7 @@ def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
 
 def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     from .render import MAX_FANOUT, graph_dot
-    from .runner import check_capacity
+    from .resources import check_capacity
 
     if ns.output:
         _check_outputs([("-o", ns.output)])

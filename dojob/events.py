@@ -34,10 +34,10 @@ class Status(str, enum.Enum):
     CHANGED = "changed"  #: converged after Run (recheck passed)
     FAILED = "failed"  #: tried and failed all its tries
     BLOCKED = "blocked"  #: never tried, a dependency failed
-    NOT_RUN = "not_run"  #: never tried, the run stopped first (abort, timeout, interrupt)
+    NOT_RUN = "not_run"  #: never tried although the run was not stopped (after a forever job)
     SKIPPED = "skipped"  #: never tried: a selection's --skip treats it as satisfied
     #: the run stopped (Ctrl-C, SIGTERM, timeout, a critical failure) while the job was
-    #: mid-try or had tries left, or a job downstream of such a job: not failed, cut short
+    #: mid-try or had tries left, a job downstream of such a job, or one it kept from starting
     INTERRUPTED = "interrupted"
 
     @property

@@ -57,8 +57,8 @@ STATUS_COLORS = {
     "interrupted": "#f1c40f",
 }
 
-#: Statuses of jobs a stop cut short.
-_CUT = (Status.NOT_RUN, Status.INTERRUPTED)
+#: Statuses of jobs a stop cut short (a forever job cancelled once the work was done is *not run*).
+_CUT = (Status.INTERRUPTED,)
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 

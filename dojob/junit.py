@@ -4,11 +4,11 @@ One ``<testsuite>`` named after the root jobs; one ``<testcase>`` per job, its
 time the job's elapsed time. A failed job is a ``<failure>`` whose message is
 the recap's line (the Run's error first, then the recheck's) and whose text
 holds both tracebacks; a programming error (``__init__`` raised, a ``NameError``
-in Check...) is an ``<error>`` instead, as JUnit means it; a blocked or never-run
-job is ``<skipped>``. In a plan run (``dojob check``) a job that would run is a
-``<failure type="would_run">``. The suite's ``<properties>`` say when, where and
-with what command line it ran. Text is made valid XML 1.0 (control characters
-shown as ``\\x1b``).
+in Check...) is an ``<error>`` instead, as JUnit means it; a blocked, interrupted
+or never-run job is ``<skipped>`` (its message the status, as in the recap). In a
+plan run (``dojob check``) a job that would run is a ``<failure type="would_run">``.
+The suite's ``<properties>`` say when, where and with what command line it ran.
+Text is made valid XML 1.0 (control characters shown as ``\\x1b``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import traceback
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,60 @@ def _traceback(exc: BaseException | None) -> str:
         return error_line(exc)
 
 
+def _plan_case(case: ET.Element, job: Any, kind: str | None) -> str | None:
+    """Fill a plan run's test case: not checked is skipped; would run is a failure (an error for a bug).
+
+    Returns the tag added (``"skipped"``, ``"failure"``, ``"error"``), or None for a pass.
+    """
+    if job.plan is None:
+        ET.SubElement(case, "skipped", message="not checked")
+        return "skipped"
+    if not job.plan.startswith("would_run"):
+        return None
+    tag = "error" if programming_error(job, kind) else "failure"
+    message = f"would run: {failure_text(job, kind)}"
+    element = ET.SubElement(case, tag, type="would_run", message=_xml(message, 2000))
+    element.text = _xml(_traceback(job.exception), MAX_TRACEBACK_CHARS)
+    return tag
+
+
+def _run_case(case: ET.Element, job: Any, kind: str | None) -> str | None:
+    """Fill a run's test case: ok and changed pass, failed is a failure (an error for a bug), the rest skipped.
+
+    A skipped case's message is its status as the recap words it (``interrupted: KeyboardInterrupt``,
+    ``blocked by Name``). Returns the tag added, or None for a pass.
+    """
+    status = job.status
+    if status is Status.OK or status is Status.CHANGED:
+        case.set("status", status.value)
+        return None
+    if status is Status.FAILED:
+        tag = "error" if programming_error(job, kind) else "failure"
+        exc = job.exception
+        element = ET.SubElement(
+            case,
+            tag,
+            type=_xml(type(exc).__name__ if exc is not None else "Failed"),
+            message=_xml(failed_line(job, kind), 2000),  # the recap's line
+        )
+        text = []
+        cause = getattr(job, "cause", None)
+        if cause is not None:
+            text.append("Run raised:\n" + _traceback(cause) + "\n\nthen the recheck failed:")
+        text.append(_traceback(exc))
+        element.text = _xml("\n".join(text), MAX_TRACEBACK_CHARS * 2)
+        return tag
+    if status is Status.BLOCKED:
+        message = f"blocked by {job.blocked_by}" if job.blocked_by else "blocked"
+    elif status is Status.INTERRUPTED and not job.tries and job.blocked_by:
+        message = f"interrupted: not started, waited for {job.blocked_by}"
+    else:
+        word = getattr(status, "value", str(status)).replace("_", " ")
+        message = f"{word}: {error_line(job.exception)}" if job.exception is not None else word
+    ET.SubElement(case, "skipped", message=_xml(message, 2000))
+    return "skipped"
+
+
 def to_junit(report: Any, *, context: Mapping[str, str] | None = None) -> bytes:
     """The JUnit XML of ``report`` (UTF-8 bytes with an XML declaration).
 
@@ -64,54 +119,14 @@ def to_junit(report: Any, *, context: Mapping[str, str] | None = None) -> bytes:
         props = ET.SubElement(suite, "properties")
         for key, value in context.items():
             ET.SubElement(props, "property", name=_xml(key), value=_xml(value, 5000))
-    n_fail = n_error = n_skip = 0
+    fill = _plan_case if plan else _run_case
+    tally: Counter[str | None] = Counter()
     for job in report.jobs.values():
         case = ET.SubElement(suite, "testcase", classname=_xml(roots, 500), name=_xml(job.name, 1000))
         elapsed = job.elapsed
         case.set("time", f"{elapsed:.6f}" if elapsed is not None and elapsed >= 0 else "0")
-        status = job.status
-        if plan:
-            if job.plan is None:
-                ET.SubElement(case, "skipped", message="not checked")
-                n_skip += 1
-            elif job.plan.startswith("would_run"):
-                bug = programming_error(job, kinds.get(job.name))
-                tag = "error" if bug else "failure"
-                message = failure_text(job, kinds.get(job.name))
-                element = ET.SubElement(case, tag, type="would_run", message=_xml(f"would run: {message}", 2000))
-                element.text = _xml(_traceback(job.exception), MAX_TRACEBACK_CHARS)
-                n_error += bool(bug)
-                n_fail += not bug
-            continue
-        if status is Status.OK or status is Status.CHANGED:
-            case.set("status", status.value)
-            continue
-        if status is Status.FAILED:
-            bug = programming_error(job, kinds.get(job.name))
-            tag = "error" if bug else "failure"
-            exc = job.exception
-            element = ET.SubElement(
-                case,
-                tag,
-                type=_xml(type(exc).__name__ if exc is not None else "Failed"),
-                message=_xml(failed_line(job, kinds.get(job.name)), 2000),  # the recap's line
-            )
-            text = []
-            cause = getattr(job, "cause", None)
-            if cause is not None:
-                text.append("Run raised:\n" + _traceback(cause) + "\n\nthen the recheck failed:")
-            text.append(_traceback(exc))
-            element.text = _xml("\n".join(text), MAX_TRACEBACK_CHARS * 2)
-            n_error += bool(bug)
-            n_fail += not bug
-            continue
-        if status is Status.BLOCKED:
-            message = f"blocked by {job.blocked_by}" if job.blocked_by else "blocked"
-        else:
-            word = getattr(status, "value", str(status)).replace("_", " ")
-            message = f"{word}: {error_line(job.exception)}" if job.exception is not None else word
-        ET.SubElement(case, "skipped", message=_xml(message, 2000))
-        n_skip += 1
+        tally[fill(case, job, kinds.get(job.name))] += 1
+    n_fail, n_error, n_skip = tally["failure"], tally["error"], tally["skipped"]
     suite.set("tests", str(len(report.jobs)))
     suite.set("failures", str(n_fail))
     suite.set("errors", str(n_error))

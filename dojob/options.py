@@ -1,6 +1,6 @@
 """The options of one run: one frozen object instead of a dozen keywords passed along.
 
-:func:`dojob.run`, :func:`dojob.arun`, :class:`~dojob.runner.Session` and
+:func:`dojob.run`, :func:`dojob.arun`, :class:`~dojob.session.Session` and
 ``DoJobber.configure`` all take the same keyword arguments; they are
 validated once, here, into a :class:`RunOptions`. DoJobber's ``no_act`` and
 dojob's ``plan`` are one :class:`Mode`.

@@ -23,12 +23,8 @@ Rules, in order of precedence when choosing the next try:
   policy says: backoff, cap, jitter, from the try's end; see
   :mod:`dojob.retry`); waiting never blocks others; an exception outside
   RETRY_ON fails the job at once;
-* resources, one rule for locks and capacities: a resource has a capacity
-  (the run's ``capacity``, else unbounded); a try takes one unit of each
-  resource it USES and all the units of each it CLAIMS, all at once when it
-  starts (so no deadlock is possible) and gives them back when it ends; a
-  ready job whose units are not all free is passed over, and reserves its
-  resources so that later jobs cannot starve it;
+* resources (CLAIMS, USES, capacities): a try takes all its units at once
+  when it starts, or waits without starving (see :mod:`dojob.resources`);
 * skipped jobs (a selection's ``--skip``) are satisfied without a try;
 * stopping: a CRITICAL job that fails all its tries, the run's deadline, or an
   interrupt stops the run: nothing new starts, and :meth:`cancel_running` tells
@@ -39,29 +35,25 @@ job has finished, :meth:`cancel_running` asks for them to be cancelled. A run
 of forever jobs only lasts until they end (or the deadline). All
 work per job is O(1) amortised plus O(log n) heap operations; blocking is
 iterative.
+
+This module holds the planner's state and what starts next; what an outcome
+does (:meth:`~Planner.complete`, :meth:`~Planner.stop`, :meth:`~Planner.finish`)
+is in :mod:`dojob.outcomes`, and the resource ledger in :mod:`dojob.resources`.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from itertools import compress
 from operator import attrgetter, not_
 from typing import Any
 
-from .events import (
-    JobBlocked,
-    JobFinished,
-    LocksReleased,
-    LockWait,
-    RunStopping,
-    Status,
-    TryEnded,
-    TryStarted,
-)
+from .events import JobFinished, LocksReleased, LockWait, Status, TryStarted
 from .graph import JobGraph
+from .outcomes import Outcomes
+from .resources import Ledger
 
 
 class SparseColumn(dict):
@@ -76,17 +68,10 @@ _FOREVER = attrgetter("forever")
 PENDING = Status.PENDING
 OK = Status.OK
 CHANGED = Status.CHANGED
-FAILED = Status.FAILED
-BLOCKED = Status.BLOCKED
-NOT_RUN = Status.NOT_RUN
 SKIPPED = Status.SKIPPED
-INTERRUPTED = Status.INTERRUPTED
-
-#: The capacity of a resource the run gives none: a USES never waits for another USES.
-UNBOUNDED = 1 << 62
 
 
-class Planner:
+class Planner(Outcomes):
     """Decides which tries start, retries, locks, blocking and stopping for one run.
 
     Args:
@@ -134,41 +119,21 @@ class Planner:
         self.last_start: list[float] = [0.0] * n
         self.ended: list[float | None] = [None] * n  # end of the last try
         self.blocked_by: list[str | None] = [None] * n
-        # Per-job columns are built with C-level iteration (map, compress): this
-        # setup is a visible share of a run of cheap jobs.
-        self._unmet = unmet = list(map(len, graph.deps))
         self._dependents = graph.dependents
         self._rng = rng
         #: Why a job was not retried although it had tries left (RETRY_ON), by index.
         self.not_retried: SparseColumn = SparseColumn()
-        skipped = graph.skipped
-        for i in skipped:  # satisfied without a try: their dependents need them no more
-            self.status[i] = SKIPPED
-            unmet[i] += 1  # never ready, whatever its own DEPS do
-            for d in graph.dependents[i]:
-                unmet[d] -= 1
-        leaves = compress(range(n), map(not_, unmet))
-        self._ready: list[tuple[int, int, int]] = [(0, specs[i].priority, i) for i in leaves]
-        heapify(self._ready)
-        self._waiting: list[tuple[float, int]] = []
+        self._ready, self._unmet = self._first_ready()
+        self._waiting: list[tuple[float, int]] = []  # (earliest start of its next try, job index)
         self._running = 0
         #: The tries handed out whose outcome the planner does not have yet.
         self.in_flight: set[int] = set()
-        self._kept: dict[int, Any] = {}  # abandoned tries whose thread still holds their locks
         self._forever = graph.forever
-        # Jobs whose end the run waits for: all but forever jobs, unless there
-        # is nothing else (a run of monitors lasts until they end or time out).
-        if self._forever and len(self._forever) < n:
-            self._keeps_alive = list(map(not_, map(_FOREVER, specs)))
-        else:
-            self._keeps_alive = [True] * n
-        self._unfinished = sum(self._keeps_alive) - sum(self._keeps_alive[i] for i in skipped)
+        self._keeps_alive, self._unfinished = self._keepers()
         self._locking = graph.has_locks
-        self._capacity: dict[str, int] = dict(capacity or {})
-        self._held: Counter[str] = Counter()  # units of each resource held by running tries
-        self._lock_waits: set[int] = set()  # jobs told to wait for a lock in this round
         #: How many times each job was ready but waited for a lock (only jobs that did).
         self.lock_waits: SparseColumn = SparseColumn()
+        self._ledger = Ledger(capacity, self.lock_waits)
         #: Where each job's last try ran, when a driver said (threads, processes).
         self.workers: SparseColumn = SparseColumn()
         #: What Run raised in each job's last try, when its recheck then failed (operator: cause before symptom).
@@ -176,6 +141,38 @@ class Planner:
         #: Why the run stopped starting jobs ("critical", "timeout", "interrupted"), or None.
         self.stopped: str | None = None
         self.stopped_job: str | None = None
+
+    def _first_ready(self) -> tuple[list[tuple[int, int, int]], list[int]]:
+        """The ready heap at the start, and each job's count of unmet DEPS (skipped jobs are satisfied).
+
+        Built with C-level iteration (map, compress): this setup is a visible
+        share of a run of cheap jobs.
+        """
+        graph, specs = self.graph, self.specs
+        unmet = list(map(len, graph.deps))
+        for i in graph.skipped:  # satisfied without a try: their dependents need them no more
+            self.status[i] = SKIPPED
+            unmet[i] += 1  # never ready, whatever its own DEPS do
+            for d in graph.dependents[i]:
+                unmet[d] -= 1
+        leaves = compress(range(len(specs)), map(not_, unmet))
+        ready = [(0, specs[i].priority, i) for i in leaves]
+        heapify(ready)
+        return ready, unmet
+
+    def _keepers(self) -> tuple[list[bool], int]:
+        """Which jobs the run waits for, and how many of them are left to finish.
+
+        All but forever jobs, unless there is nothing else (a run of monitors
+        lasts until they end or time out).
+        """
+        specs = self.specs
+        n = len(specs)
+        if self._forever and len(self._forever) < n:
+            keeps_alive = list(map(not_, map(_FOREVER, specs)))
+        else:
+            keeps_alive = [True] * n
+        return keeps_alive, sum(keeps_alive) - sum(keeps_alive[i] for i in self.graph.skipped)
 
     # -- queries -----------------------------------------------------------
     @property
@@ -271,145 +268,13 @@ class Planner:
         return out
 
     def _choose_locked(self, free: int, now: float) -> list[int]:
-        """Pop up to ``free`` ready jobs whose locks can all be taken now; pass over (and reserve for) the others."""
-        ready = self._ready
-        specs = self.specs
-        out: list[int] = []
-        passed_over = []
-        reserved: set[str] = set()
-        while free and ready:
-            entry = heappop(ready)
-            index = entry[2]
-            spec = specs[index]
-            if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
-                passed_over.append(entry)
-                reserved.update(spec.claims)
-                reserved.update(spec.uses)
-                if index not in self._lock_waits:
-                    self._lock_waits.add(index)
-                    self.lock_waits[index] = self.lock_waits.get(index, 0) + 1
-                    if self._emit is not None:
-                        self._emit(LockWait(spec.name, self.tries[index] + 1, now, spec.claims, spec.uses))
-                continue
-            self._lock_waits.discard(index)
-            out.append(index)
-            free -= 1
-        for entry in passed_over:
-            heappush(ready, entry)
-        return out
-
-    def complete(
-        self,
-        index: int,
-        ok: bool,
-        now: float,
-        changed: bool = False,
-        result: Any = None,
-        exception: BaseException | None = None,
-        *,
-        cancelled: bool = False,
-        interrupted: bool = False,
-        keep_locks: bool = False,
-        cause: BaseException | None = None,
-    ) -> None:
-        """Record the end of a try of job ``index``: succeed, schedule a retry, or fail and block.
-
-        Args:
-            cancelled: the try was cut short because the run stopped (the job
-                ends interrupted) or only forever jobs were left (not run); it blocks nothing.
-            interrupted: a stop (Ctrl-C, SIGTERM) cut the try short: the job ends interrupted.
-            keep_locks: the try's thread runs on (abandoned): its locks stay held
-                until :meth:`release` (locks follow the code, not the bookkeeping).
-            cause: what Run raised in this try, when its recheck then failed.
-        """
-        try:
-            self.in_flight.remove(index)
-        except KeyError:
-            raise RuntimeError(f"complete() of {self.specs[index].name!r}, which has no try running") from None
-        self._running -= 1
-        if cause is not None or index in self.causes:  # operator: the cause of the last failed try
-            self.causes[index] = None if ok else cause
-        self.ended[index] = now
-        if self._locking:
-            if keep_locks:
-                self._kept[index] = self.specs[index]
-            else:
-                self._release(self.specs[index])
-        if interrupted:
-            self._interrupted(index, now, exception)
-            return
-        if ok:
-            status = CHANGED if changed else OK
-            self.status[index] = status
-            self.results[index] = result
-            if self._keeps_alive[index]:
-                self._unfinished -= 1
-            if self._emit is not None:
-                name = self.specs[index].name
-                self._emit(TryEnded(name, self.tries[index], True, now))
-                self._emit(JobFinished(name, status, self.tries[index], now))
-        elif not self._failed_try(index, now, exception, cancelled):
-            return
-        if self.stopped is None:  # dependents whose last unmet dependency this was become ready
-            unmet = self._unmet
-            for d in self._dependents[index]:
-                unmet[d] = left = unmet[d] - 1
-                if not left:
-                    heappush(self._ready, (0, self.specs[d].priority, d))
-
-    def _failed_try(self, index: int, now: float, exception: BaseException | None, cancelled: bool) -> bool:
-        """:meth:`complete` for a failed try: retry, or end the job; True if its dependents may still run."""
-        spec = self.specs[index]
-        emit = self._emit
-        self.exceptions[index] = exception
-        tries_left = self.tries[index] < (1 if self._single_try else spec.tries)
-        if cancelled or (self.stopped is not None and tries_left):  # cut short, or it had tries left
-            status = INTERRUPTED if self.stopped is not None else NOT_RUN
-            self.status[index] = status
-            if self._keeps_alive[index]:
-                self._unfinished -= 1
-            if emit is not None:
-                emit(TryEnded(spec.name, self.tries[index], False, now))
-                emit(JobFinished(spec.name, status, self.tries[index], now))
-            return False
-        if tries_left:
-            retry = spec.retry
-            if retry is None:  # DoJobber's rule
-                retry_at: float | None = self.last_start[index] + spec.retry_delay
-            else:
-                retry_at = self._retry_at(index, retry, now, exception)
-            if retry_at is not None:
-                heappush(self._waiting, (retry_at, index))
-                if emit is not None:
-                    emit(TryEnded(spec.name, self.tries[index], False, now, retry_at))
-                return False
-        if emit is not None:
-            emit(TryEnded(spec.name, self.tries[index], False, now))
-        release = self.plan or not spec.fail_blocks
-        if release:
-            # a plan: the job would run, its dependents are still checked;
-            # asyncio-style ordering: dependents run after a failure too
-            self.status[index] = FAILED
-            if self._keeps_alive[index]:
-                self._unfinished -= 1
-            if emit is not None:
-                emit(JobFinished(spec.name, FAILED, self.tries[index], now))
-        else:
-            self._fail(index, now)
-        if spec.critical and not self.plan and self.stopped is None:
-            self.stop("critical", now, job=spec.name)
-        return release
-
-    def _interrupted(self, index: int, now: float, exception: BaseException | None) -> None:
-        """:meth:`complete` for a try a stop cut short: the job ends interrupted (never failed)."""
-        self.exceptions[index] = exception
-        self.status[index] = INTERRUPTED
-        if self._keeps_alive[index]:
-            self._unfinished -= 1
+        """Up to ``free`` ready jobs whose locks can all be taken now (see :meth:`Ledger.choose`)."""
+        out, waiting = self._ledger.choose(self._ready, free, self.specs)
         if self._emit is not None:
-            name = self.specs[index].name
-            self._emit(TryEnded(name, self.tries[index], False, now))
-            self._emit(JobFinished(name, INTERRUPTED, self.tries[index], now))
+            for index in waiting:
+                spec = self.specs[index]
+                self._emit(LockWait(spec.name, self.tries[index] + 1, now, spec.claims, spec.uses))
+        return out
 
     def holding(self, index: int) -> tuple[str, ...]:
         """The resources a running try of job ``index`` holds (its CLAIMS, then its USES)."""
@@ -420,139 +285,17 @@ class Planner:
 
     def release(self, index: int, now: float) -> None:
         """The thread of an abandoned try of job ``index`` ended: free the locks it kept."""
-        spec = self._kept.pop(index, None)
+        spec = self._ledger.release_kept(index)
         if spec is None:
             return
-        self._release(spec)
         if self._emit is not None:
             self._emit(LocksReleased(spec.name, now, (*spec.claims, *spec.uses)))
 
     @property
     def holders(self) -> int:
         """How many abandoned tries still hold locks."""
-        return len(self._kept)
-
-    def stop(self, reason: str, now: float, *, job: str | None = None) -> None:
-        """Start no new try from now on (running ones may still complete). First reason wins."""
-        if self.stopped is not None:
-            return
-        self.stopped = reason
-        self.stopped_job = job
-        if self._emit is not None:
-            self._emit(RunStopping(reason, now, job, self._running))
-
-    def finish(self, now: float) -> None:
-        """Close the run; call once :meth:`is_active` is False.
-
-        A try still in flight (a driver that lost it) ends interrupted; so does a
-        job waiting for a retry when the run stopped (it had tries left) and every
-        job downstream of an interrupted one; other jobs never started are not run.
-        """
-        for index in sorted(self.in_flight):
-            self.stopped = self.stopped or "interrupted"
-            self.complete(index, False, now, interrupted=True)
-        status = self.status
-        for _, index in sorted(self._waiting):
-            if status[index] is PENDING:
-                if self.stopped is not None:
-                    self._interrupted(index, now, self.exceptions[index])
-                else:
-                    self._fail(index, now)
-        self._waiting.clear()
-        self._ready.clear()
-        if PENDING in status:
-            self._close_pending(now)
-        self._unfinished = 0
-
-    def _close_pending(self, now: float) -> None:
-        """Jobs never started: interrupted downstream of an interrupted job, else not run (deps first)."""
-        status = self.status
-        deps = self.graph.deps
-        emit = self._emit
-        for index in range(len(status)):  # post-order: a job's dependencies come before it
-            if status[index] is not PENDING:
-                continue
-            cut = next((d for d in deps[index] if status[d] is INTERRUPTED), None)
-            if cut is not None:
-                status[index] = INTERRUPTED
-                origin = self.blocked_by[cut] if not self.tries[cut] else self.specs[cut].name
-                self.blocked_by[index] = origin  # the interrupted job it waited for
-                if emit is not None:
-                    emit(JobFinished(self.specs[index].name, INTERRUPTED, 0, now))
-            else:
-                status[index] = NOT_RUN
-
-    # -- internals -----------------------------------------------------------
-    def _retry_at(self, index: int, retry: Any, now: float, exception: BaseException | None) -> float | None:
-        """When job ``index`` may try again under its retry policy, or None if RETRY_ON refuses the failure."""
-        refused = retry.refuses(exception)
-        if refused is not None:
-            self.not_retried[index] = refused
-            if exception is not None and hasattr(exception, "add_note"):
-                exception.add_note(refused)  # the reason travels with the error, into the report
-            return None
-        if self._rng is None:
-            self._rng = random.Random()
-        start = now if retry.from_end else self.last_start[index]
-        return start + retry.delay(self.specs[index].retry_delay, self.tries[index], self._rng)
-
-    def _units(self, spec: Any) -> list[tuple[str, int]]:
-        """The units of each resource a try of ``spec`` takes: all of a CLAIM, one of a USE."""
-        capacity = self._capacity
-        return [(name, capacity.get(name, UNBOUNDED)) for name in spec.claims] + [(name, 1) for name in spec.uses]
-
-    def _acquire(self, spec: Any, reserved: set[str]) -> bool:
-        """Take all of ``spec``'s units at once, or none (also refusing resources reserved this round).
-
-        The one rule: a try may start when, for each resource, the units it
-        takes fit in what the resource's capacity leaves free.
-        """
-        held = self._held
-        capacity = self._capacity
-        units = self._units(spec)
-        for name, need in units:
-            if name in reserved or held[name] + need > capacity.get(name, UNBOUNDED):
-                return False
-        for name, need in units:
-            held[name] += need
-        return True
-
-    def _release(self, spec: Any) -> None:
-        """Give back the units of ``spec`` (if it takes any)."""
-        if not spec.claims and not spec.uses:
-            return
-        held = self._held
-        for name, need in self._units(spec):
-            held[name] -= need
-            if not held[name]:
-                del held[name]
+        return self._ledger.holders
 
     def units_held(self) -> dict[str, int]:
         """Resource name -> units held by running tries now (for tests and displays)."""
-        return dict(self._held)
-
-    def _fail(self, index: int, now: float) -> None:
-        """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""
-        status = self.status
-        specs = self.specs
-        keeps_alive = self._keeps_alive
-        status[index] = FAILED
-        if keeps_alive[index]:
-            self._unfinished -= 1
-        name = specs[index].name
-        emit = self._emit
-        if emit is not None:
-            emit(JobFinished(name, FAILED, self.tries[index], now))
-        dependents = self.graph.dependents
-        stack = list(dependents[index])
-        while stack:
-            d = stack.pop()
-            if status[d] is not PENDING:
-                continue
-            status[d] = BLOCKED
-            self.blocked_by[d] = name
-            if keeps_alive[d]:
-                self._unfinished -= 1
-            if emit is not None:
-                emit(JobBlocked(specs[d].name, name, now))
-            stack.extend(dependents[d])
+        return self._ledger.held()

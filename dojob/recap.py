@@ -265,7 +265,7 @@ def _kinds(report: Any) -> dict[str, str]:
 
 def _was_cut(job: Any) -> bool:
     """A job whose try the run's stop cut short (Ctrl-C, or the run's timeout)."""
-    return job.status in (Status.NOT_RUN, Status.INTERRUPTED) or isinstance(job.exception, _STOPPERS)
+    return job.status is Status.INTERRUPTED or isinstance(job.exception, _STOPPERS)
 
 
 def counts(report: Any) -> dict[str, int]:
@@ -377,7 +377,7 @@ def summary(report: Any, *, color: bool = False) -> str:
             changed.append(job.name)
         elif status is Status.INTERRUPTED and not job.tries and job.blocked_by is not None:
             waiting.setdefault(job.blocked_by, []).append(job.name)
-        elif status is Status.FAILED or (status in (Status.NOT_RUN, Status.INTERRUPTED) and job.tries):
+        elif status is Status.FAILED or (status is Status.INTERRUPTED and job.tries):
             failed.append(job)
         elif status not in known and job.tries:  # a status this recap does not know, e.g. interrupted
             others.append(job)

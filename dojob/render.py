@@ -602,8 +602,6 @@ def _status_of(job: Any) -> tuple[str, str | None]:
         return "ok", ("ok now, upstream will change" if plan == "ok_upstream_changes" else None)
     status = getattr(job.status, "value", job.status)
     status = str(status)
-    if status == "not_run" and job.tries:
-        return "interrupted", "interrupted"
     return status, (None if status in STATUS_STYLES else status.replace("_", " "))
 
 
@@ -638,7 +636,8 @@ def graph_dot(graph: Any, report: Any = None, *, title: str | None = None, max_f
                 status = "failed"
                 detail = tooltip.split(":", 1)[0]
         elif job.blocked_by:
-            tooltip = f"blocked by {job.blocked_by}"
+            waited = "not started, waited for" if status == "interrupted" else "blocked by"  # (the recap's words)
+            tooltip = f"{waited} {job.blocked_by}"
         styles[spec.index] = NodeStyle(
             spec.name,
             status=status,

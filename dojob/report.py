@@ -23,6 +23,9 @@ class JobReport(NamedTuple):
     exception; an abort as the report's ``stopped``/``stopped_job``.
     ``cause`` is what Run raised in the last try when its recheck then failed:
     the cause, where ``exception`` (the recheck's) is the symptom.
+    ``blocked_by`` names the failed job a *blocked* job needed, or the job whose
+    interrupted try an *interrupted* job waited for (None when the run's stop
+    alone kept it from starting).
     """
 
     name: str

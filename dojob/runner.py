@@ -1,40 +1,83 @@
-"""``dojob.run`` and ``dojob.arun``: build the graph, drive the planner, clean up, report.
+"""``dojob.run`` and ``dojob.arun``: build the graph, drive it through a Session, clean up, report.
 
-A :class:`Session` holds what one run needs (planner, try context, observers,
-clock); :func:`run_graph` drives it with the sync driver and :func:`arun_graph`
-with the async one, sharing everything else.
+:func:`run_graph` drives a built graph's :class:`~dojob.session.Session` with
+the sync driver and :func:`arun_graph` with the async one; both build the
+report, run the Cleanups (always after a stop) and raise what ended the run.
+
+The keywords of :func:`run` and :func:`arun` (also those of
+:class:`~dojob.options.RunOptions`):
+
+* ``args``, ``kwargs``: passed to every Check and Run.
+* ``workers``: how many tries may run at once (threads; 1 is serial and deterministic).
+* ``no_act``: DoJobber's no_act: the first Check of each job whose DEPS pass; no Run, no retry.
+* ``plan``: a truthful plan: every job's Check once, nothing else, *including*
+  jobs downstream of one whose Check fails; ``report[name].plan`` says 'ok',
+  'would_run', 'ok_upstream_changes' or 'would_run_upstream_changes'.
+* ``verbose``: DoJobber's one-line-per-phase trace on stderr; ``debug``: the
+  trace plus tracebacks and Cleanup lines.
+* ``cleanup``: run the Cleanups at the end; if False, call ``report.cleanup()`` later.
+* ``default_tries``, ``default_retry_delay``: TRIES and RETRY_DELAY of jobs that set none.
+* ``observers``: callables receiving every engine event.
+* ``clock``: the time source; a :class:`~dojob.clock.FakeClock` makes retries instant in tests.
+* ``executor`` (:func:`run` only): where tries run instead of the built-in
+  threads: ``"processes"`` (a process pool of ``workers``), ``"dask://host:port"``
+  or a ``distributed.Client`` (``pip install 'dojob[dask]'``), or any
+  ``concurrent.futures.Executor``; see :mod:`dojob.remote` for what travels and
+  how ``global_storage`` merges.
+* ``global_storage``: the dict shared by the jobs (``self.global_storage``);
+  pass one to seed it or to read it after the run (default: a fresh
+  :class:`~dojob.storage.SharedStorage`; pass one to keep its lock).
+* ``timeout``: seconds for the whole run: then nothing new starts, running
+  async tries are cancelled and sync ones abandoned, the report says
+  ``stopped == "timeout"``, and the Cleanups run, together within ``timeout``
+  seconds more (see :meth:`Session.cleanup <dojob.session.Session.cleanup>`).
+* ``only``: glob pattern(s) on job names: run those jobs and what they need
+  (see :mod:`dojob.select`); ``tags``: tag(s): run the jobs with one of these
+  TAGS (and what they need); ``skip``: glob pattern(s): treat those jobs as
+  satisfied without a try; they end ``skipped`` (named in the recap), what
+  only they need is left out.
+* ``capacity``: resource name -> units: at most that many tries USE it at
+  once; a CLAIM takes all its units.
+* ``retry_seed``: seeds RETRY_JITTER's random delays (repeatable runs, tests).
+* ``strict``: a Check that raises a programming error (``NameError``,
+  ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``) fails
+  its try without calling Run.
+* ``handle_signals``: while the run lasts, SIGINT and SIGTERM stop it instead
+  of raising wherever they land: the first starts nothing new, lets running
+  tries end within their bounds and runs the Cleanups, then the run raises
+  ``KeyboardInterrupt`` (:class:`~dojob.errors.Terminated` for SIGTERM); a
+  second abandons what still runs. Main thread only. Off by default: signal
+  handling belongs to the application (``dojob run`` turns it on).
+* ``history``: record the run there and compare it with the runs before (a
+  path, a ``postgresql://`` URL, True for the per-user file, or a
+  :class:`dojob.history.History`); the report's ``history`` says what was found.
+* ``verify``: after a converged run, every job's Check once more (no Run): a
+  job whose Check fails then is unstable and the report not a success.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import gc
-import logging
-import os
-import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .bind import BoundJob
-from .cleanup import arun_cleanups, run_cleanups
 from .clock import SystemClock
 from .errors import CleanupError, DojobError, OptionError
-from .events import RunFinished, RunStarted, Status
 from .graph import JobGraph, build_graph
-from .job import NO_CHANGES, ChangedDeps, Job
-from .observe import Dispatcher, LogObserver, Observer, Trace, logger
+from .job import Job
+from .observe import Observer
 from .options import RunOptions
-from .plan import Planner
-from .report import JobsView, Report
+from .report import Report
 from .select import select
+from .session import Session
 from .steps import is_cancelled_error
-from .stopping import STOPPERS, Stop, guarded, handling_signals
+from .stopping import STOPPERS, Stop, handling_signals
 from .sync import drive
-from .tryproto import TryContext
 
 if TYPE_CHECKING:
-    from .remote import RemoteTries
+    import concurrent.futures as cf
 
 
 @contextlib.contextmanager
@@ -73,179 +116,6 @@ def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: floa
             build_graph(*roots, default_tries=default_tries, default_retry_delay=default_retry_delay), **selection
         )
     )
-
-
-def check_capacity(graph: JobGraph, capacity: Any) -> dict[str, int]:
-    """``capacity`` as a dict of resource -> units (each an int >= 1 naming a resource some job uses)."""
-    if capacity is None:
-        return {}
-    if not isinstance(capacity, dict):
-        raise OptionError("capacity", capacity, 'a dict of resource name -> units, e.g. {"api": 3}')
-    used = {name for s in graph._distinct for name in (*s.claims, *s.uses)}
-    for name, units in capacity.items():
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise OptionError(f"capacity[{name!r}]", units, "an int >= 1")
-        if name not in used:
-            raise OptionError("capacity", name, "names of resources some job USES or CLAIMS")
-    return dict(capacity)
-
-
-def _changed_deps(graph: JobGraph, status: list[Status]) -> Callable[[int], tuple]:
-    """For job ``index``, its DEPS that converged through their Run in this run (see ``Job.changed_deps``)."""
-    deps = graph.deps
-    specs = graph.specs
-    changed = Status.CHANGED
-
-    def changed_deps(index: int) -> tuple:
-        mine = deps[index]
-        for d in mine:  # (no list made in the common case: nothing changed)
-            if status[d] is changed:
-                return ChangedDeps([specs[d].cls for d in mine if status[d] is changed])
-        return NO_CHANGES
-
-    return changed_deps
-
-
-class Session:
-    """Everything one run of a graph needs; used by both drivers.
-
-    Args:
-        graph: the validated graph.
-        options: the run's :class:`~dojob.options.RunOptions`; or give their
-            keywords instead (``args``, ``workers``, ``no_act``, ``plan``, ...: see :func:`run`).
-        stop: the run's stop state (a fresh one by default).
-    """
-
-    def __init__(
-        self, graph: JobGraph, options: RunOptions | None = None, *, stop: Stop | None = None, **keywords: Any
-    ) -> None:
-        options = options or RunOptions.from_keywords(**keywords)
-        self.graph = graph
-        self.options = options
-        #: The run's stop state: signals, stoppers from observers and clock reads land here.
-        self.stop = stop or Stop()
-        self.handle_signals = options.handle_signals
-        self.workers = options.workers
-        #: The run's timeout; the Cleanups together get as long again (see :meth:`cleanup`).
-        self.timeout = timeout = options.timeout
-        self.clock = clock = options.clock or SystemClock()
-        self.t0 = t0 = guarded(clock.now, self.stop)()
-        #: Seconds since the run started, on the run's clock (a stopper landing in a read is a stop request).
-        self.now: Callable[[], float] = guarded(clock.now, self.stop, t0)
-        observers = list(options.observers)
-        if options.verbose or options.debug:
-            observers.append(Trace(debug=options.debug))
-        if logger.isEnabledFor(logging.DEBUG):
-            observers.append(LogObserver())
-        self.dispatcher = Dispatcher(observers, on_stop=self.stop.request)
-        emit = self.dispatcher.emit if observers else None
-        self.emit = emit
-        self.planner = Planner(
-            graph, max_running=self.workers, no_act=options.no_act, plan=options.plan, deadline=timeout, emit=emit,
-            capacity=check_capacity(graph, options.capacity),
-            rng=None if options.retry_seed is None else random.Random(options.retry_seed),
-        )  # fmt: skip
-        self.ctx = TryContext(
-            args=options.args,
-            kwargs=dict(options.kwargs),
-            global_storage=options.global_storage,
-            no_act=options.no_act,
-            cwd=os.getcwd() if self.workers == 1 else None,
-            emit=emit,
-            now=self.now,
-            strict=options.strict,
-        )
-        self.ctx.changed_deps = _changed_deps(graph, self.planner.status)
-        self._cleaned = False
-        self.remote: RemoteTries | None = None
-
-    def start(self, driver: str) -> None:
-        if self.emit is not None:
-            self.emit(RunStarted(len(self.graph), self.graph.roots, self.workers, driver, 0.0))
-            self.planner.announce_skipped(0.0)
-
-    def finish(self, *, deferred_cleanup: bool) -> Report:
-        """Close the planner and build the report (before the Cleanups run)."""
-        t = self.now()
-        planner = self.planner
-        planner.finish(t)
-        jobs = JobsView(
-            self.graph.names,
-            self.graph.index,
-            (  # type: ignore[arg-type]  # (the sparse columns are dicts indexed like sequences)
-                planner.status,
-                planner.tries,
-                planner.results,
-                planner.exceptions,
-                planner.started,
-                planner.ended,
-                planner.blocked_by,
-                _plan_column(self.graph, planner.status) if planner.plan else _NOTHING,
-                planner.workers,
-                planner.lock_waits,
-                planner.causes,
-            ),
-        )
-        report = Report(
-            jobs,
-            success=planner.succeeded(),
-            elapsed=t,
-            stopped=planner.stopped,
-            stopped_job=planner.stopped_job,
-            roots=self.graph.roots,
-            cleanup=self.cleanup if deferred_cleanup else None,
-            graph=self.graph,
-        )
-        for spec in self.graph.awaitables:  # let aio jobs know how they ended (or close them)
-            finished = getattr(spec.cls, "dojob_finished", None)
-            if finished is not None:
-                finished(jobs[spec.name])
-        if self.emit is not None:
-            self.emit(RunFinished(report.success, t, planner.stopped))
-        return report
-
-    def cleanup(self) -> None:
-        """Run the Cleanups (see :func:`dojob.cleanup.run_cleanups`); raise :class:`CleanupError` if any raised.
-
-        Failures of Cleanups that ran in remote workers are raised here too.
-        """
-        remote = self.remote.cleanup_failures if self.remote is not None else []
-        if self.remote is not None:
-            self.remote.cleanup_failures = []
-        run_cleanups(self.ctx, self.stop, self.clock, self.now, self.timeout, self.handle_signals,
-                     on_loop=self.graph.has_async, earlier=remote)  # fmt: skip
-
-    async def acleanup(self) -> None:
-        """:meth:`cleanup` on the running loop."""
-        await arun_cleanups(self.ctx, self.stop, self.now, self.timeout, self.handle_signals)
-
-
-class _Nothing:
-    """A column that holds None for every job (saves a list per run)."""
-
-    def __getitem__(self, index: int) -> None:
-        return None
-
-
-_NOTHING = _Nothing()
-
-
-def _plan_column(graph: JobGraph, status: list) -> list[str | None]:
-    """For a plan run, what each job's ``plan`` says (see :class:`~dojob.report.JobReport`)."""
-    would_run = [s is Status.FAILED for s in status]
-    upstream = [False] * len(status)
-    out: list[str | None] = []
-    for i, deps in enumerate(graph.deps):  # post-order: dependencies first
-        upstream[i] = any(would_run[d] or upstream[d] for d in deps)
-        if status[i] is Status.NOT_RUN or status[i] is Status.INTERRUPTED:  # its Check never ended: not checked
-            out.append(None)
-            continue
-        if status[i] is Status.SKIPPED:
-            out.append("skipped")
-            continue
-        word = "would_run" if would_run[i] else "ok"
-        out.append(word + "_upstream_changes" if upstream[i] else word)
-    return out
 
 
 def _conclude(session: Session, report: Report, error: BaseException | None, failures: CleanupError | None) -> Report:
@@ -442,53 +312,8 @@ def run(
 ) -> Report:
     """Converge the graph of ``roots``: try every job whose DEPS succeeded, retry, report.
 
-    Args:
-        *roots: the root Job class(es) (or bound jobs, see :meth:`Job.bind`).
-        args, kwargs: passed to every Check and Run.
-        workers: how many tries may run at once (threads; 1 is serial and deterministic).
-        no_act: DoJobber's no_act: the first Check of each job whose DEPS pass; no Run, no retry.
-        plan: a truthful plan: every job's Check once, nothing else, *including*
-            jobs downstream of one whose Check fails; ``report[name].plan`` says
-            'ok', 'would_run', 'ok_upstream_changes' or 'would_run_upstream_changes'.
-        verbose: DoJobber's one-line-per-phase trace on stderr.
-        debug: the trace plus tracebacks and Cleanup lines.
-        cleanup: run the Cleanups at the end; if False, call ``report.cleanup()`` later.
-        default_tries: TRIES of jobs that set none.
-        default_retry_delay: RETRY_DELAY of jobs that set none.
-        observers: callables receiving every engine event.
-        clock: the time source; a :class:`~dojob.clock.FakeClock` makes retries instant in tests.
-        executor: where tries run instead of the built-in threads: ``"processes"`` (a
-            process pool of ``workers``), ``"dask://host:port"`` or a ``distributed.Client``
-            (``pip install 'dojob[dask]'``), or any ``concurrent.futures.Executor``;
-            see :mod:`dojob.remote` for what travels and how ``global_storage`` merges.
-        global_storage: the dict shared by the jobs (``self.global_storage``); pass
-            one to seed it or to read it after the run (default: a fresh
-            :class:`~dojob.storage.SharedStorage`; pass one to keep its lock).
-        timeout: seconds for the whole run: then nothing new starts, running async
-            tries are cancelled and sync ones abandoned, the report says
-            ``stopped == "timeout"``, and the Cleanups run, together within
-            ``timeout`` seconds more (see :meth:`Session.cleanup`).
-        only: glob pattern(s) on job names: run those jobs and what they need (see :mod:`dojob.select`).
-        tags: tag(s): run the jobs with one of these TAGS (and what they need).
-        skip: glob pattern(s): treat those jobs as satisfied without a try; they
-            end ``skipped`` (named in the recap), what only they need is left out.
-        capacity: resource name -> units: at most that many tries USE it at once;
-            a CLAIM takes all its units.
-        retry_seed: seeds RETRY_JITTER's random delays (repeatable runs, tests).
-        strict: a Check that raises a programming error (``NameError``,
-            ``AttributeError``, ``TypeError``, ``ImportError``, ``SyntaxError``)
-            fails its try without calling Run.
-        handle_signals: while the run lasts, SIGINT and SIGTERM stop it instead of
-            raising wherever they land: the first starts nothing new, lets running
-            tries end within their bounds and runs the Cleanups, then the run raises
-            ``KeyboardInterrupt`` (:class:`~dojob.errors.Terminated` for SIGTERM);
-            a second abandons what still runs. Main thread only. Off by default:
-            signal handling belongs to the application (``dojob run`` turns it on).
-        history: record the run there and compare it with the runs before (a
-            path, a ``postgresql://`` URL, True for the per-user file, or a
-            :class:`dojob.history.History`); the report's ``history`` says what was found.
-        verify: after a converged run, every job's Check once more (no Run): a
-            job whose Check fails then is unstable and the report not a success.
+    ``roots`` are the root Job classes (or bound jobs, see :meth:`Job.bind`);
+    the keywords are described in :mod:`dojob.runner` (and README).
 
     Returns:
         The immutable :class:`~dojob.report.Report`.

@@ -473,7 +473,7 @@ def test_ctrl_c_with_threads_lets_running_tries_finish_then_cleans_up(tmp_path):
     assert "run stopped: interrupted (Ctrl-C)" in stdout.splitlines()
     events = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     finished = {e["job"]: e["status"] for e in events if e["event"] == "JobFinished"}
-    assert finished == {"Prepare": "ok", "Sleeper": "ok"}  # Root never started
+    assert finished == {"Prepare": "ok", "Sleeper": "ok", "Root": "interrupted"}  # Root never started
     verdict = [line for line in stdout.splitlines() if line.startswith("not converged in ")]
     assert verdict[0].endswith("2 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 1 interrupted")
 

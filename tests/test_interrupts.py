@@ -110,10 +110,12 @@ def _check(report, raised, log, injector, where) -> None:
                             "Root": Status.BLOCKED}, where  # fmt: skip
     else:
         assert raised is not None and report.stopped == "interrupted" and not report.success, where
-    for job in report.jobs.values():  # a job is interrupted only if it, or a job it waited for, was cut
-        if job.status is Status.INTERRUPTED and not job.tries:
-            assert job.blocked_by is not None and statuses[job.blocked_by] is Status.INTERRUPTED, where
+        assert Status.NOT_RUN not in statuses.values(), where  # the stop is why they never started
+    for job in report.jobs.values():  # never started: it waited for a cut job, or for nothing (the stop)
+        if job.status is Status.INTERRUPTED and not job.tries and job.blocked_by is not None:
+            assert statuses[job.blocked_by] is Status.INTERRUPTED, where
     seen = [e for e in injector.events if isinstance(e, (JobFinished, JobBlocked))]
+    assert sorted(e.job for e in seen) == sorted(statuses), where  # one ending per job in the event log
     for event in seen:  # the event log agrees with the report
         expected = Status.BLOCKED if isinstance(event, JobBlocked) else event.status
         assert statuses[event.job] is expected, (where, event)

@@ -10,7 +10,8 @@ from conftest import make_job
 
 import dojob
 from dojob import Mode, RunOptions
-from dojob.runner import Session, run_graph
+from dojob.runner import run_graph
+from dojob.session import Session
 
 
 def test_keywords_become_one_frozen_validated_object():

@@ -131,9 +131,10 @@ def test_stop_starts_nothing_new_and_finish_marks_the_rest():
     p.complete(first[1], False, 1.5)  # no retry once stopped: it had tries left, so it is interrupted
     assert not p.is_active()
     p.finish(2.0)
-    # J0 waited for a retry, J1 had a try left: interrupted, never failed; Root waited for them
-    assert p.status == [Status.INTERRUPTED, Status.INTERRUPTED, Status.NOT_RUN, Status.INTERRUPTED]
-    assert p.blocked_by[3] == "J0"
+    # J0 waited for a retry, J1 had a try left: interrupted, never failed; Root waited for them;
+    # J2 never started because of the stop: interrupted too, waiting for nothing
+    assert p.status == [Status.INTERRUPTED, Status.INTERRUPTED, Status.INTERRUPTED, Status.INTERRUPTED]
+    assert p.blocked_by[2] is None and p.blocked_by[3] == "J0"
     assert rec.of(RunStopping)[0].reason == "timeout" and rec.of(RunStopping)[0].running == 1
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..errors import PhaseTimeout
+from ..onloop import OnLoop, Stopped, arun_steps
 from ..plan import Planner
-from ..steps import OnLoop, Stopped, arun_steps
 from ..stopping import STOPPERS, Stop
 from ..sync import complete_from
 from ..tryproto import TryContext, attempt

@@ -331,3 +331,66 @@ def test_without_history_a_failed_run_s_change_is_forgotten_and_a_check_sees_wha
     off = cli("run", "svc.py:Service", *FAST, "--no-history", cwd=folder, env=env)
     assert off.returncode == 0 and json.loads((folder / "seen.json").read_text())[-1] == []
     assert not (folder / "restarts.json").exists()
+
+
+# -- cost: what a recorded run imports, and when ---------------------------------------------
+
+PROBE = """\
+    import json, os, sys
+    import dojob
+
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    WATCH = ("dojob.history.hook", "dojob.history.record", "dojob.history.store", "dojob.history.findings", "sqlite3")
+    AT_IMPORT = [m for m in WATCH if m in sys.modules]
+
+    class Probe(dojob.Job):
+        def Check(self, *a, **k):
+            import gc
+            with open(os.path.join(HERE, "probe.json"), "w") as fh:
+                json.dump({"import": AT_IMPORT, "frozen": gc.get_freeze_count() > 0}, fh)
+"""
+
+
+def test_regression_a_recorded_run_imports_its_history_modules_where_they_cost_no_full_collection(tmp_path):
+    # 10 000 jobs: importing the history modules after the jobs' classes existed and before the run
+    # froze them for the collector tipped a full collection over all of them (15-35 ms, most of the cost)
+    env = home_env(tmp_path)
+    (tmp_path / "probe.py").write_text(textwrap.dedent(PROBE), encoding="utf-8")
+    out = cli("run", "probe.py:Probe", *FAST, "--history", str(tmp_path / "h.sqlite3"), cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    # only the (small) hook is loaded before the jobs; the record, store and sqlite3 load in the frozen run
+    assert probe == {"import": ["dojob.history.hook"], "frozen": True}
+    off = cli("run", "probe.py:Probe", *FAST, "--no-history", cwd=tmp_path, env=env)
+    assert off.returncode == 0 and json.loads((tmp_path / "probe.json").read_text())["import"] == []
+
+
+def test_from_python_the_target_is_the_root_s_module_or_the_script(tmp_path):
+    env = home_env(tmp_path)
+    _jobs(tmp_path / "w")
+    history = str(tmp_path / "h.sqlite3")
+    script = tmp_path / "w" / "converge.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            import sys
+            import dojob
+            import jobs
+
+            class Local(dojob.DummyJob):
+                DEPS = [jobs.A]
+
+            root = jobs.Root if sys.argv[1:] == ["module"] else Local
+            report = dojob.run(root, history={history!r})
+            print(report.history.target)
+            """
+        ),
+        encoding="utf-8",
+    )
+    module = subprocess.run([sys.executable, str(script), "module"], capture_output=True, text=True, env=env)
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.strip() == "jobs:Root"  # as `dojob run jobs:Root` records it
+    local = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert local.stdout.strip() == f"{os.path.realpath(script)}:Local"
+    cli_run = cli("run", "jobs:Root", *FAST, "--history", history, cwd=script.parent, env=env)
+    assert cli_run.returncode == 0 and _last(history, env, tmp_path)["target"] == "jobs:Root"

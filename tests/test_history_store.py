@@ -239,3 +239,32 @@ def test_a_no_act_run_is_no_base_for_drift_and_does_not_break_a_streak(tmp_path)
     assert third.history.flapping == ["Again"]  # the look-only run in between is not one of the window's
     with open_store(str(db)) as store:
         assert [r["kind"] for r in store.runs(roots="Again")] == ["run", "run", "no_act", "run"]
+
+
+def test_changes_since_success_reads_back_only_as_far_as_a_run_the_job_succeeded_in(location):
+    names = ["Config", "Cert", "Restart", "Root"]
+    deps = [(), (), (0, 1), (2,)]
+
+    def write(statuses: dict[str, Status], success: bool = False) -> None:
+        report = _report(statuses, success=success)
+        store.write(build_record(report, started=0, ended=1, targets=None, options=[], target="t"), 3)
+
+    ok, changed, failed, blocked = Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED
+    with _connect(location) as store:
+        assert store.changes_since_success("t", names, deps) == {}  # no history yet
+        write({"Config": changed, "Cert": ok, "Restart": failed, "Root": blocked})
+        write({"Config": ok, "Cert": changed, "Restart": failed, "Root": blocked})
+        # the same graph with a job less (a subset): Restart not in it, so its changes still count
+        write({"Config": changed, "Cert": ok})
+        assert store.changes_since_success("t", names, deps) == {"Restart": frozenset({"Config", "Cert"})}
+        assert store.changes_since_success("t", names, deps, lookback=1) == {"Restart": frozenset({"Config"})}
+        assert store.changes_since_success("other", names, deps) == {}  # another target's runs are not read
+        # Restart succeeds: what changed before (and in that same run: it ran after its DEPS) is seen
+        write({"Config": changed, "Cert": ok, "Restart": changed, "Root": ok}, success=True)
+        assert store.changes_since_success("t", names, deps) == {}
+        # a job new to the history (or renamed) never succeeded: it is owed every change in the runs read
+        write({"Config": changed, "Cert": ok, "Restart": failed, "Root": blocked})
+        assert store.changes_since_success("t", ["Config", "Cert", "Reload", "Root"], deps) == {
+            "Reload": frozenset({"Config", "Cert"})
+        }
+        assert store.changes_since_success("t", names, deps) == {"Restart": frozenset({"Config"})}

@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 from ..observe import one_line
 from . import DEFAULT_FLAP_WINDOW, History, HistoryError, backend_of, default_location, display_location
-from .findings import flap_words, when
 
 __all__ = ["add_history_parser", "add_options", "history_of", "main", "option_names", "warn_through"]
 
@@ -219,6 +218,7 @@ def _names(names: list[str], limit: int = 10) -> str:
 
 def _run_lines(run: dict[str, Any]) -> list[str]:
     from ..recap import format_seconds
+    from .findings import flap_words, when
 
     check = "check: " if run["kind"] == "plan" else ""
     stopped = f" (stopped: {one_line(run['stopped'], 40)})" if run["stopped"] else ""
@@ -310,6 +310,8 @@ def _show(store: Any, words: list[str], ns: argparse.Namespace, out: TextIO) -> 
         if ns.json:
             out.write(json.dumps(rows_, indent=2) + "\n")
             return 0
+        from .findings import when
+
         rows = [
             [str(r["run"]), when(r["started"]), r["status"], str(r["tries"]), _elapsed(r["elapsed"])]
             + [one_line(_notes(r), 500)]

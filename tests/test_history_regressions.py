@@ -394,3 +394,52 @@ def test_from_python_the_target_is_the_root_s_module_or_the_script(tmp_path):
     assert local.stdout.strip() == f"{os.path.realpath(script)}:Local"
     cli_run = cli("run", "jobs:Root", *FAST, "--history", history, cwd=script.parent, env=env)
     assert cli_run.returncode == 0 and _last(history, env, tmp_path)["target"] == "jobs:Root"
+
+
+def test_regression_a_recorded_run_leaves_the_wal_for_the_next_run_instead_of_syncing_at_exit(tmp_path):
+    # closing the last connection checkpointed the history and deleted its WAL (two fsyncs at exit),
+    # and the next run created it again (two more): most of a converged run's wall-clock cost
+    env = home_env(tmp_path)
+    jobs = _jobs(tmp_path / "w")
+    history = tmp_path / "h.sqlite3"
+    for _ in range(2):
+        assert _run(jobs, env, str(history)).returncode == 0
+        assert Path(f"{history}-wal").exists()  # the process ended without a checkpoint
+    runs = json.loads(cli("history", "--history", str(history), "--json", cwd=tmp_path, env=env).stdout)
+    assert [r["id"] for r in runs] == [1, 2]  # both committed, read back from the WAL
+
+
+def test_one_process_keeps_one_connection_per_history(tmp_path):
+    # (SQLite itself holds back the file descriptor of a closed connection while another one of the same
+    # process has the file open, and reuses it: the count stays put, it does not grow with the runs)
+    env = home_env(tmp_path)
+    _jobs(tmp_path / "w")
+    history = tmp_path / "h.sqlite3"
+    code = textwrap.dedent(
+        f"""\
+        import os, sys, time
+        sys.path.insert(0, {str(tmp_path / "w")!r})
+        import dojob, jobs
+
+        def opened():
+            time.sleep(0.3)  # the keeper closes the connection kept before in its own thread
+            n = 0
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    n += os.readlink(f"/proc/self/fd/{{fd}}").startswith({str(history)!r})
+                except OSError:  # (the listing's own fd, closed by now)
+                    pass
+            return n
+
+        counts = []
+        for runs in (3, 12):
+            for _ in range(runs):
+                assert dojob.run(jobs.Root, history={str(history)!r}).history.run_id is not None
+            counts.append(opened())
+        print(counts)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    three, fifteen = json.loads(out.stdout)
+    assert three == fifteen <= 4, (three, fifteen)  # the file, its WAL and shared memory, one held-back fd

@@ -111,7 +111,8 @@ class _Recorder:
             changes = store.changes_since_success(self.key, graph.names, graph.deps)
         except Exception as exc:
             self.read_error = _error_text(exc, history)
-            changes = {}
+            store.close()  # (not kept: it may be broken)
+            return {}
         if store.backend == "sqlite":
             self.store = store  # kept for the record: one connection per run (it holds no lock meanwhile)
         else:
@@ -182,8 +183,10 @@ class _Recorder:
                 store = open_store(history.location, create_folder=history.create_folder)
             try:
                 store.write(record, history.flap_window)
-            finally:
-                store.close_soon()
+            except BaseException:
+                store.close()  # (not kept: it may be broken)
+                raise
+            store.close_soon()
         except HistoryError as exc:
             findings.warning = f"history not recorded: {_error_text(exc, history)}"
         except Exception as exc:  # a driver's error, a full disk...: the run goes on

@@ -35,8 +35,9 @@ def path_of(location: str) -> str:
 class SQLiteStore(Store):
     backend = "sqlite"
     placeholder = "?"
-    #: The database file, resolved (what the keeper keeps a connection to).
+    #: The database file, resolved, and its (device, inode) when opened (see :func:`_keep`).
     path = ""
+    ident: tuple[int, int] = (0, 0)
 
     def _begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -48,7 +49,7 @@ class SQLiteStore(Store):
         return int(self.execute(sql, params).lastrowid)
 
     def close_soon(self) -> None:
-        """Hand the connection to this process's keeper instead of closing it (see :func:`_keeper`).
+        """Keep the connection open for this process's next run instead of closing it (see :func:`_keep`).
 
         Closing the last connection to a WAL database checkpoints it (two fsyncs)
         and deletes the WAL, so the next run creates it again (two more fsyncs:
@@ -59,41 +60,53 @@ class SQLiteStore(Store):
         """
         conn, self.conn = self.conn, None
         if conn is not None:
-            _keep(self.path, conn)
+            _keep(self.path, conn, self.ident)
 
 
-#: The keeper's inbox: ``(path, connection)`` to keep, closing the one kept before for that path.
-_inbox: Any = None
-_inbox_lock = threading.Lock()
+#: Path -> the connection kept open for the process's next run, and the file's (device, inode) then.
+_kept: dict[str, tuple[Any, tuple[int, int]]] = {}
+_kept_lock = threading.Lock()
 
 
-def _keeper(inbox: Any) -> None:
-    """Keep the newest connection to each history file open for as long as the process lives.
-
-    A daemon thread's frame outlives the interpreter's shutdown, so what it
-    holds is never closed: the process ends without a checkpoint. The
-    connection kept before is closed when a newer one arrives, which is open
-    then, so that close is not the last and checkpoints nothing either.
-    """
-    kept: dict[str, Any] = {}
-    while True:
-        path, conn = inbox.get()
-        old = kept.pop(path, None)
-        kept[path] = conn
-        if old is not None:
-            with contextlib.suppress(Exception):
-                old.close()
+def _hold(kept: dict[str, Any]) -> None:
+    """Hold ``kept`` in a daemon thread's frame: the interpreter's shutdown never frees it, so the
+    kept connections are never closed and the process ends without a checkpoint."""
+    threading.Event().wait()
 
 
-def _keep(path: str, conn: Any) -> None:
-    global _inbox
-    with _inbox_lock:
-        if _inbox is None:
-            import queue
+def _keep(path: str, conn: Any, ident: tuple[int, int]) -> None:
+    """Keep ``conn`` for the next run of this process; one per file (another one is closed: not the
+    last connection then, it checkpoints nothing)."""
+    with _kept_lock:
+        if not _kept and not any(t.name == "dojob-history-keeper" for t in threading.enumerate()):
+            threading.Thread(target=_hold, args=(_kept,), name="dojob-history-keeper", daemon=True).start()
+        if path not in _kept:
+            _kept[path] = (conn, ident)
+            return
+    with contextlib.suppress(Exception):
+        conn.close()
 
-            _inbox = queue.SimpleQueue()
-            threading.Thread(target=_keeper, args=(_inbox,), name="dojob-history-keeper", daemon=True).start()
-    _inbox.put((path, conn))
+
+def _take(path: str) -> Any:
+    """The connection kept for ``path``, if the file is still the one it was opened on."""
+    with _kept_lock:
+        item = _kept.pop(path, None)
+    if item is None:
+        return None
+    conn, ident = item
+    if _ident(path) != ident:  # removed or replaced since: that connection writes to the old file
+        with contextlib.suppress(Exception):
+            conn.close()
+        return None
+    return conn
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def connect(location: str, *, create_folder: bool = False, migrate: bool = True) -> SQLiteStore:
@@ -104,6 +117,17 @@ def connect(location: str, *, create_folder: bool = False, migrate: bool = True)
     """
     path = os.path.expanduser(path_of(location))
     shown = display_location(location)
+    real = os.path.realpath(path)
+    kept = _take(real)
+    if kept is not None:  # this process's last run left it open: same file, same settings
+        store = SQLiteStore(kept, shown)
+        store.path, store.ident = real, _ident(real) or (0, 0)
+        try:
+            if store.version() == SCHEMA_VERSION:
+                return store
+        except sqlite3.Error:
+            pass
+        store.close()  # migrated by another dojob meanwhile, or broken: open it afresh (and say why)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         if create_folder:
@@ -116,7 +140,7 @@ def connect(location: str, *, create_folder: bool = False, migrate: bool = True)
     except sqlite3.Error as exc:
         raise HistoryError(f"{shown}: {exc}") from None
     store = SQLiteStore(conn, shown)
-    store.path = os.path.realpath(path)
+    store.path, store.ident = real, _ident(real) or (0, 0)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()

@@ -443,3 +443,32 @@ def test_one_process_keeps_one_connection_per_history(tmp_path):
     assert out.returncode == 0, out.stderr
     three, fifteen = json.loads(out.stdout)
     assert three == fifteen <= 4, (three, fifteen)  # the file, its WAL and shared memory, one held-back fd
+
+
+def test_a_kept_connection_is_not_used_once_its_file_was_replaced_or_upgraded(tmp_path):
+    env = home_env(tmp_path)
+    _jobs(tmp_path / "w")
+    history = tmp_path / "h.sqlite3"
+    code = textwrap.dedent(
+        f"""\
+        import glob, os, sqlite3, sys, warnings
+        sys.path.insert(0, {str(tmp_path / "w")!r})
+        import dojob, jobs
+        path = {str(history)!r}
+        print(dojob.run(jobs.Root, history=path).history.run_id)
+        for name in glob.glob(path + "*"):  # someone starts the history afresh
+            os.remove(name)
+        print(dojob.run(jobs.Root, history=path).history.run_id)
+        with sqlite3.connect(path) as conn:  # a newer dojob migrated it
+            conn.execute("UPDATE schema_version SET version = 99")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            print(dojob.run(jobs.Root, history=path).history.run_id)
+        print(len(caught), str(caught[0].message) if caught else "")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    first, second, third, warned = out.stdout.splitlines()
+    assert (first, second, third) == ("1", "1", "None")  # the new file got run 1; the upgraded one is left alone
+    assert warned.startswith("1 ") and "history schema v99 is newer than this dojob's" in warned

@@ -472,3 +472,27 @@ def test_a_kept_connection_is_not_used_once_its_file_was_replaced_or_upgraded(tm
     first, second, third, warned = out.stdout.splitlines()
     assert (first, second, third) == ("1", "1", "None")  # the new file got run 1; the upgraded one is left alone
     assert warned.startswith("1 ") and "history schema v99 is newer than this dojob's" in warned
+
+
+def test_the_async_driver_reads_the_changes_owed_too(tmp_path):
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    (folder / "svc.py").write_text(textwrap.dedent(RESTART), encoding="utf-8")
+    history = str(tmp_path / "h.sqlite3")
+    code = textwrap.dedent(
+        f"""\
+        import asyncio, os, sys
+        sys.path.insert(0, {str(folder)!r})
+        import dojob, svc
+        os.environ["RESTART_FAILS"] = "1"
+        print(asyncio.run(dojob.arun(svc.Service, history={history!r}, default_retry_delay=0)).success)
+        del os.environ["RESTART_FAILS"]
+        print(asyncio.run(dojob.arun(svc.Service, history={history!r})).success)
+        """
+    )
+    env = home_env(tmp_path, WANT="v1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
+    assert json.loads((folder / "seen.json").read_text())[2:] == [["Config"], ["Config"]]
+    assert json.loads((folder / "restarts.json").read_text()) == 1

@@ -48,7 +48,7 @@ class Findings:
     Attributes:
         run_id: the run's id in the history (None: not recorded).
         location: the history it was recorded in (no password).
-        target: the runs it was compared with: same root jobs.
+        target: the runs it was compared with: the same target (see :func:`.record.target_key`).
         drifted: jobs converged in the last converged run that needed their Run now.
         drift_base, drift_since: that run's id and end time.
         flapping: jobs that changed in each of the last ``flap_window`` runs.

@@ -9,14 +9,21 @@ The history already holds a few runs of the same graph, as it would on the hundr
 run. Target: the fresh-process cost <= 5%.
 Exit 1 if the target is missed.
 
-Usage: python benchmarks/bench_history.py [--jobs N] [--repeat N]
+On a shared machine wall and CPU times are noisy: ``--callgrind`` also counts the
+instructions of one fresh process of each under valgrind's callgrind (deterministic
+to a fraction of a percent), and the modules a recorded run imports are timed with
+``python -X importtime`` (the least of several runs).
+
+Usage: python benchmarks/bench_history.py [--jobs N] [--repeat N] [--callgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,10 +72,55 @@ def _fresh(target: str, extra: list[str], env: dict[str, str]) -> tuple[float, f
     return took, cpu
 
 
+def _imported(target: str, extra: list[str], env: dict[str, str]) -> dict[str, int]:
+    """Module -> its own import time (microseconds) in one ``dojob run`` process (``-X importtime``)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dojob", "run", target, "--no-progress", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    found = {}
+    for line in out.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", line)
+        if match:
+            found[match.group(2)] = int(match.group(1))
+    return found
+
+
+def _history_imports(target: str, history: str, env: dict[str, str], repeat: int) -> tuple[float, list[str]]:
+    """Seconds spent importing the modules only a recorded run imports (least of ``repeat``), and which."""
+    best: dict[str, int] = {}
+    plain: set[str] = set()
+    for _ in range(repeat):
+        plain |= set(_imported(target, ["--no-history"], env))
+        for name, took in _imported(target, ["--history", history], env).items():
+            best[name] = min(took, best.get(name, took))
+    only = sorted(name for name in best if name not in plain)
+    return sum(best[name] for name in only) / 1e6, only
+
+
+def _instructions(target: str, extra: list[str], env: dict[str, str], folder: str) -> int | None:
+    """Instructions one ``dojob run`` process executes, counted by callgrind (None: no valgrind)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    out = subprocess.run(
+        [valgrind, "--tool=callgrind", f"--callgrind-out-file={os.path.join(folder, 'callgrind.out')}"]
+        + [sys.executable, "-m", "dojob", "run", target, "--no-progress", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    return int(match.group(1)) if match else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions under valgrind")
     opts = parser.parse_args(argv)
     import dojob
     from dojob.history import open_store
@@ -128,34 +180,33 @@ def main(argv: list[str] | None = None) -> int:
             store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
             writes.append(time.perf_counter() - t0)
         store.close()
-        for _ in range(opts.repeat):  # what a run adds: open, build, write, close (as dojob.run does it)
+        graph = report.graph
+        for _ in range(opts.repeat):  # what a run adds: open, read what is owed, build, write, close (as dojob.run)
             t0 = time.perf_counter()
             store = open_store(inproc)
-            store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[]), 3)
+            store.changes_since_success("bench:Root", graph.names, graph.deps)
+            store.write(build_record(report, started=0.0, ended=1.0, targets=None, options=[], target="bench:Root"), 3)
             store.close_soon()
             whole.append(time.perf_counter() - t0)
-        imports = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import time, dojob; t = time.perf_counter(); import dojob.history.hook, "
-                "dojob.history.sqlite, dojob.history.record; print(time.perf_counter() - t)",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        loaded, modules = _history_imports(target, history, env, 5)
         print("in-process dojob.run(root) / dojob.run(root, history=path):")
         cost = min(recorded) / min(plain) * 100 - 100
         print(f"  {min(plain) * 1e3:.1f} ms / {min(recorded) * 1e3:.1f} ms (best): {cost:+.1f}%")
         print(f"  building and writing the record alone: {min(writes) * 1e3:.2f} ms (best)")
-        loaded = float(imports.stdout or "nan")
         added = min(whole) + loaded
         print(
-            f"  opening, recording, closing: {min(whole) * 1e3:.2f} ms, importing the history modules "
-            f"(sqlite3 included): {loaded * 1e3:.1f} ms: {added * 1e3:.1f} ms, {added / min(without) * 100:.1f}% "
-            "of the best fresh run"
+            f"  opening, reading, recording, closing: {min(whole) * 1e3:.2f} ms; importing what only "
+            f"a recorded run imports ({len(modules)} modules, sqlite3 included; -X importtime, least of 5): "
+            f"{loaded * 1e3:.1f} ms; together {added * 1e3:.1f} ms, {added / min(without) * 100:.1f}% of the best "
+            "fresh run"
         )
+        if opts.callgrind:
+            counts = [_instructions(target, extra, env, tmp) for extra in (["--no-history"], ["--history", history])]
+            if None in counts:
+                print("  callgrind: valgrind is missing or failed")
+            else:
+                a, b = counts
+                print(f"  instructions (callgrind), one fresh run each: {a:,} / {b:,}: {(b / a - 1) * 100:+.2f}%")
         size = sum(os.path.getsize(p) for p in (inproc, inproc + "-wal") if os.path.exists(p))
         runs = 1 + 2 * opts.repeat
         print(f"  history size: {size / 1024:.0f} KiB for {runs} runs of {opts.jobs} jobs")

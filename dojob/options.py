@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -63,6 +63,8 @@ class RunOptions:
     capacity: dict[str, int] | None = None
     retry_seed: int | None = None
     strict: bool = False
+    #: job name -> names of its DEPS that changed in earlier recorded runs since it last succeeded (dojob.history)
+    changed_before: Mapping[str, frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         _workers(self.workers)

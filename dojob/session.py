@@ -31,17 +31,23 @@ if TYPE_CHECKING:
     from .remote import RemoteTries
 
 
-def _changed_deps(graph: JobGraph, status: list[Status]) -> Callable[[int], tuple]:
-    """For job ``index``, its DEPS that converged through their Run in this run (see ``Job.changed_deps``)."""
+def _changed_deps(graph: JobGraph, status: list[Status], before: Any = None) -> Callable[[int], tuple]:
+    """For job ``index``, its DEPS that converged through their Run in this run (see ``Job.changed_deps``),
+    and those ``before`` names for it (changed in earlier runs since it last succeeded: dojob.history)."""
     deps = graph.deps
     specs = graph.specs
     changed = Status.CHANGED
+    index_of = graph.index
+    earlier = {
+        index_of[n]: {index_of[d] for d in ds if d in index_of} for n, ds in (before or {}).items() if n in index_of
+    }
 
     def changed_deps(index: int) -> tuple:
         mine = deps[index]
+        seen = earlier.get(index, ())
         for d in mine:  # (no list made in the common case: nothing changed)
-            if status[d] is changed:
-                return ChangedDeps([specs[d].cls for d in mine if status[d] is changed])
+            if status[d] is changed or d in seen:
+                return ChangedDeps([specs[d].cls for d in mine if status[d] is changed or d in seen])
         return NO_CHANGES
 
     return changed_deps
@@ -96,7 +102,7 @@ class Session:
             now=self.now,
             strict=options.strict,
         )
-        self.ctx.changed_deps = _changed_deps(graph, self.planner.status)
+        self.ctx.changed_deps = _changed_deps(graph, self.planner.status, options.changed_before)
         self._cleaned = False
         self.remote: RemoteTries | None = None
 

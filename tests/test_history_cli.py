@@ -45,7 +45,7 @@ def test_history_is_on_by_default_under_xdg_state_home(world, tmp_path):
     assert default.is_file()
     assert not (tmp_path / ".local").exists()
     runs = _json(_history(world, env, "--json"))
-    assert [r["id"] for r in runs] == [1] and runs[0]["target"] == "Root"
+    assert [r["id"] for r in runs] == [1] and runs[0]["target"] == f"{os.path.realpath(world)}:Root"
 
 
 def test_without_xdg_state_home_the_history_goes_under_home_local_state(world, tmp_path):
@@ -84,7 +84,8 @@ def test_the_record_holds_who_where_what_and_option_names_never_values(world, tm
     out = _run(world, env, "--history", location, "--set", f"token={secret}", "--arg", secret, "-j", "2")
     assert out.returncode == 0, out.stderr
     run = _json(_history(world, env, "--history", location, "show", "last", "--json"))
-    assert run["targets"] == [f"{world}:Root"] and run["target"] == "Root"
+    assert run["targets"] == [f"{world}:Root"] and run["target"] == f"{os.path.realpath(world)}:Root"
+    assert run["roots"] == "Root"
     assert run["host"] == socket.gethostname()
     assert run["user"] == getpass.getuser()
     assert run["cwd"] == str(world.parent)
@@ -207,9 +208,10 @@ def test_history_text_views(world, tmp_path):
     heads = [line for line in listing.stdout.splitlines() if line.startswith("run ")]
     assert len(heads) == 3
     assert re.match(
-        r"run 1  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  Root  converged in .*: 1 ok, 3 changed, 0 failed", heads[0]
+        r"run 1  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  world.py:Root  converged in .*: 1 ok, 3 changed, 0 failed",
+        heads[0],
     )
-    assert "  Bad  not converged in " in heads[2] and "1 ok, 0 changed, 1 failed, 1 blocked" in heads[2]
+    assert "  world.py:Bad  not converged in " in heads[2] and "1 ok, 0 changed, 1 failed, 1 blocked" in heads[2]
     assert "       changed: Stable, Drifty, Flappy" in listing.stdout
     assert _history(world, env, "Root").stdout.count("\nrun ") + 1 == 2
     assert _history(world, env, f"{world}:Bad").stdout.startswith("run 3 ")

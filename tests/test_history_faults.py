@@ -163,7 +163,7 @@ def test_a_newer_schema_is_left_alone(world, tmp_path):
         conn.execute("UPDATE schema_version SET version = 99")
     out = _run(world, env, "--history", str(db))
     assert out.returncode == 0
-    _one_warning(out, "history schema v99 is newer than this dojob's (v2): upgrade dojob")
+    _one_warning(out, "history schema v99 is newer than this dojob's (v3): upgrade dojob")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
 
@@ -191,13 +191,17 @@ def test_concurrent_writers_all_land(tmp_path, location):
     for n in range(4):
         (tmp_path / f"w{n}").mkdir()
         worlds.append(write_world(tmp_path / f"w{n}"))
-    assert _run(write_world(tmp_path), env, "--history", location).returncode == 0  # the schema exists
+    # one target: the module `world:Root`, found in each run's own folder (a file target would be
+    # five targets: each world.py's own history)
+    write_world(tmp_path)
+    first = cli("run", "world:Root", *FAST, "--history", location, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr  # the schema exists
     started = tmp_path / "held"
     holder = _holder(location, started, 1.5)
     wait_for(started)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "dojob", "run", f"{w}:Root", *FAST, "--history", location],
+            [sys.executable, "-m", "dojob", "run", "world:Root", *FAST, "--history", location, "--lock", "run.lock"],
             cwd=w.parent,
             env=env,
             stdout=subprocess.PIPE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,19 @@ def test_a_v1_history_is_migrated_and_its_runs_kept(tmp_path, location):
     env = home_env(tmp_path)
     runs = json.loads(cli("history", "--history", location, "--json", cwd=tmp_path, env=env).stdout)
     assert [(r["id"], r["version"], r["verified"], r["drifted"]) for r in runs] == [(1, "0.0.1", None, [])]
+    # v3: the old run's target is its TARGET resolved against the folder it ran in; its root, kept apart
+    assert [(r["target"], r["roots"]) for r in runs] == [(os.path.realpath("/old.py") + ":Root", "Root")]
     store = _connect(location)
-    assert store.version() == SCHEMA_VERSION == 2
-    # the next run is compared with the migrated one: Setup was ok then and needed its Run now
+    assert store.version() == SCHEMA_VERSION == 3
+    # the next run of that file is compared with the migrated one: Setup was ok then and needed its Run now
     new = store.write(
         build_record(
-            _report({"Setup": Status.CHANGED, "Root": Status.OK}), started=2e9, ended=2e9, targets=None, options=[]
+            _report({"Setup": Status.CHANGED, "Root": Status.OK}),
+            started=2e9,
+            ended=2e9,
+            targets=["old.py:Root"],
+            options=[],
+            target=os.path.realpath("/old.py") + ":Root",
         ),
         3,
     )
@@ -108,7 +116,7 @@ def test_old_runs_are_pruned_per_target(location):
             3,
             keep=3,
         )
-        assert [r["id"] for r in store.runs("Root")] == ids[2:]
+        assert [r["id"] for r in store.runs(roots="Root")] == ids[2:]
         assert [r["id"] for r in store.runs(None)] == [*ids[2:], other.id]
         assert store._all("SELECT COUNT(*) FROM errors")[0][0] == 3
         assert store._all("SELECT COUNT(*) FROM graphs")[0][0] == 4
@@ -230,4 +238,33 @@ def test_a_no_act_run_is_no_base_for_drift_and_does_not_break_a_streak(tmp_path)
     third = dojob.run(job, history=db)
     assert third.history.flapping == ["Again"]  # the look-only run in between is not one of the window's
     with open_store(str(db)) as store:
-        assert [r["kind"] for r in store.runs("Again")] == ["run", "run", "no_act", "run"]
+        assert [r["kind"] for r in store.runs(roots="Again")] == ["run", "run", "no_act", "run"]
+
+
+def test_changes_since_success_reads_back_only_as_far_as_a_run_the_job_succeeded_in(location):
+    names = ["Config", "Cert", "Restart", "Root"]
+    deps = [(), (), (0, 1), (2,)]
+
+    def write(statuses: dict[str, Status], success: bool = False) -> None:
+        report = _report(statuses, success=success)
+        store.write(build_record(report, started=0, ended=1, targets=None, options=[], target="t"), 3)
+
+    ok, changed, failed, blocked = Status.OK, Status.CHANGED, Status.FAILED, Status.BLOCKED
+    with _connect(location) as store:
+        assert store.changes_since_success("t", names, deps) == {}  # no history yet
+        write({"Config": changed, "Cert": ok, "Restart": failed, "Root": blocked})
+        write({"Config": ok, "Cert": changed, "Restart": failed, "Root": blocked})
+        # the same graph with a job less (a subset): Restart not in it, so its changes still count
+        write({"Config": changed, "Cert": ok})
+        assert store.changes_since_success("t", names, deps) == {"Restart": frozenset({"Config", "Cert"})}
+        assert store.changes_since_success("t", names, deps, lookback=1) == {"Restart": frozenset({"Config"})}
+        assert store.changes_since_success("other", names, deps) == {}  # another target's runs are not read
+        # Restart succeeds: what changed before (and in that same run: it ran after its DEPS) is seen
+        write({"Config": changed, "Cert": ok, "Restart": changed, "Root": ok}, success=True)
+        assert store.changes_since_success("t", names, deps) == {}
+        # a job new to the history (or renamed) never succeeded: it is owed every change in the runs read
+        write({"Config": changed, "Cert": ok, "Restart": failed, "Root": blocked})
+        assert store.changes_since_success("t", ["Config", "Cert", "Reload", "Root"], deps) == {
+            "Reload": frozenset({"Config", "Cert"})
+        }
+        assert store.changes_since_success("t", names, deps) == {"Restart": frozenset({"Config"})}

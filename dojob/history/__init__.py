@@ -4,12 +4,14 @@ A :class:`History` says where runs are recorded (a SQLite file or a
 ``postgresql://`` URL) and how; ``dojob.run(..., history=...)`` and the ``dojob``
 command record every run there, then compare it with the runs before it:
 
-* a job that was ``ok`` in the last converged run and needs its Run now has
-  *drifted*;
+* a job that was converged in the last converged run that looked at it and
+  needs its Run now has *drifted*;
 * a job that changed in each of the last K runs (this one included) is flagged:
   is it idempotent?
 * with ``verify=True`` every job's Check is called once more after a converged
-  run: a job whose Check fails then is *unstable*.
+  run: a job whose Check fails then is *unstable*;
+* each job's ``changed_deps`` also holds its DEPS that changed in recorded runs
+  since it last succeeded (read once, when the run starts).
 
 Recording never costs the run: a history that cannot be opened or written
 produces one warning (see :attr:`History.warn`) and the run's verdict is
@@ -106,8 +108,9 @@ class History:
     Args:
         location: a SQLite file path, ``sqlite:///PATH`` or ``postgresql://...``;
             ``True`` for :func:`default_location`.
-        targets: what was asked for, as the ``dojob`` command's TARGETs
-            (default: the root jobs' names).
+        targets: what was asked for, as the ``dojob`` command's TARGETs; the
+            runs compared are those of the same TARGETs, their files resolved
+            (default: each root job's ``module:Name``, see :func:`.record.target_key`).
         options: the option *names* given (never their values).
         flap_window: K: a job that changed in each of the last K runs is flagged.
         warn: called with one line when the history cannot be used

@@ -48,12 +48,15 @@ class Findings:
     Attributes:
         run_id: the run's id in the history (None: not recorded).
         location: the history it was recorded in (no password).
-        target: the runs it was compared with: same root jobs.
+        target: the runs it was compared with: the same target (see :func:`.record.target_key`).
         drifted: jobs converged in the last converged run that needed their Run now.
         drift_base, drift_since: that run's id and end time.
         flapping: jobs that changed in each of the last ``flap_window`` runs.
         unstable: job -> error, for jobs whose Check failed when verified after the run.
-        verified: True/False after a verification, None if there was none.
+        verified: True/False after a verification, None if there was none (or it was stopped
+            before it found anything).
+        verify_stopped: what stopped the verification (``interrupted``, ``terminated``,
+            ``timeout``), if something did: the jobs it did not reach are not verified.
         warning: why the run was not recorded, if it was not.
     """
 
@@ -67,6 +70,7 @@ class Findings:
     flap_window: int = 3
     unstable: dict[str, str] = field(default_factory=dict)
     verified: bool | None = None
+    verify_stopped: str | None = None
     warning: str | None = None
     history: Any = None
 
@@ -81,6 +85,10 @@ class Findings:
             lines.append(f"{paint('UNSTABLE', '31;1')}  {one_line(name, 200)} (Check fails after the run): {error}")
         if len(self.unstable) > 20:
             lines.append(f"... and {len(self.unstable) - 20} more unstable jobs")
+        if self.verify_stopped:
+            lines.append(
+                paint(f"NOT VERIFIED  the verification was stopped ({one_line(self.verify_stopped, 40)})", "33;1")
+            )
         if self.drifted:
             lines.append(
                 paint(f"drifted since {when(self.drift_since)} (run {self.drift_base}): ", "33;1")

@@ -21,12 +21,22 @@ import sys
 import zlib
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..observe import one_line
 
-__all__ = ["MAX_ERROR_CHARS", "RunRecord", "build_record", "error_first_line", "iso", "pack_names", "unpack_names"]
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "RunRecord",
+    "build_record",
+    "error_first_line",
+    "iso",
+    "pack_names",
+    "resolve",
+    "roots_key",
+    "target_key",
+    "unpack_names",
+]
 
 #: Longest error line kept (characters).
 MAX_ERROR_CHARS = 300
@@ -81,36 +91,64 @@ def unpack_names(data: bytes) -> list[str]:
     return json.loads(zlib.decompress(bytes(data)).decode("utf-8", "surrogatepass"))
 
 
-@dataclass
 class RunRecord:
-    """One run as the history keeps it (see :mod:`dojob.history.schema`)."""
+    """One run as the history keeps it (see :mod:`dojob.history.schema`).
 
-    started: str
-    ended: str
-    target: str
-    targets: list[str]
-    kind: str  #: "run", or "plan" for a ``dojob check``
-    host: str
-    username: str
-    cwd: str
-    version: str
-    options: list[str]
-    verdict: str
-    success: bool
-    stopped: str | None
-    counts: dict[str, int]
-    elapsed: float
-    names: Sequence[str]
-    status_names: list[str]
-    statuses: bytes  #: one index into status_names per job
-    tries: array
-    times: array
-    errors: list[tuple[int, str]]
-    findings: dict[str, Any] = field(default_factory=dict)
-    verified: bool | None = None
-    id: int | None = None
-    #: Jobs that run every time by design (RunonlyJob): never flagged for changing every time.
-    always_run: frozenset[str] = frozenset()
+    A plain class with slots, not a dataclass: it is defined on every recorded
+    run's path, where a dataclass's generated methods cost a millisecond.
+    """
+
+    __slots__ = (
+        "started", "ended", "target", "targets", "kind", "host", "username", "cwd", "version", "options",
+        "verdict", "success", "stopped", "counts", "elapsed", "names", "status_names", "statuses", "tries",
+        "times", "errors", "findings", "verified", "id", "always_run", "roots",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        started: str,
+        ended: str,
+        target: str,
+        targets: list[str],
+        kind: str,
+        host: str,
+        username: str,
+        cwd: str,
+        version: str,
+        options: list[str],
+        verdict: str,
+        success: bool,
+        stopped: str | None,
+        counts: dict[str, int],
+        elapsed: float,
+        names: Sequence[str],
+        status_names: list[str],
+        statuses: bytes,
+        tries: array,
+        times: array,
+        errors: list[tuple[int, str]],
+        findings: dict[str, Any] | None = None,
+        verified: bool | None = None,
+        id: int | None = None,
+        always_run: frozenset[str] = frozenset(),
+        roots: str | None = None,
+    ) -> None:
+        self.started, self.ended, self.target, self.targets = started, ended, target, targets
+        self.kind = kind  #: "run", "plan" for a ``dojob check``, "no_act" for DoJobber's look-only run
+        self.host, self.username, self.cwd, self.version, self.options = host, username, cwd, version, options
+        self.verdict, self.success, self.stopped, self.counts, self.elapsed = verdict, success, stopped, counts, elapsed
+        self.names, self.status_names, self.statuses = names, status_names, statuses  #: one index per job
+        self.tries, self.times, self.errors = tries, times, errors
+        self.findings = {} if findings is None else findings
+        self.verified, self.id = verified, id
+        #: Jobs that run every time by design (RunonlyJob): never flagged for changing every time.
+        self.always_run = always_run
+        #: The root jobs' names, joined by commas (what ``dojob history ROOT`` matches).
+        self.roots = target if roots is None else roots
+
+    def __repr__(self) -> str:
+        return f"RunRecord(id={self.id!r}, target={self.target!r}, kind={self.kind!r}, verdict={self.verdict!r})"
 
     def status_of(self) -> list[str]:
         """Each job's status value string, in order."""
@@ -127,9 +165,47 @@ class RunRecord:
         return zlib.decompress(bytes(statuses)), _unlittle("I", bytes(tries)), _unlittle("f", bytes(times))
 
 
-def target_key(roots: Sequence[str]) -> str:
-    """What runs of the same graph share: its root jobs' names, joined by commas."""
+def roots_key(roots: Sequence[str]) -> str:
+    """The root jobs' names, joined by commas (what ``dojob history ROOT`` matches)."""
     return ",".join(roots)
+
+
+def resolve(target: str, cwd: str | None = None) -> str:
+    """A TARGET with its file resolved (symlinks too) against ``cwd`` (default: the current folder).
+
+    ``world.py:Root`` -> ``/srv/world.py:Root``; a module's (``pkg.jobs:Root``) is kept as given.
+    """
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where:
+        return target
+    path = where if cwd is None else os.path.join(cwd, where)
+    if where.endswith(".py") or os.sep in where or "/" in where or os.path.isfile(path):
+        return f"{os.path.realpath(path)}:{attr}"
+    return target
+
+
+def target_key(targets: Sequence[str] | None, graph: Any = None, roots: Sequence[str] = ()) -> str:
+    """What runs of the same target share: each TARGET with its file resolved, joined by commas.
+
+    ``targets`` are the ``dojob`` command's (``file.py:Root``, ``package.module:Root``):
+    ``world.py:Root`` run from ``/srv`` is ``/srv/world.py:Root``, so two files with a
+    ``Root`` never share a history, and a subset of one (``--only``, ``--skip``) is
+    the same target. From Python (no TARGETs) each root is ``module:Name``, the
+    module a script's path when it is ``__main__``.
+    """
+    if targets:
+        return ",".join(resolve(t) for t in targets)
+    specs = {} if graph is None else {s.name: s for s in (graph[n] for n in roots if n in graph)}
+    parts = []
+    for name in roots:
+        spec = specs.get(name)
+        cls = getattr(spec, "cls", None)
+        module = getattr(getattr(cls, "job", cls), "__module__", None) or "?"
+        if module == "__main__" or module.startswith("dojob_target_"):  # a script, or a file dojob imported
+            file = getattr(sys.modules.get(module), "__file__", None)
+            module = os.path.realpath(file) if file else module
+        parts.append(f"{module}:{name}")
+    return ",".join(parts)
 
 
 def _whoami() -> str:
@@ -157,7 +233,7 @@ def _codes(statuses: Sequence[Any]) -> tuple[bytes, list[str]]:
     return codes, [getattr(s, "value", str(s)) for s in vocab]
 
 
-_COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run")
+_COUNT_KEYS = ("ok", "ok_retried", "changed", "retried", "failed", "blocked", "interrupted", "not_run", "skipped")
 
 
 def _counts(report: Any, names: list[str], codes: bytes, tries: array, errors: list) -> dict[str, int]:
@@ -182,6 +258,7 @@ def build_record(
     options: Sequence[str],
     unstable: dict[str, str] | None = None,
     plan: bool | None = None,
+    target: str | None = None,
 ) -> RunRecord:
     """The record of ``report``, a run that started and ended at these wall-clock times.
 
@@ -192,6 +269,7 @@ def build_record(
         options: the option names given.
         unstable: job -> error of the jobs a verification found unstable (None: not verified).
         plan: whether it was a plan run (default: read from the report).
+        target: the runs' key (default: :func:`target_key` of ``targets`` and the report's roots).
     """
     from .. import __version__
 
@@ -234,7 +312,8 @@ def build_record(
     return RunRecord(
         started=iso(started),
         ended=iso(ended),
-        target=target_key(roots),
+        target=target if target is not None else target_key(targets, graph, roots),
+        roots=roots_key(roots),
         targets=list(targets) if targets is not None else list(roots),
         kind="plan" if plan else "run",
         host=socket.gethostname(),

@@ -66,6 +66,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN findings TEXT NOT NULL DEFAULT '{{}}'",
         "ALTER TABLE runs ADD COLUMN verified INTEGER",
     ),
+    # v3: a run's target is its TARGETs with their files resolved; its root jobs' names move to
+    # ``roots`` (what the target was until v2); an old run's target is worked out again from its
+    # TARGETs and cwd by :meth:`~dojob.history.store.Store.migrate`
+    (
+        "ALTER TABLE runs ADD COLUMN roots TEXT NOT NULL DEFAULT ''",
+        "UPDATE runs SET roots = target",
+        "CREATE INDEX runs_by_roots ON runs (roots, id)",
+        "CREATE INDEX runs_by_graph ON runs (graph_id)",
+    ),
 )
 
 #: The version this dojob writes.

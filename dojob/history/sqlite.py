@@ -8,6 +8,7 @@ writers queue rather than fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -34,6 +35,9 @@ def path_of(location: str) -> str:
 class SQLiteStore(Store):
     backend = "sqlite"
     placeholder = "?"
+    #: The database file, resolved, and its (device, inode) when opened (see :func:`_keep`).
+    path = ""
+    ident: tuple[int, int] = (0, 0)
 
     def _begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -45,12 +49,64 @@ class SQLiteStore(Store):
         return int(self.execute(sql, params).lastrowid)
 
     def close_soon(self) -> None:
-        """Close from a daemon thread: the last connection's checkpoint (two fsyncs) does not delay the run.
+        """Keep the connection open for this process's next run instead of closing it (see :func:`_keep`).
 
-        If the process exits first, the checkpoint is simply not done: the WAL
-        keeps the committed run and the next connection carries on from it.
+        Closing the last connection to a WAL database checkpoints it (two fsyncs)
+        and deletes the WAL, so the next run creates it again (two more fsyncs:
+        the file and its folder): 15-40 ms on a plain disk, more than the rest of
+        the recording. Kept open, the committed runs stay in the WAL, which the
+        next connection reads back, and the automatic checkpoints (every 1000
+        pages of WAL) fold them into the database now and then.
         """
-        threading.Thread(target=self.close, name="dojob-history-close", daemon=True).start()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            _keep(self.path, conn, self.ident)
+
+
+#: Path -> the connection kept open for the process's next run, and the file's (device, inode) then.
+_kept: dict[str, tuple[Any, tuple[int, int]]] = {}
+_kept_lock = threading.Lock()
+
+
+def _hold(kept: dict[str, Any]) -> None:
+    """Hold ``kept`` in a daemon thread's frame: the interpreter's shutdown never frees it, so the
+    kept connections are never closed and the process ends without a checkpoint."""
+    threading.Event().wait()
+
+
+def _keep(path: str, conn: Any, ident: tuple[int, int]) -> None:
+    """Keep ``conn`` for the next run of this process; one per file (another one is closed: not the
+    last connection then, it checkpoints nothing)."""
+    with _kept_lock:
+        if not _kept and not any(t.name == "dojob-history-keeper" for t in threading.enumerate()):
+            threading.Thread(target=_hold, args=(_kept,), name="dojob-history-keeper", daemon=True).start()
+        if path not in _kept:
+            _kept[path] = (conn, ident)
+            return
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+def _take(path: str) -> Any:
+    """The connection kept for ``path``, if the file is still the one it was opened on."""
+    with _kept_lock:
+        item = _kept.pop(path, None)
+    if item is None:
+        return None
+    conn, ident = item
+    if _ident(path) != ident:  # removed or replaced since: that connection writes to the old file
+        with contextlib.suppress(Exception):
+            conn.close()
+        return None
+    return conn
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def connect(location: str, *, create_folder: bool = False, migrate: bool = True) -> SQLiteStore:
@@ -61,6 +117,17 @@ def connect(location: str, *, create_folder: bool = False, migrate: bool = True)
     """
     path = os.path.expanduser(path_of(location))
     shown = display_location(location)
+    real = os.path.realpath(path)
+    kept = _take(real)
+    if kept is not None:  # this process's last run left it open: same file, same settings
+        store = SQLiteStore(kept, shown)
+        store.path, store.ident = real, _ident(real) or (0, 0)
+        try:
+            if store.version() == SCHEMA_VERSION:
+                return store
+        except sqlite3.Error:
+            pass
+        store.close()  # migrated by another dojob meanwhile, or broken: open it afresh (and say why)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         if create_folder:
@@ -73,6 +140,7 @@ def connect(location: str, *, create_folder: bool = False, migrate: bool = True)
     except sqlite3.Error as exc:
         raise HistoryError(f"{shown}: {exc}") from None
     store = SQLiteStore(conn, shown)
+    store.path, store.ident = real, _ident(real) or (0, 0)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()

@@ -12,21 +12,29 @@ import contextlib
 import json
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from . import HistoryError, drift
-from .record import RunRecord, names_digest, pack_names, unpack_names
+from .record import RunRecord, names_digest, pack_names, resolve, unpack_names
 from .schema import MIGRATIONS, SCHEMA_VERSION, TYPES
 
-__all__ = ["KEEP_RUNS", "Store"]
+__all__ = ["CHANGES_LOOKBACK", "DRIFT_LOOKBACK", "FLAP_LOOKBACK", "KEEP_RUNS", "Store"]
 
 #: Runs kept per target; older ones are deleted as new ones land.
 KEEP_RUNS = 1000
+#: Converged runs looked back at for a job that the latest ones skipped or left out (drift).
+DRIFT_LOOKBACK = 20
+#: Runs looked back at, past the flap window, for a job that some of them skipped or left out.
+FLAP_LOOKBACK = 10
+#: Runs looked back at for the changes a job has not seen yet (``Job.changed_deps``).
+CHANGES_LOOKBACK = 100
+#: How a job ends having seen its DEPS as they were.
+_SUCCEEDED = frozenset({"ok", "changed"})
 
 _RUN_COLUMNS = (
     "id, graph_id, started, ended, target, targets, kind, host, username, cwd, version, options, verdict, "
-    "success, stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified"
+    "success, stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified, roots"
 )
 
 
@@ -126,8 +134,24 @@ class Store:
                 for version in range(found, upto):
                     for statement in MIGRATIONS[version]:
                         self.execute(statement.format(**types))
+                    if version == 2:  # v3: an old run's target from its TARGETs, as a run now computes it
+                        self._rekey()
                 self.execute("UPDATE schema_version SET version = ?", (upto,))
         return found
+
+    def _rekey(self) -> None:
+        """Give each run recorded before v3 the target a run computes now (see :func:`.record.target_key`).
+
+        A ``dojob`` run's TARGETs are resolved against the folder it ran in; a run
+        from Python recorded its root jobs' names only, and keeps them.
+        """
+        for run_id, target, targets, cwd in self._all("SELECT id, target, targets, cwd FROM runs"):
+            given = json.loads(targets)
+            if ",".join(given) == target or cwd == "?":
+                continue
+            key = ",".join(resolve(t, cwd) for t in given)
+            if key != target:
+                self.execute("UPDATE runs SET target = ? WHERE id = ?", (key, run_id))
 
     # -- writing ------------------------------------------------------------------
 
@@ -151,6 +175,29 @@ class Store:
         vocab = json.loads(row[1])
         return [vocab[c] for c in zlib.decompress(bytes(row[2]))]
 
+    def _rows(self, sql: str, params: Sequence[Any]) -> Generator[tuple, None, None]:
+        """The rows of a query, fetched as they are read; the statement ends when the caller stops."""
+        cur = self.execute(sql, params)
+        try:
+            while True:
+                row = cur.fetchone()
+                if row is None:
+                    return
+                yield row
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def _bases(self, target: str) -> Generator[tuple[list[str], list[str], int, str], None, None]:
+        """The converged runs of ``target``, newest first (at most :data:`DRIFT_LOOKBACK`), read lazily."""
+        rows = self._rows(
+            "SELECT graph_id, status_names, statuses, id, started FROM runs "
+            "WHERE target = ? AND kind = 'run' AND success = 1 ORDER BY id DESC LIMIT ?",
+            (target, DRIFT_LOOKBACK),
+        )
+        for row in rows:
+            yield self.names_of(row[0]), self._statuses_of(row), int(row[3]), row[4]
+
     def write(self, record: RunRecord, flap_window: int, keep: int = KEEP_RUNS) -> RunRecord:
         """Record a run, setting its id and findings (drift, flapping) against the runs before it."""
         with self.transaction():
@@ -160,30 +207,24 @@ class Store:
             changed = record.kind == "run" and "changed" in record.status_names
             statuses = record.status_of() if needs_run or changed else []
             if needs_run:
-                base = self._all(
-                    "SELECT graph_id, status_names, statuses, id, started FROM runs "
-                    "WHERE target = ? AND kind = 'run' AND success = 1 ORDER BY id DESC LIMIT 1",
-                    (record.target,),
-                )
-                if base:
-                    found = drift.drifted(
-                        record.names, statuses, record.kind, self.names_of(base[0][0]), self._statuses_of(base[0])
-                    )
-                    found = [n for n in found if n not in record.always_run]  # (a RunonlyJob runs every time)
-                    if found:
-                        findings.update(drifted=found, drift_base=int(base[0][3]), drift_since=base[0][4])
+                bases = self._bases(record.target)
+                try:
+                    found, base_id, since = drift.drifted_since(record.names, statuses, record.kind, bases)
+                finally:
+                    bases.close()
+                found = [n for n in found if n not in record.always_run]  # (a RunonlyJob runs every time)
+                if found:
+                    findings.update(drifted=found, drift_base=base_id, drift_since=since)
             if changed:
-                previous = self._all(
-                    "SELECT graph_id, status_names, statuses FROM runs "
-                    "WHERE target = ? AND kind = 'run' ORDER BY id DESC LIMIT ?",
-                    (record.target, flap_window - 1),
-                )
-                found = drift.flapping(
-                    record.names,
-                    statuses,
-                    [(self.names_of(row[0]), self._statuses_of(row)) for row in previous],
-                    flap_window,
-                )
+                previous = [
+                    (self.names_of(row[0]), self._statuses_of(row))
+                    for row in self._all(
+                        "SELECT graph_id, status_names, statuses FROM runs "
+                        "WHERE target = ? AND kind = 'run' ORDER BY id DESC LIMIT ?",
+                        (record.target, flap_window - 1 + FLAP_LOOKBACK),
+                    )
+                ]
+                found = drift.flapping(record.names, statuses, previous, flap_window)
                 found = [n for n in found if n not in record.always_run]
                 if found:
                     findings.update(flapping=found, flap_window=flap_window)
@@ -198,7 +239,7 @@ class Store:
             run_id = self._insert_id(
                 "INSERT INTO runs (graph_id, started, ended, target, targets, kind, host, username, cwd, version, "
                 "options, verdict, success, stopped, counts, elapsed, status_names, statuses, tries, times, "
-                "findings, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"findings, verified, roots) VALUES ({', '.join(['?'] * 23)})",
                 (
                     graph_id,
                     record.started,
@@ -222,6 +263,7 @@ class Store:
                     times_blob,
                     json.dumps(findings),
                     None if record.verified is None else int(record.verified),
+                    record.roots,
                 ),
             )
             if record.errors:
@@ -235,22 +277,77 @@ class Store:
         record.findings = findings
         return record
 
+    def changes_since_success(
+        self, target: str, names: Sequence[str], deps: Sequence[Sequence[int]], lookback: int = CHANGES_LOOKBACK
+    ) -> dict[str, frozenset[str]]:
+        """Job name -> its DEPS (names) that changed in a recorded run of ``target`` since the job last
+        succeeded (``ok`` or ``changed``) in one; only jobs with such DEPS are listed.
+
+        ``names`` and ``deps`` are the graph about to run (``deps[i]``: the indices of
+        job ``i``'s DEPS). One query over the latest ``lookback`` runs, read newest
+        first and only as far as needed: a run in which every job succeeded ends it,
+        so a converged history costs one row.
+        """
+        pending = {i for i, ds in enumerate(deps) if ds}
+        if not pending:
+            return {}
+        digest = names_digest(names)
+        found: dict[int, set[int]] = {}
+        rows = self._rows(
+            "SELECT r.graph_id, g.digest, r.status_names, r.statuses FROM runs r JOIN graphs g ON g.id = r.graph_id "
+            "WHERE r.target = ? AND r.kind = 'run' ORDER BY r.id DESC LIMIT ?",
+            (target, lookback),
+        )
+        try:
+            for graph_id, row_digest, vocab_json, blob in rows:
+                vocab = json.loads(vocab_json)
+                same = row_digest == digest
+                if same and set(vocab) <= _SUCCEEDED:
+                    break  # every job succeeded then: nothing older is pending
+                codes = zlib.decompress(bytes(blob))
+                if same:
+                    statuses: Any = [vocab[c] for c in codes]
+                    status = statuses.__getitem__
+                else:
+                    old = dict(zip(self.names_of(graph_id), (vocab[c] for c in codes), strict=False))
+                    status = lambda i, old=old: old.get(names[i])  # noqa: E731
+                changed = "changed" in vocab
+                for i in list(pending):
+                    if status(i) in _SUCCEEDED:
+                        pending.discard(i)  # it saw every change up to that run (its DEPS ran before it)
+                    elif changed:
+                        for d in deps[i]:
+                            if status(d) == "changed":
+                                found.setdefault(i, set()).add(d)
+                if not pending:
+                    break
+        finally:
+            rows.close()
+        return {names[i]: frozenset(names[d] for d in ds) for i, ds in found.items()}
+
     def _prune(self, target: str, keep: int) -> None:
         rows = self._all("SELECT id FROM runs WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (target, keep))
         if not rows:
             return
         last = rows[0][0]
         old = "SELECT id FROM runs WHERE target = ? AND id <= ?"
+        graphs = [
+            r[0] for r in self._all("SELECT DISTINCT graph_id FROM runs WHERE target = ? AND id <= ?", (target, last))
+        ]
         self.execute(f"DELETE FROM errors WHERE run_id IN ({old})", (target, last))
         self.execute("DELETE FROM runs WHERE target = ? AND id <= ?", (target, last))
-        self.execute("DELETE FROM graphs WHERE id NOT IN (SELECT graph_id FROM runs)")
+        for graph_id in graphs:  # (runs_by_graph: each an index look-up, not a scan of the runs)
+            self.execute(
+                "DELETE FROM graphs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM runs WHERE graph_id = ?)",
+                (graph_id, graph_id),
+            )
         self._names.clear()
 
     # -- reading ------------------------------------------------------------------
 
     def _run_dict(self, row: tuple, jobs: bool = False) -> dict[str, Any]:
-        (run_id, graph_id, started, ended, target, targets, kind, host, user, cwd, version, options, verdict,
-         success, stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified) = row  # fmt: skip
+        (run_id, graph_id, started, ended, target, targets, kind, host, user, cwd, version, options, verdict, success,
+         stopped, counts, elapsed, status_names, statuses, tries, times, findings, verified, roots) = row  # fmt: skip
         names = self.names_of(graph_id)
         vocab = json.loads(status_names)
         codes, tries_a, times_a = RunRecord.unpack(statuses, tries, times)
@@ -260,6 +357,7 @@ class Store:
             "started": started,
             "ended": ended,
             "target": target,
+            "roots": roots,
             "targets": json.loads(targets),
             "kind": kind,
             "host": host,
@@ -300,14 +398,19 @@ class Store:
             ]
         return out
 
-    def runs(self, target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``limit`` runs (of ``target``, if given), oldest first."""
-        if target is None:
-            rows = self._all(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._all(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE target = ? ORDER BY id DESC LIMIT ?", (target, limit)
-            )
+    @staticmethod
+    def _where(target: str | None, roots: str | None) -> tuple[str, list[Any]]:
+        """The WHERE clause of runs of ``target`` (a key, see :func:`.record.target_key`) or of ``roots`` (names)."""
+        if target is not None:
+            return "WHERE target = ? ", [target]
+        if roots is not None:
+            return "WHERE roots = ? ", [roots]
+        return "", []
+
+    def runs(self, target: str | None = None, limit: int = 20, *, roots: str | None = None) -> list[dict[str, Any]]:
+        """The latest ``limit`` runs (of ``target``, or of these root jobs, if given), oldest first."""
+        where, params = self._where(target, roots)
+        rows = self._all(f"SELECT {_RUN_COLUMNS} FROM runs {where}ORDER BY id DESC LIMIT ?", (*params, limit))
         return [self._run_dict(row) for row in reversed(rows)]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
@@ -323,10 +426,13 @@ class Store:
             rows = self._all("SELECT MAX(id) FROM runs WHERE target = ?", (target,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def job(self, name: str, target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """Job ``name`` in the latest ``limit`` runs that had it, oldest first."""
+    def job(
+        self, name: str, target: str | None = None, limit: int = 20, *, roots: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Job ``name`` in the latest ``limit`` runs that had it (of ``target`` or ``roots``, if given), oldest
+        first."""
         out: list[dict[str, Any]] = []
-        where, params = ("WHERE target = ? ", [target]) if target is not None else ("", [])
+        where, params = self._where(target, roots)
         offset, page = 0, 200
         while len(out) < limit:
             rows = self._all(

@@ -126,28 +126,28 @@ MARKED = """\
 """
 
 
-def test_history_compares_runs_of_the_same_roots_whatever_the_folder_they_ran_from(tmp_path):
-    readme_says("Runs are compared with the runs of the same root jobs (by name), whatever the folder they ran from.")
+def test_history_compares_runs_of_the_same_file_whatever_the_folder_they_ran_from(tmp_path):
+    readme_says("Runs are compared with the runs of the same *target*: the TARGETs of the ``dojob`` command with")
+    readme_says("their files resolved")
     history = tmp_path / "shared.sqlite3"
-    first, second = tmp_path / "first", tmp_path / "second"
-    for folder in (first, second):
-        folder.mkdir()
-        write(folder / "jobs.py", MARKED)
-    one = cli("run", "jobs.py:Marked", "--history", str(history), cwd=first)
+    folder = tmp_path / "first"
+    folder.mkdir()
+    write(folder / "jobs.py", MARKED)
+    one = cli("run", "first/jobs.py:Marked", "--history", str(history), cwd=tmp_path)
     assert one.returncode == 0 and "drifted" not in one.stdout, one.stdout + one.stderr
-    again = cli("run", "jobs.py:Marked", "--history", str(history), cwd=first)  # converged: nothing to say
+    again = cli("run", "first/jobs.py:Marked", "--history", str(history), cwd=tmp_path)  # converged: nothing to say
     assert again.returncode == 0 and "drifted" not in again.stdout, again.stdout
-    two = cli("run", "jobs.py:Marked", "--history", str(history), cwd=second)
+    two = cli("run", "jobs.py:Marked", "--history", str(history), cwd=folder)  # the same file, named from elsewhere
     assert two.returncode == 0, two.stderr
     drifted = r"^drifted since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(run 2\): Marked$"
     assert re.search(drifted, two.stdout, re.M), two.stdout
     shown = cli("history", "--history", str(history), "--json", cwd=tmp_path)
     cwds = [run["cwd"] for run in json.loads(shown.stdout)]
-    assert sorted(cwds) == sorted([str(first), str(first), str(second)]), cwds
+    assert sorted(cwds) == sorted([str(tmp_path), str(tmp_path), str(folder)]), cwds
 
 
 def test_the_command_keeps_the_last_1000_runs_of_each_target(tmp_path, monkeypatch):
-    readme_says("The last 1 000 runs of each are kept.")
+    readme_says("The last 1 000 runs of each target are kept.")
     from dojob.cli import main
     from dojob.history.store import Store
 

@@ -101,7 +101,7 @@ class Job:
 
     @property
     def changed_deps(self) -> ChangedDeps:
-        """During a try: the DEPS that converged through their Run in this run (see :class:`ChangedDeps`)."""
+        """During a try: the DEPS that changed in this run, or since this job last succeeded (:class:`ChangedDeps`)."""
         how = self.__dict__.get("_dojob_changed")
         return NO_CHANGES if how is None else how[0](how[1])
 
@@ -150,7 +150,8 @@ class RunonlyJob(Job):
 
 
 class ChangedDeps(tuple):
-    """The entries of a job's DEPS that changed (converged through their Run) in this run.
+    """The entries of a job's DEPS that changed (converged through their Run) in this run, and, with a run
+    history, in the recorded runs since this job last succeeded (so a failed run loses no notification).
 
     A tuple of classes and bound jobs, in DEPS order; ``in`` also accepts a job
     name: ``if WriteConfig in self.changed_deps`` or ``"WriteConfig" in ...``.

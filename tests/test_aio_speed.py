@@ -72,3 +72,97 @@ def test_a_late_shutdown_is_still_reported_among_all_the_jobs(capsys: pytest.Cap
 def test_shutdown_of_jobs_with_nothing_to_shut_down_is_true() -> None:
     s = aio.Scheduler(*(aio.Job(_nothing()) for _ in range(50)))
     assert s.run() is True and s.report is not None and len(s.report) == 50
+
+
+# -- the direct path for unwatched awaitable tries -------------------------------------------------
+# Without observers, a try of an aio job runs in one frame (dojob.aio.driver._awaited) instead of
+# the try protocol's steps; with an observer (verbose) it takes the general path. Both must agree.
+
+
+def _behaviours() -> list[aio.Job]:
+    """Jobs that end in every way a try can: value, awaitable returned, raised, self-cancelled, retried."""
+    calls = {"flaky": 0}
+
+    async def value() -> int:
+        return 5
+
+    async def seven() -> int:
+        return 7
+
+    async def returns_awaitable() -> object:
+        return seven()
+
+    async def raises() -> None:
+        raise ValueError("bad ü\n\x00")
+
+    async def cancels_itself() -> None:
+        raise asyncio.CancelledError("by itself")
+
+    async def generator_exit() -> None:
+        raise GeneratorExit("odd")
+
+    async def flaky() -> str:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            raise OSError("first try")
+        return "second"
+
+    async def forever() -> None:
+        await asyncio.sleep(30)
+
+    jobs = [
+        aio.Job(value(), label="value", critical=False),
+        aio.Job(returns_awaitable(), label="awaitable", critical=False),
+        aio.Job(raises(), label="raises", critical=False),
+        aio.Job(cancels_itself(), label="cancels_itself", critical=False),
+        aio.Job(generator_exit(), label="generator_exit", critical=False),
+        aio.Job(flaky, tries=2, label="flaky", critical=False),
+        aio.Job(forever(), label="forever", forever=True, critical=False),
+    ]
+    jobs.append(aio.Job(value(), label="after", required=jobs[2], critical=False))
+    return jobs
+
+
+def _outcome(verbose: bool) -> tuple[bool, list[tuple]]:
+    jobs = _behaviours()
+    s = aio.Scheduler(*jobs, verbose=verbose, critical=False)
+    ok = s.run()
+    rows = [
+        (r.name, r.status, r.tries, type(r.exception).__name__, str(r.exception), r.result, r.cause is r.exception)
+        for r in s.report
+    ]
+    states = [(j.label, j.is_done(), j._result, type(j._exception).__name__) for j in jobs]
+    return ok, rows + states
+
+
+def test_the_direct_path_ends_tries_as_the_try_protocol_does(capsys: pytest.CaptureFixture[str]) -> None:
+    general = _outcome(verbose=True)
+    capsys.readouterr()
+    direct = _outcome(verbose=False)
+    assert direct == general
+    ok, rows = direct
+    by_label = {row[0].split(" ", 1)[1]: row for row in rows[:8]}
+    assert ok is True
+    assert by_label["value"][5] == 5 and by_label["awaitable"][5] == 7
+    assert by_label["raises"][3] == "ValueError" and by_label["cancels_itself"][3] == "CancelledError"
+    assert by_label["generator_exit"][3] == "GeneratorExit"
+    assert by_label["flaky"][2] == 2 and by_label["flaky"][5] == "second"
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+@pytest.mark.parametrize("stopper", [KeyboardInterrupt, SystemExit])
+def test_a_stopper_raised_by_a_job_stops_the_run_on_both_paths(
+    verbose: bool, stopper: type[BaseException], capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def stop() -> None:
+        raise stopper("stop")
+
+    async def later() -> None:
+        return None
+
+    first = aio.Job(stop(), label="stop")
+    second = aio.Job(later(), label="later", required=first)
+    s = aio.Scheduler(first, second, verbose=verbose)
+    with pytest.raises(stopper):
+        s.run()
+    assert not second.is_done() and not first.is_done()

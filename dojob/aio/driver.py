@@ -14,17 +14,21 @@ recorded before the loop ends; a second request stops waiting for them.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..clock import SystemClock
 from ..errors import PhaseTimeout
+from ..events import Phase
 from ..plan import Planner
-from ..steps import OnLoop, Stopped, arun_steps
+from ..steps import AWAIT, OnLoop, Stopped, arun_steps, settle
 from ..stopping import STOPPERS, Stop
 from ..sync import complete_from
-from ..tryproto import TryContext, attempt
+from ..tryproto import TryContext, TryOutcome, attempt
+
+_RUN = Phase.RUN
 
 
 async def _stoppers_as_data(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -33,6 +37,28 @@ async def _stoppers_as_data(coro: Coroutine[Any, Any, Any]) -> Any:
         return await coro
     except STOPPERS as exc:
         raise Stopped(exc) from None
+
+
+async def _awaited(co_run: Callable[[], Any], cwd: str | None) -> TryOutcome:
+    """One try of an ``awaitable`` spec that nothing watches: what :func:`~dojob.tryproto.attempt` and
+    :func:`~dojob.steps.arun_steps` do for its one phase (RUN: ``co_run()``), in one frame.
+
+    Speed trick: the general path costs 5 frames and a generator per try (a third of a 10 000-job run);
+    only for specs without TIMEOUT, in runs without observers (no events to emit) and with phases to run.
+    """
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        value = await co_run()
+        while settle(_RUN, True, value, on_loop=True)[0] is AWAIT:  # the step rule: await what it returned
+            value = await value
+    except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
+        try:
+            settle(_RUN, False, exc, on_loop=True)  # raises a stopper, or a cancellation of this task
+        except STOPPERS as stopper:
+            raise Stopped(stopper) from None
+        return TryOutcome(False, exception=exc, cause=exc)
+    return TryOutcome(True, True, value)
 
 
 class _Tasks:
@@ -53,8 +79,12 @@ class _Tasks:
 
     def start(self, planner: Planner, ctx: TryContext, index: int) -> None:
         spec = planner.specs[index]
-        steps = attempt(spec, planner.tries[index], ctx)
-        task = self.create_task(_stoppers_as_data(arun_steps(steps, OnLoop(ctx.cwd, spec.timeout, spec.name))))
+        if spec.kind == "awaitable" and spec.timeout is None and ctx.emit is None and not ctx.no_act:
+            task = self.create_task(_awaited(spec.cls.co_run, ctx.cwd))
+        else:
+            steps = attempt(spec, planner.tries[index], ctx)
+            call = OnLoop(ctx.cwd, spec.timeout, spec.name)
+            task = self.create_task(_stoppers_as_data(arun_steps(steps, call)))
         task.add_done_callback(self.on_done)
         self.running[task] = index
 

@@ -231,3 +231,25 @@ def test_a_job_that_cancels_its_own_task_ends_cancelled_on_both_paths(capsys: py
     direct = _cancels_itself(verbose=False)
     assert direct == _cancels_itself(verbose=True)
     assert direct == [("1 cancel_me", "not_run", "CancelledError"), ("2 fine", "changed", "NoneType")]
+
+
+def test_required_given_as_a_tuple_of_jobs_is_the_same_as_through_requires() -> None:
+    a, b = aio.Job(_nothing(), label="a"), aio.Job(_nothing(), label="b")
+    seq = aio.Sequence(aio.Job(_nothing(), label="s1"), aio.Job(_nothing(), label="s2"))
+    fast = aio.Job(_nothing(), required=(b, a, b))
+    slow = aio.Job(_nothing())
+    slow.requires(b, a, b)
+    assert list(fast.required) == list(slow.required) == [b, a]
+    nested = aio.Job(_nothing(), required=(a, None, (b,)))
+    of_sequence = aio.Job(_nothing(), required=(seq, a))
+    assert list(nested.required) == [a, b] and list(of_sequence.required) == [seq.jobs[-1], a]
+    nested.close()
+    of_sequence.close()
+    bad = _nothing()
+    with pytest.raises(TypeError):
+        aio.Job(bad, required=(a, "not a job"))
+    bad.close()
+    s = aio.Scheduler(a, b, fast, slow, *seq.jobs, critical=False)
+    assert s.run() is True
+    for job in s.jobs:
+        job.close()

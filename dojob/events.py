@@ -22,6 +22,8 @@ class _Record:
 
     Written once here rather than generated per class: ``@dataclass`` compiles each
     method of each class, which made ``import dojob.events`` a third of ``dojob run``'s start-up.
+    (Every record has a docstring for the same reason: without one, ``@dataclass`` makes it
+    from ``inspect.signature``.)
     """
 
     __slots__ = ()
@@ -79,6 +81,8 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class RunStarted(_Record):
+    """A run of ``jobs`` jobs from ``roots`` started, on ``workers`` workers of ``driver``."""
+
     jobs: int
     roots: tuple[str, ...]
     workers: int
@@ -88,6 +92,8 @@ class RunStarted(_Record):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class TryStarted(_Record):
+    """Try ``try_number`` of ``job`` started."""
+
     job: str
     try_number: int
     time: float
@@ -131,6 +137,8 @@ class TryEnded(_Record):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class JobFinished(_Record):
+    """``job`` ended with ``status`` after ``tries`` tries."""
+
     job: str
     status: Status
     tries: int
@@ -192,12 +200,16 @@ class RunStopping(_Record):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class CleanupStarted(_Record):
+    """The Cleanup of ``job`` started."""
+
     job: str
     time: float
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class CleanupEnded(_Record):
+    """The Cleanup of ``job`` ended; ``ok`` False means it raised (``error*`` describe it)."""
+
     job: str
     ok: bool
     time: float
@@ -208,6 +220,8 @@ class CleanupEnded(_Record):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
 class RunFinished(_Record):
+    """The run ended; ``stopped`` says why it stopped early, None if it did not."""
+
     success: bool
     time: float
     stopped: str | None = None

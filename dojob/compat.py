@@ -20,7 +20,6 @@ from .events import Status
 from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
-from .render import RenderError, graph_dot, render, svg
 from .report import Report
 from .runner import frozen_build, run_graph
 
@@ -224,12 +223,16 @@ class DoJobber:
         """The graph as DOT text, coloured by the last run."""
         if self._graph is None:
             raise DojobError("configure() must be called first")
+        from .render import graph_dot  # (the drawing code: only for graphs)
+
         return graph_dot(self._graph, self._report)
 
     def _repr_svg_(self) -> str | None:
         """The graph coloured by the last run, for Jupyter; None before :meth:`configure`."""
         if self._graph is None:
             return None
+        from .render import svg
+
         return svg(self.dot())
 
     def write_graph(self, filed: IO[Any] | None = None, fmt: str = "png", *, fileobj: IO[Any] | None = None) -> None:
@@ -244,6 +247,8 @@ class DoJobber:
         target = filed if filed is not None else fileobj
         if target is None:
             raise TypeError("write_graph() needs a file object (filed)")
+        from .render import render
+
         data = render(self.dot(), fmt)
         try:
             target.write(data)
@@ -259,6 +264,8 @@ class DoJobber:
         Raises:
             RenderError: ``display`` exited with an error (a ``RuntimeError``, as in DoJobber).
         """
+        from .render import RenderError, render
+
         viewer = shutil.which("display")
         if viewer is None:
             logger.warning("display_graph(): no 'display' program (ImageMagick) on PATH; nothing shown")

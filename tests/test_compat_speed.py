@@ -129,3 +129,25 @@ def test_configure_leaves_the_collector_as_it_found_it(frozen_by_app: bool) -> N
             gc.enable()
     finally:
         gc.unfreeze()
+
+
+def test_the_dojobber_api_loads_no_drawing_code_until_a_graph_is_asked_for() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import json, sys, dojob\n"
+        "d = dojob.DoJobber()\n"
+        "d.configure(type('FreshRoot', (dojob.Job,), {'Check': lambda self, *a, **k: None}))\n"
+        "d.checknrun()\n"
+        "ran = sorted(m for m in ('dojob.render', 'graphviz', 'networkx') if m in sys.modules)\n"
+        "d.dot()\n"
+        "print(json.dumps([d.success(), ran, 'dojob.render' in sys.modules]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [True, [], True]

@@ -8,16 +8,18 @@ one-line edit. The deliberate differences are listed in README.rst
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
+from operator import attrgetter
 from typing import IO, Any
 
 from .errors import DojobError, RootError
+from .events import Status
 from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
-from .render import RenderError, graph_dot, render, svg
 from .report import Report
 from .runner import frozen_build, run_graph
 
@@ -36,14 +38,16 @@ class DoJobber:
         self._root: type[Job] | None = None
         self._options: dict[str, Any] = {}
         self._graph: JobGraph | None = None
-        self._built: tuple[JobGraph, type[Job]] | None = None  # configure's graph and its root
+        #: configure's graph, its root and the DEPS of its classes as the build read them
+        self._built: tuple[JobGraph, type[Job], list[Any] | None] | None = None
         self._args: tuple = ()
         self._kwargs: dict[str, Any] = {}
         self._report: Report | None = None
         self._pending_cleanup: Report | None = None
-        self.nodestatus: dict[str, bool | None] = {}
-        self.nodeexceptions: dict[str, BaseException] = {}
-        self.noderesults: dict[str, Any] = {}
+        #: the run whose nodestatus/nodeexceptions/noderesults these are (None: empty, no run yet)
+        self._source: Report | None = None
+        #: those three dicts, each made from ``_source`` when first read (or set by the caller)
+        self._views: dict[str, dict[str, Any]] = {}
 
     def configure(
         self,
@@ -66,8 +70,8 @@ class DoJobber:
         """
         root = _job_named(root) if isinstance(root, str) else root
         self._graph = self._built = None  # the old graph goes before the new one is built (peak memory)
-        self._graph = build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
-        self._built = (self._graph, root)
+        self._graph = _build_collector_off(root, default_tries, default_retry_delay)
+        self._built = (self._graph, root, _deps_snapshot(self._graph))
         self._root = root
         self._options = dict(
             no_act=no_act,
@@ -105,7 +109,7 @@ class DoJobber:
         cwd = os.getcwd()
         report = None
         built, self._built = self._built, None  # used once: a second checknrun builds again
-        if built is not None and built[1] is root and _deps_unchanged(built[0]):
+        if built is not None and built[1] is root and _deps_unchanged(built[0], built[2]):
             configured = built[0]
             build = lambda: configured  # noqa: E731
         else:
@@ -114,7 +118,7 @@ class DoJobber:
         try:
             with frozen_build(build) as graph:
                 self._graph = graph
-                self.nodestatus, self.nodeexceptions, self.noderesults = {}, {}, {}
+                self._source, self._views = None, {}
                 report = run_graph(graph, args=self._args, kwargs=self._kwargs, **options)
         except BaseException as exc:  # a CleanupError, or a stopper after the Cleanups: both carry the report
             report = getattr(exc, "report", None)
@@ -136,9 +140,50 @@ class DoJobber:
     def _set_report(self, report: Report) -> None:
         self._report = report
         self._pending_cleanup = None if self._options.get("cleanup", True) else report
-        self.nodestatus = report.statuses()
-        self.nodeexceptions = report.exceptions()
-        self.noderesults = report.results()
+        self._source, self._views = report, {}  # the three dicts are made when read: at 100 000 jobs
+        # they cost ~10% of a run and 15 MB, for scripts that mostly ask success() only
+
+    def _view(self, name: str, make: Any) -> dict[str, Any]:
+        view = self._views.get(name)
+        if view is None:
+            view = self._views[name] = {} if self._source is None else make(self._source)
+        return view
+
+    @property
+    def nodestatus(self) -> dict[str, bool | None]:
+        """Job name -> True (succeeded), False (failed), None (never tried) of the last run."""
+        return self._view("nodestatus", Report.statuses)
+
+    @nodestatus.setter
+    def nodestatus(self, value: dict[str, bool | None]) -> None:
+        self._views["nodestatus"] = value
+
+    @property
+    def nodeexceptions(self) -> dict[str, BaseException]:
+        """Job name -> the last exception of each job that failed a try, in the last run."""
+        return self._view("nodeexceptions", Report.exceptions)
+
+    @nodeexceptions.setter
+    def nodeexceptions(self, value: dict[str, BaseException]) -> None:
+        self._views["nodeexceptions"] = value
+
+    @property
+    def noderesults(self) -> dict[str, Any]:
+        """Job name -> the passing Check's value of each job that succeeded in the last run."""
+        return self._view("noderesults", Report.results)
+
+    @noderesults.setter
+    def noderesults(self, value: dict[str, Any]) -> None:
+        self._views["noderesults"] = value
+
+    def _oks(self) -> list[bool | None]:
+        """The DoJobber status (True/False/None) of every job of the last run, without the name dict."""
+        if self._source is None or "nodestatus" in self._views:
+            return list(self.nodestatus.values())
+        jobs = self._source.jobs
+        column = getattr(jobs, "column", None)
+        statuses = column("status") if column is not None else [j.status for j in jobs.values()]
+        return list(map(_OK.__getitem__, statuses))
 
     @property
     def report(self) -> Report | None:
@@ -153,11 +198,12 @@ class DoJobber:
 
     def success(self) -> bool:
         """Every job succeeded."""
-        return bool(self.nodestatus) and all(self.nodestatus.values())
+        oks = self._oks()
+        return bool(oks) and all(oks)
 
     def partial_success(self) -> bool:
         """At least one job succeeded."""
-        return any(self.nodestatus.values())
+        return any(self._oks())
 
     def failure(self) -> bool:
         """Not every job succeeded."""
@@ -177,12 +223,16 @@ class DoJobber:
         """The graph as DOT text, coloured by the last run."""
         if self._graph is None:
             raise DojobError("configure() must be called first")
+        from .render import graph_dot  # (the drawing code: only for graphs)
+
         return graph_dot(self._graph, self._report)
 
     def _repr_svg_(self) -> str | None:
         """The graph coloured by the last run, for Jupyter; None before :meth:`configure`."""
         if self._graph is None:
             return None
+        from .render import svg
+
         return svg(self.dot())
 
     def write_graph(self, filed: IO[Any] | None = None, fmt: str = "png", *, fileobj: IO[Any] | None = None) -> None:
@@ -197,6 +247,8 @@ class DoJobber:
         target = filed if filed is not None else fileobj
         if target is None:
             raise TypeError("write_graph() needs a file object (filed)")
+        from .render import render
+
         data = render(self.dot(), fmt)
         try:
             target.write(data)
@@ -212,6 +264,8 @@ class DoJobber:
         Raises:
             RenderError: ``display`` exited with an error (a ``RuntimeError``, as in DoJobber).
         """
+        from .render import RenderError, render
+
         viewer = shutil.which("display")
         if viewer is None:
             logger.warning("display_graph(): no 'display' program (ImageMagick) on PATH; nothing shown")
@@ -226,13 +280,57 @@ class DoJobber:
             raise RenderError(f'Cannot show graph using "display" (exit status {proc.returncode})')
 
 
-def _deps_unchanged(graph: JobGraph) -> bool:
+_OK = {status: status.ok for status in Status}
+_DEPS = attrgetter("DEPS")
+_CLS = attrgetter("cls")
+
+
+def _build_collector_off(root: type[Job], default_tries: int, default_retry_delay: float) -> JobGraph:
+    """``build_graph`` with the garbage collector off, as ``dojob.run`` builds (each of its passes would
+    walk every class built so far), the new objects then moved to the oldest generation at once.
+
+    Speed trick: ``freeze()`` + ``unfreeze()`` is that move (else the first young collection after the
+    build walks the whole graph). Skipped if the application uses ``gc.freeze()`` itself.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        return build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    gc.disable()
+    try:
+        return build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        gc.enable()
+
+
+def _deps_snapshot(graph: JobGraph) -> list[Any] | None:
+    """The DEPS tuple of every job of ``graph`` as the build read them; None if one is not a class with a tuple."""
+    classes = list(map(_CLS, graph.specs))
+    if not all(issubclass(kind, type) for kind in set(map(type, classes))):  # an aio job: compared job by job
+        return None
+    try:
+        snapshot = list(map(_DEPS, classes))
+    except AttributeError:  # a class without DEPS: not a Job class
+        return None
+    if set(map(type, snapshot)) != {tuple}:  # a list can change in place: compared job by job then
+        return None
+    return snapshot
+
+
+def _deps_unchanged(graph: JobGraph, snapshot: list[Any] | None = None) -> bool:
     """Every job of ``graph`` is a plain Job class whose DEPS are still the jobs the build found.
 
-    False (so: build again) also for what it cannot tell cheaply: a node that is not a
-    class, DEPS that are an iterator or the like, DEPS listing a job twice.
+    With the ``snapshot`` of configure (every DEPS a tuple), the DEPS read now are compared to it
+    (the same tuples: one pass in C, 2% of the check below). False (so: build again) also for what it
+    cannot tell cheaply: a node that is not a class, DEPS that are an iterator or the like, DEPS
+    listing a job twice.
     """
     specs = graph.specs
+    if snapshot is not None:
+        try:
+            return list(map(_DEPS, map(_CLS, specs))) == snapshot
+        except AttributeError:  # a DEPS deleted since
+            return False
     for spec, indices in zip(specs, graph.deps, strict=True):
         cls = spec.cls
         if not isinstance(cls, type):

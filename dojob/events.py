@@ -12,8 +12,37 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 SCHEMA_VERSION = 1
+
+
+class _Record:
+    """``__eq__``, ``__hash__`` and ``__repr__`` of every event, as a frozen dataclass would generate them.
+
+    Written once here rather than generated per class: ``@dataclass`` compiles each
+    method of each class, which made ``import dojob.events`` a third of ``dojob run``'s start-up.
+    (Every record has a docstring for the same reason: without one, ``@dataclass`` makes it
+    from ``inspect.signature``.)
+    """
+
+    __slots__ = ()
+    __dataclass_fields__: dict[str, Any]
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__)
+        return f"{type(self).__qualname__}({fields})"
 
 
 class Phase(str, enum.Enum):
@@ -50,8 +79,10 @@ class Status(str, enum.Enum):
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class RunStarted:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class RunStarted(_Record):
+    """A run of ``jobs`` jobs from ``roots`` started, on ``workers`` workers of ``driver``."""
+
     jobs: int
     roots: tuple[str, ...]
     workers: int
@@ -59,15 +90,17 @@ class RunStarted:
     time: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class TryStarted:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class TryStarted(_Record):
+    """Try ``try_number`` of ``job`` started."""
+
     job: str
     try_number: int
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseStarted:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class PhaseStarted(_Record):
     """A phase started; ``worker`` names where it runs (a thread or process)."""
 
     job: str
@@ -77,8 +110,8 @@ class PhaseStarted:
     worker: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseEnded:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class PhaseEnded(_Record):
     """A phase ended; ``ok`` False means it raised (``error*`` describe it)."""
 
     job: str
@@ -91,8 +124,8 @@ class PhaseEnded:
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TryEnded:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class TryEnded(_Record):
     """A try ended; ``retry_at`` is when the next try may start, None if none will."""
 
     job: str
@@ -102,16 +135,18 @@ class TryEnded:
     retry_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class JobFinished:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class JobFinished(_Record):
+    """``job`` ended with ``status`` after ``tries`` tries."""
+
     job: str
     status: Status
     tries: int
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class JobBlocked:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class JobBlocked(_Record):
     """``job`` will never run because ``blocked_by`` failed."""
 
     job: str
@@ -119,8 +154,8 @@ class JobBlocked:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class LockWait:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class LockWait(_Record):
     """``job`` is ready but waits: a resource it CLAIMS or USES is held by a running try."""
 
     job: str
@@ -130,8 +165,8 @@ class LockWait:
     uses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseAbandoned:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class PhaseAbandoned(_Record):
     """A sync phase overran its TIMEOUT (or the run's deadline): its try is failed at once
     and its thread, which cannot be killed, runs on unwatched."""
 
@@ -144,8 +179,8 @@ class PhaseAbandoned:
     holding: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class LocksReleased:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class LocksReleased(_Record):
     """The thread of an abandoned phase of ``job`` ended: the locks it held are free again."""
 
     job: str
@@ -153,8 +188,8 @@ class LocksReleased:
     released: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RunStopping:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class RunStopping(_Record):
     """The run starts no new job from now on; ``reason`` says why; ``running`` tries are still running."""
 
     reason: str
@@ -163,14 +198,18 @@ class RunStopping:
     running: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CleanupStarted:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class CleanupStarted(_Record):
+    """The Cleanup of ``job`` started."""
+
     job: str
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class CleanupEnded:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class CleanupEnded(_Record):
+    """The Cleanup of ``job`` ended; ``ok`` False means it raised (``error*`` describe it)."""
+
     job: str
     ok: bool
     time: float
@@ -179,8 +218,10 @@ class CleanupEnded:
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RunFinished:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+class RunFinished(_Record):
+    """The run ended; ``stopped`` says why it stopped early, None if it did not."""
+
     success: bool
     time: float
     stopped: str | None = None

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import sys
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any
 
 from ..graph import check_delay, check_tries
@@ -41,6 +42,13 @@ def unicode_ok() -> bool:
         except (UnicodeEncodeError, LookupError):
             _unicode_ok = False
     return _unicode_ok
+
+
+def _all_jobs(items: tuple) -> bool:
+    for item in items:
+        if not isinstance(item, AbstractJob):
+            return False
+    return True
 
 
 def _set_of_jobs(value: Any) -> bool:
@@ -84,7 +92,9 @@ class AbstractJob:
         self.forever = forever
         self.critical = critical
         self.label = label
-        self.required: BestSet = BestSet()
+        # the common case, a tuple of jobs, in one call (10 000 jobs: -5% of Job objects + run)
+        fast = required.__class__ is tuple and _all_jobs(required) and self not in required
+        self.required: BestSet = BestSet(required if fast else ())
         # life-cycle state, written by the scheduler running the job
         self._running = False
         self._done = False
@@ -94,7 +104,7 @@ class AbstractJob:
         #: While a run is live: the job's requirements in that run (for is_scheduled()).
         self._deps: tuple[AbstractJob, ...] | None = None
         self._sched_id: str | None = None
-        if required is not None:
+        if required is not None and not fast:
             self.requires(required)
         if scheduler is not None:
             scheduler.add(self)
@@ -324,7 +334,8 @@ class Job(AbstractJob):
         retry_delay: float = 0.0,
         **kwds: Any,
     ) -> None:
-        if inspect.isawaitable(corun):
+        awaitable = type(corun) is CoroutineType or inspect.isawaitable(corun)
+        if awaitable:
             if tries != 1:
                 _close(corun)
                 raise ValueError(
@@ -335,7 +346,7 @@ class Job(AbstractJob):
             raise TypeError(f"Job() needs a coroutine or a function returning one, not {corun!r}")
         self.corun = corun
         self.coshutdown = coshutdown
-        self._factory = not inspect.isawaitable(corun)
+        self._factory = not awaitable
         if tries != 1:
             self.tries = check_tries(tries, option="tries")
         if retry_delay:
@@ -405,6 +416,18 @@ class PrintJob(AbstractJob):
         return f"{text}msg= {first}" + ("..." if len(self.messages) > 1 else "")
 
 
+def _shuts_down(job: Any) -> bool:
+    """Whether ``job.co_shutdown()`` may do anything: not the inherited no-op, nor a Job's without ``coshutdown``."""
+    method = getattr(type(job), "co_shutdown", None)
+    if method is _NOTHING_TO_SHUT_DOWN:
+        return False
+    return method is not _JOB_SHUTDOWN or job.coshutdown is not None
+
+
+_NOTHING_TO_SHUT_DOWN = AbstractJob.co_shutdown
+_JOB_SHUTDOWN = Job.co_shutdown
+
+
 def _run_blocking(coroutine: Any) -> Any:
     """Run ``coroutine`` on a new event loop (``asyncio.Runner`` where available)."""
     runner_class = getattr(asyncio, "Runner", None)
@@ -423,7 +446,10 @@ async def shutdown_jobs(jobs: Any, timeout: float | None, *, warn: Callable[[str
     jobs = list(jobs)
     if not jobs:
         return True
-    tasks = [asyncio.ensure_future(job.co_shutdown()) for job in jobs]
+    busy = [job for job in jobs if _shuts_down(job)]
+    if not busy:  # (a task per job that has nothing to shut down: a fifth of a 10 000-job run)
+        return True
+    tasks = [asyncio.ensure_future(job.co_shutdown()) for job in busy]
     done, pending = await asyncio.wait(tasks, timeout=timeout)
     for task in pending:
         task.cancel()

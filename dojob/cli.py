@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub)
         _run_options(sub)
         add_history_options(sub, verify=sub is run)  # dojob.history: --history, --no-history, --flap-window, --verify
-    from .reconcile import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
+    from .loopoptions import add_options  # issue 16: --every, --jitter, --max-runs, --metrics, --lock
 
     add_options(run)
     graph = commands.add_parser("graph", help="draw the graph", description="Write the job graph.")
@@ -835,9 +835,11 @@ def _load_and_run(ns: argparse.Namespace, err: _Err, late: Stop, log: Any, event
         if log is not None:
             log.failed("target", err.last)
         return EXIT_USAGE
-    from .reconcile import loop_command, wants_loop  # issue 16: the reconcile loop, in dojob/reconcile.py
+    from .loopoptions import wants_loop
 
     if wants_loop(ns):
+        from .reconcile import loop_command  # issue 16: the reconcile loop, in dojob/reconcile.py
+
         options = dict(args=args, kwargs=kwargs, workers=ns.workers, cleanup=not ns.no_cleanup, **_defaults(ns))
         options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
         options.update(history=history, verify=getattr(ns, "verify", False))

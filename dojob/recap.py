@@ -36,10 +36,10 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from .durations import format_duration
 from .errors import safe_str, safe_type_name
 from .events import Status
 from .observe import one_line as _one_line
-from .render import format_duration
 
 __all__ = [
     "PLAN_WORDS",
@@ -146,7 +146,7 @@ def use_color(stream: TextIO | None, environ: Mapping[str, str] | None = None) -
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A duration for people (see :func:`dojob.render.format_duration`), or ``"?"`` when unknown."""
+    """A duration for people (see :func:`dojob.durations.format_duration`), or ``"?"`` when unknown."""
     if seconds is None or seconds != seconds or seconds < 0:
         return "?"
     return format_duration(seconds)

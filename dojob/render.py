@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .durations import format_duration
 from .errors import DojobError
 
 __all__ = [
@@ -260,29 +261,6 @@ def _quote(text: str) -> str:
     """
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;").replace("\n", "\\n")
     return f'"{text}"'
-
-
-def format_duration(seconds: float) -> str:
-    """Format a duration for people (labels, recaps, reports).
-
-    Args:
-        seconds: Finite, non-negative duration in seconds.
-
-    Returns:
-        ``"120 ms"``, ``"1.5 ms"``, ``"1.25 s"``, ``"2 min 05 s"`` or
-        ``"1 h 02 min"``.
-    """
-    millis = seconds * 1000
-    if millis < 9.95:
-        return f"{millis:.1f} ms".replace(".0 ms", " ms")
-    if millis < 999.5:
-        return f"{millis:.0f} ms"
-    if seconds < 59.995:
-        return f"{seconds:.2f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _label_lines(node: NodeStyle) -> tuple[str, str | None]:

@@ -215,19 +215,19 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
     those already placed, and enters the first one never met; a node whose
     DEPS are exhausted takes the next post-order index. On a big graph every
     access to a table keyed by node misses the caches, so there are few: a
-    node is read when it is entered, the path is a small set of its own, and
-    the indices of the DEPS are collected as they are met.
+    node is read when it is entered, one table marks both the placed nodes
+    and those on the path, and the indices of the DEPS are collected as they
+    are met.
     """
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
     dependents: list[list[int]] = []
-    seen: dict[Any, int] = {}  # the post-order index of each node placed
-    on_path: set[Any] = set()  # the nodes being walked
+    seen: dict[Any, int] = {}  # the post-order index of each node placed; -1 while it is on the path
     open_frame, validated = memo.open, memo.spec
     for root in roots:
         if root in seen:
             continue
-        on_path.add(root)
+        seen[root] = -1
         stack: list[Frame] = [open_frame(root)]
         while stack:
             frame = stack[-1]
@@ -238,13 +238,12 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
                 except TypeError:  # unhashable: certainly not a job
                     open_frame(dep, frame[0])
                     raise
-                if index is None:
+                if index is None or index < 0:
                     break
                 got.append(index)
             else:  # all its DEPS placed: place the node
                 stack.pop()
                 node = frame[0]
-                on_path.discard(node)
                 index = seen[node] = len(specs)
                 values = frame[4]
                 if values is None:  # the first job of its kind, or one met before it was placed
@@ -258,10 +257,10 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
                 if stack:
                     stack[-1][2].append(index)
                 continue
-            if dep in on_path:
+            if index is not None:  # on the path: a cycle
                 path = [f[0] for f in stack]
                 raise CycleError([node_name(node) for node in path[path.index(dep) :]] + [node_name(dep)])
-            on_path.add(dep)
+            seen[dep] = -1
             stack.append(open_frame(dep, frame[0]))
     return specs, dep_lists, dependents
 

@@ -38,12 +38,13 @@ class JobGraph:
         deps: ``deps[i]`` holds the indices of job ``i``'s dependencies, in DEPS order.
         dependents: ``dependents[i]`` holds the indices of the jobs that depend on job ``i``.
         roots: the root jobs' names.
+        names: the jobs' names in post-order (do not mutate).
         warnings: what the build accepted for DoJobber's sake and would otherwise
             refuse (a job without Check or Run, a float TRIES...), one sentence each;
             also logged on the ``dojob`` logger.
     """
 
-    __slots__ = ("specs", "deps", "dependents", "roots", "_index", "_distinct", "__dict__")
+    __slots__ = ("specs", "deps", "dependents", "roots", "names", "_index", "_distinct", "__dict__")
 
     #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
     skipped: frozenset[int] = frozenset()
@@ -82,8 +83,7 @@ class JobGraph:
         self._index = index
         self._distinct = self.specs if distinct is None else tuple(distinct)
         self.warnings: tuple[str, ...] = tuple(warnings)
-        if names is not None:
-            self.__dict__["names"] = names  # the cached property, already known
+        self.names: list[str] = list(map(attrgetter("name"), self.specs)) if names is None else names
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -97,11 +97,6 @@ class JobGraph:
     def __getitem__(self, name: str) -> JobSpec:
         """The spec of the job called ``name``."""
         return self.specs[self._index[name]]
-
-    @cached_property
-    def names(self) -> list[str]:
-        """Job names in post-order (do not mutate)."""
-        return list(map(attrgetter("name"), self.specs))
 
     @property
     def index(self) -> dict[str, int]:

@@ -331,3 +331,22 @@ def test_regression_equal_bound_jobs_in_a_dependency_give_one_edge():
     assert list(g.edges()) == [("Mid", "Leaf[X=1]"), ("Root", "Mid")]
     report = dojob.run(make_job("Root", [mid]))
     assert report.success and len(report) == 3
+
+
+def test_each_kind_of_class_is_validated_once_whatever_the_number_of_jobs():
+    """500 bound jobs of one class and 500 type() classes made alike: three validations (and the root's)."""
+
+    def check(self, *args, **kwargs):
+        pass
+
+    invite = type("Invite", (dojob.Job,), {"Check": check, "Run": check, "NAME": None, "TRIES": 2})
+    bound = [invite.bind(NAME=f"friend {i}") for i in range(500)]
+    made = [type(f"Made{i}", (dojob.Job,), {"Check": check, "Run": check, "NAME": i}) for i in range(500)]
+    root = type("All", (dojob.DummyJob,), {"DEPS": (*bound, *made)})
+    g = build_graph(root, default_tries=4)
+    assert len(g) == 1001
+    validated = sorted(s.name for s in g._distinct)  # the specs not taken from the memo
+    assert validated == ["All", "Invite[NAME='friend 0']", "Made0"]
+    assert {s.tries for s in g.specs if s.name.startswith("Invite[")} == {2}
+    assert {s.tries for s in g.specs if s.name.startswith("Made")} == {4}
+    assert [s.index for s in g.specs] == list(range(1001))

@@ -97,7 +97,7 @@ class SpecMemo:
         if values is None and key is not None:  # a job alike may have been placed since its frame opened
             values = self._values.get(key)
         if values is not None:
-            return make_spec(JobSpec, (node.__name__, index, node, *values))
+            return make_spec(JobSpec, (node.__name__, index, node) + values)
         if not isinstance(node, type) and type(node) is not BoundJob:
             spec = awaitable_spec(node, index, self.default_tries, self.default_delay)
         else:
@@ -106,7 +106,7 @@ class SpecMemo:
             values = validate_class(node, self.default_tries, self.default_delay, warnings, self._coro)
             if key is not None and len(warnings) == before:  # one that drew a warning: each job alike gets its own
                 self._values[key] = values
-            spec = make_spec(JobSpec, (node.__name__, index, node, *values))
+            spec = make_spec(JobSpec, (node.__name__, index, node) + values)
         self.distinct.append(spec)
         return spec
 

@@ -48,7 +48,7 @@ class SpecMemo:
         self.default_delay = default_delay
         self.warnings = warnings
         self._values: dict[tuple, tuple] = {}  # memo key -> the spec's fields after cls
-        self._pickers: dict[tuple, tuple] = {}  # class-dict layout -> (names it overrides, their getter)
+        self._getters: dict[tuple, Any] = {}  # class-dict layout -> a getter of the spec attributes it overrides
         self._coro: dict[Any, bool] = {None: False}  # inspect.iscoroutinefunction, per function
         #: The specs validated (not taken from the memo): a spec of each distinct set of
         #: values plus every awaitable node, enough for the graph-wide questions.
@@ -59,9 +59,9 @@ class SpecMemo:
 
         A class's memo key is its bases and what its own ``__dict__``
         overrides: reading that dict avoids walking the MRO for a dozen names.
-        Classes made alike have the same dict keys, so the names they override
-        and a getter of their values are memoised by those keys (and the typo
-        check runs once per such layout). A bound job's key is its class.
+        Classes made alike have the same dict keys, so a getter of the values
+        they override is memoised by those keys (and the typo check runs once
+        per such layout). A bound job's key is its class.
         """
         if type(node) is BoundJob:
             cls = node.job
@@ -75,12 +75,12 @@ class SpecMemo:
                     return node, iter(()), [], None, None
             own = node.__dict__
             layout = tuple(own)
-            picker = self._pickers.get(layout)
-            if picker is None:
+            getter = self._getters.get(layout)
+            if getter is None:
                 check_typos(node, layout)
                 names = tuple(_SPEC_NAMES.intersection(own))
-                picker = self._pickers[layout] = (names, itemgetter(*names) if names else _no_overrides)
-            key = (node.__bases__, picker[0], picker[1](own))
+                getter = self._getters[layout] = itemgetter(*names) if names else _no_overrides
+            key = (node.__bases__, getter, getter(own))  # (the getter, hashed by identity, stands for the names)
             deps = node.DEPS
         if type(deps) is not tuple or (
             len(deps) > 1 and (len(deps) > 2 or deps[1] is deps[0] or type(deps[0]) is BoundJob)

@@ -70,6 +70,7 @@ def check_delay(value: Any, *, option: str | None = None, job: str = "", attribu
 
 
 def check_resources(name: str, attribute: str, value: Any) -> tuple[str, ...]:
+    """Job ``name``'s CLAIMS or USES as a sorted tuple of distinct non-empty strings, else raise."""
     if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
         raise JobAttributeError(name, attribute, value, "a tuple of resource names, e.g. ('db',)")
     for item in value:
@@ -79,6 +80,8 @@ def check_resources(name: str, attribute: str, value: Any) -> tuple[str, ...]:
 
 
 def check_tags(name: str, value: Any) -> tuple[str, ...]:
+    """Job ``name``'s TAGS as a tuple in their order, duplicates dropped; a tag that could not be
+    given on the command line (``--tags a,b``: empty, a comma, edge spaces) is an error."""
     if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
         raise JobAttributeError(name, "TAGS", value, "a tuple of tags, e.g. ('db',)")
     for item in value:
@@ -88,6 +91,7 @@ def check_tags(name: str, value: Any) -> tuple[str, ...]:
 
 
 def check_timeout(name: str, value: Any) -> float | None:
+    """Job ``name``'s TIMEOUT as seconds (a finite float > 0), or None; else raise."""
     if value is None:
         return None
     if isinstance(value, Real) and not isinstance(value, bool):

@@ -304,3 +304,49 @@ def test_the_walk_matches_a_reference_dfs_and_reports_real_cycles(edges, dupes):
     assert g.names == [f"N{i}" for i in order] + ["Top"]
     for i, ds in deps.items():
         assert [g.specs[d].name for d in g.deps[g.index[f"N{i}"]]] == [f"N{d}" for d in dict.fromkeys(ds)]
+
+
+def test_regression_a_typo_in_a_dependency_is_refused_like_one_in_the_root():
+    # The build's inlined copy of the class reading skipped the typo check for every job
+    # but the roots: `Tries = 5` on a dependency was silently ignored (it ran with 3 tries).
+    dep = make_job("Dep", Tries=5)
+    root = make_job("Root", [dep], base=dojob.DummyJob)
+    with pytest.raises(dojob.JobDefinitionError, match=r"'Dep'.*'Tries'.*did you mean TRIES\?"):
+        build_graph(root)
+    deeper = make_job("Deeper", [make_job("Mid", [make_job("Leaf", Deps=())])])
+    with pytest.raises(dojob.JobDefinitionError, match=r"'Leaf'.*'Deps'.*did you mean DEPS\?"):
+        build_graph(deeper)
+
+
+def test_regression_equal_bound_jobs_in_a_dependency_give_one_edge():
+    # Two equal binds (not the same object) in the DEPS of a job that is not a root were
+    # taken as two entries: deps (0, 0), dependents (1, 1) and a doubled edge in the graph.
+    leaf = make_job("Leaf")
+    mid = make_job("Mid")
+    mid.DEPS = (leaf.bind(X=1), leaf.bind(X=1))  # a tuple of two, as most DEPS are
+    g = build_graph(make_job("Root", [mid]))
+    assert g.names == ["Leaf[X=1]", "Mid", "Root"]
+    assert g.deps == ((), (0,), (1,))
+    assert g.dependents == ((1,), (2,), ())
+    assert list(g.edges()) == [("Mid", "Leaf[X=1]"), ("Root", "Mid")]
+    report = dojob.run(make_job("Root", [mid]))
+    assert report.success and len(report) == 3
+
+
+def test_each_kind_of_class_is_validated_once_whatever_the_number_of_jobs():
+    """500 bound jobs of one class and 500 type() classes made alike: three validations (and the root's)."""
+
+    def check(self, *args, **kwargs):
+        pass
+
+    invite = type("Invite", (dojob.Job,), {"Check": check, "Run": check, "NAME": None, "TRIES": 2})
+    bound = [invite.bind(NAME=f"friend {i}") for i in range(500)]
+    made = [type(f"Made{i}", (dojob.Job,), {"Check": check, "Run": check, "NAME": i}) for i in range(500)]
+    root = type("All", (dojob.DummyJob,), {"DEPS": (*bound, *made)})
+    g = build_graph(root, default_tries=4)
+    assert len(g) == 1001
+    validated = sorted(s.name for s in g._distinct)  # the specs not taken from the memo
+    assert validated == ["All", "Invite[NAME='friend 0']", "Made0"]
+    assert {s.tries for s in g.specs if s.name.startswith("Invite[")} == {2}
+    assert {s.tries for s in g.specs if s.name.startswith("Made")} == {4}
+    assert [s.index for s in g.specs] == list(range(1001))

@@ -142,7 +142,7 @@ def test_max_runs_runs_n_iterations_each_a_full_run_one_line_each(tmp_path):
                 with open("seen", "a") as fh:
                     fh.write(json.dumps({"storage": sorted(self.global_storage), "instance": id(self)}) + "\\n")
                 self.global_storage["left-over"] = True
-                Seen.checks = getattr(Seen, "checks", 0) + 1
+                Seen.calls = getattr(Seen, "calls", 0) + 1  # (not "checks": the typo check reads it as Check)
 
             def Run(self, *args, **kwargs):
                 pass

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..events import Status
 from ..graph import JobGraph, JobSpec, check_delay, check_tries
+from ..spec import make_spec
 from . import topology
 from .jobs import Job
 
@@ -98,7 +99,6 @@ def prepare(jobs: Any) -> RunPlan:
                 " (and not done): add it, or call sanitize()"
             )
     specs = []
-    new_spec = tuple.__new__  # a JobSpec without its Python-level __new__ (10 000 jobs: measurable)
     for k, job in enumerate(ordered):
         tries = job.tries
         if tries.__class__ is not int or tries < 1:
@@ -110,12 +110,12 @@ def prepare(jobs: Any) -> RunPlan:
             delay = 0.0
         forever = bool(job.forever)
         label = job.label
-        # all fields, in order (tuple.__new__ knows no defaults): name, index, cls, kind, tries,
-        # retry_delay, priority, critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks,
-        # tags, retry
         name = f"{k + 1} {label if label.__class__ is str else type(job).__name__}"
+        # all fields, in order (make_spec knows no defaults; JobSpec(...) measured +11% of this
+        # function, +1.7% of a 10 000-job run): name, index, cls, kind, tries, retry_delay, priority,
+        # critical, is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks, tags, retry
         fields = (name, k, _Try(job, tries), "awaitable", tries, delay, 0, bool(job.critical), True, False)
-        specs.append(new_spec(JobSpec, (*fields, forever, None, (), (), False, (), None)))
+        specs.append(make_spec(JobSpec, (*fields, forever, None, (), (), False, (), None)))
         job._running = job._done = job._scheduled = False
         job._result = job._exception = None
         job._deps = job.required

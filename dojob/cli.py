@@ -435,6 +435,34 @@ def _outputs(ns: argparse.Namespace) -> list[tuple[str, str]]:
     return [(option, path) for option, path in out if path]
 
 
+def _check_inputs_apart(ns: argparse.Namespace) -> None:
+    """Refuse, before anything is opened, an output, lock or history database that is one of the command's files.
+
+    ``--report jobs.py`` would destroy the target it names, ``--junit`` on the
+    history database the history, ``--lock`` on a target the target.
+
+    Raises:
+        UsageError: naming the two options (or the target) that share a file.
+    """
+    from .history.cli_history import location_of
+
+    written = [*_outputs(ns)]
+    if getattr(ns, "lock", None):
+        written.append(("--lock", ns.lock))
+    history = None if getattr(ns, "no_history", False) else location_of(getattr(ns, "history", None))[0]
+    if history and "://" not in history:  # a SQLite file (and its write-ahead log)
+        written += [("the --history database", history + suffix) for suffix in ("", "-wal", "-shm")]
+    kept = {os.path.realpath(path): what for what, path in written if what.startswith("the --history")}
+    for target in ns.targets:
+        file, sep, _ = target.rpartition(":")
+        if sep and file:
+            kept.setdefault(os.path.realpath(file), f"the target file of {target!r}")
+    for option, path in written:
+        what = kept.get(os.path.realpath(path))
+        if what is not None and not option.startswith("the --history"):
+            raise UsageError(f"{option} {path!r} is {what}: dojob would overwrite it")
+
+
 def _discard_stale(ns: argparse.Namespace) -> None:
     """Remove the ``--report``, ``--junit`` and ``--graph`` files an earlier command left: they would pass as new.
 
@@ -803,23 +831,27 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     extra = _run_extra(ns)
     selection = _selection(ns)
     _check_outputs(_outputs(ns))
-    _discard_stale(ns)
-    history = history_of(ns, parser)  # None: --no-history (dojob.history)
-    show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
-    ready = _Prepared(kwargs, args, extra, selection, history, show_progress)
-    # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
-    from .target import OUTPUT_PRELOAD
-
-    wanted = [name for output, names in OUTPUT_PRELOAD.items() if getattr(ns, output, None) for name in names]
-    preload(("dojob.progress", *wanted) if show_progress else tuple(wanted))
-
-    with _opened(ns.events) as events:
-        log = _GuardedLog(events) if events is not None else None
+    with _opened(ns.events) as events:  # truncated first: whatever stops the command from here on is written in it
+        log = None
         try:
+            log = _GuardedLog(events) if events is not None else None
+            _discard_stale(ns)
+            history = history_of(ns, parser)  # None: --no-history (dojob.history)
+            show_progress = ns.progress if ns.progress is not None else _isatty(sys.stderr)
+            ready = _Prepared(kwargs, args, extra, selection, history, show_progress)
+            # what dojob imports after the jobs ran, imported before the target's folder is on sys.path
+            from .target import OUTPUT_PRELOAD
+
+            wanted = [name for output, names in OUTPUT_PRELOAD.items() if getattr(ns, output, None) for name in names]
+            preload(("dojob.progress", *wanted) if show_progress else tuple(wanted))
             return _load_and_run(ns, err, late, log, events, ready)
-        except KeyboardInterrupt as exc:  # a signal before the run started: the event log says so
-            if log is not None:
-                log.failed("stopped", exc, _before_start(exc))
+        except (KeyboardInterrupt, SystemExit) as exc:  # a signal (or a usage error) before the run started
+            if events is not None:
+                log = log or _GuardedLog(events)  # (the signal may have landed while the log was made)
+                if isinstance(exc, KeyboardInterrupt):
+                    log.failed("stopped", exc, _before_start(exc))
+                else:
+                    log.failed("usage", None, "usage error: see the message on standard error")
             raise
 
 
@@ -1089,9 +1121,10 @@ def _command(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
             return history_main(ns, parser)
         from .runlock import command_lock  # issue 16: one run of a target at a time
 
+        _check_inputs_apart(ns)
         late = Stop()  # signals before the run interrupt at once; after it, they wait for the outputs
         late.interruptible = True
-        with command_lock(ns, err) as refused, handling_signals(late, restore=not exiting):
+        with handling_signals(late, restore=not exiting), command_lock(ns, err) as refused:
             code = refused if refused is not None else _cmd_run(ns, err, parser, late)
         if late.exception is not None and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
             code = EXIT_TERMINATED if isinstance(late.exception, Terminated) else EXIT_INTERRUPTED

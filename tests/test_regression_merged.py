@@ -260,3 +260,111 @@ def test_regression_a_graph_error_leaves_no_earlier_runs_junit(tmp_path):
     out = cli("run", "bad.py:Root", "--junit", "junit.xml", cwd=tmp_path)
     assert out.returncode == 2 and "graph error" in out.stderr
     assert not (tmp_path / "junit.xml").exists()
+
+
+def test_regression_ctrl_c_while_the_command_starts_is_no_traceback(tmp_path):
+    """A real SIGINT landing while the command builds its parser (before dojob.cli handles signals)."""
+    code = textwrap.dedent(
+        """\
+        import os, signal, sys
+        import dojob.cli
+
+        real = dojob.cli.build_parser
+
+        def build_parser():
+            os.kill(os.getpid(), signal.SIGINT)  # Python's own handler: KeyboardInterrupt here
+            return real()
+
+        dojob.cli.build_parser = build_parser
+        sys.argv = ["dojob", "run", "nothing.py:Root"]
+        from dojob.__main__ import main
+
+        sys.exit(main())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130
+    assert out.stderr == "dojob: interrupted before the run started: nothing ran\n"
+
+
+def test_regression_an_output_naming_an_input_is_refused_before_anything_is_touched(tmp_path):
+    source = "import dojob\n\nclass A(dojob.Job):\n    def Check(self, *a, **k):\n        pass\n"
+    write(tmp_path / "jobs.py", source)
+    history = tmp_path / "h.sqlite3"
+    assert cli("run", "jobs.py:A", "--history", str(history), cwd=tmp_path).returncode == 0
+    kept = history.read_bytes()
+    cases = [
+        (("--report", "jobs.py"), "--report 'jobs.py' is the target file of 'jobs.py:A'"),
+        (("--events", "./jobs.py"), "--events './jobs.py' is the target file of 'jobs.py:A'"),
+        (("--graph", "jobs.py"), None),  # refused too, for its format (.py draws nothing)
+        (("--lock", "jobs.py"), "--lock 'jobs.py' is the target file of 'jobs.py:A'"),
+        (("--junit", str(history), "--history", str(history)), f"--junit {str(history)!r} is the --history database"),
+        (("--report", str(history) + "-wal", "--history", str(history)), "is the --history database"),
+    ]
+    for options, message in cases:
+        out = cli("run", "jobs.py:A", *options, cwd=tmp_path, env={"DOJOB_HISTORY": str(history)})
+        assert out.returncode == 2, (options, out.stderr)
+        if message:
+            assert message in out.stderr and "dojob would overwrite it" in out.stderr, out.stderr
+        assert (tmp_path / "jobs.py").read_text() == source, options
+        assert history.read_bytes() == kept, options
+
+
+def test_regression_a_signal_while_outputs_are_prepared_rewrites_the_event_log(tmp_path):
+    """SIGTERM landing in the preparation before the run (preloading the output modules): the event log says so."""
+    write(tmp_path / "t.py", "import dojob\n\nclass Root(dojob.Job):\n    def Check(self, *a, **k):\n        pass\n")
+    (tmp_path / "e.jsonl").write_text('{"event": "RunFinished", "success": true}\n')  # an earlier run's
+    (tmp_path / "r.html").write_text("an earlier run's report")
+    code = textwrap.dedent(
+        """\
+        import os, signal, sys
+        import dojob.cli
+
+        real = dojob.cli.preload
+
+        def preload(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)  # the command's handler: Terminated here
+            return real(*args, **kwargs)
+
+        dojob.cli.preload = preload
+        sys.exit(dojob.cli.main(["run", "t.py:Root", "--events", "e.jsonl", "--report", "r.html"]))
+        """
+    )
+    env = {**os.environ, "DOJOB_HISTORY": "off"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 143, out.stderr
+    assert out.stderr.splitlines()[-1] == "dojob: terminated (SIGTERM) before the run started: nothing ran"
+    import json
+
+    (event,) = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert (event["event"], event["stage"], event["error_type"]) == ("RunFailed", "stopped", "Terminated")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_regression_sigterm_while_waiting_for_the_lock_exits_143_and_leaves_the_holders_files(tmp_path):
+    import signal
+    import time
+
+    from dojob.runlock import RunLock
+
+    write(tmp_path / "w.py", "import dojob\n\nclass A(dojob.Job):\n    def Check(self, *a, **k):\n        pass\n")
+    (tmp_path / "r.html").write_text("the running command's report")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+    with RunLock(str(tmp_path / "L.lock"), note="w.py:A"):  # another run holds it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dojob", "run", "w.py:A", "--lock", "L.lock", "--lock-wait",
+             "--events", "e.jsonl", "--report", "r.html"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        err = b""
+        while b"waiting for the lock" not in err:  # stderr's first line says it waits
+            assert time.monotonic() < deadline and proc.poll() is None
+            err += proc.stderr.buffer.read1(200)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert rest.splitlines()[-1] == "dojob: terminated (SIGTERM) before the run started: nothing ran"
+    assert (tmp_path / "r.html").read_text() == "the running command's report"  # the holder's, not touched
+    assert not (tmp_path / "e.jsonl").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import PhaseTimeout
+from .errors import DojobError, PhaseTimeout
 from .tryproto import PROGRAMMING_ERRORS
 
 __all__ = ["PROGRAMMING_ERRORS", "failed_in_init", "programming_error"]
@@ -25,7 +25,7 @@ def failed_in_init(exc: BaseException | None) -> bool:
     failure passes through dojob's executor first.
     """
     tb = getattr(exc, "__traceback__", None)
-    if tb is None:
+    if tb is None or isinstance(exc, DojobError):  # dojob's own (a TIMEOUT thrown into the try) never is
         return False
     first = tb.tb_frame
     if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.tryproto":

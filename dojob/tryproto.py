@@ -208,7 +208,7 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
                 run_error = exc
             if _goes_on(phase, exc, ctx, phases):
                 continue
-            return TryOutcome(False, exception=exc, cause=run_error)
+            return TryOutcome(False, exception=exc, cause=run_error if phase is RECHECK else None)
         state[_RESULT_ATTR[phase]] = value
         if emit is not None:
             emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))

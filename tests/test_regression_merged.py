@@ -368,3 +368,49 @@ def test_regression_sigterm_while_waiting_for_the_lock_exits_143_and_leaves_the_
     assert rest.splitlines()[-1] == "dojob: terminated (SIGTERM) before the run started: nothing ran"
     assert (tmp_path / "r.html").read_text() == "the running command's report"  # the holder's, not touched
     assert not (tmp_path / "e.jsonl").exists()
+
+
+class _AsyncSlowRun(dojob.Job):
+    TIMEOUT = 0.2
+    TRIES = 1
+
+    async def Check(self, *args, **kwargs):
+        raise RuntimeError("not done")
+
+    async def Run(self, *args, **kwargs):
+        import asyncio
+
+        await asyncio.sleep(1.0)
+
+
+class _SlowRun(dojob.Job):
+    TIMEOUT = 0.2
+    TRIES = 1
+
+    def Check(self, *args, **kwargs):
+        raise RuntimeError("not done")
+
+    def Run(self, *args, **kwargs):
+        import time
+
+        time.sleep(1.0)
+
+
+def test_regression_an_async_timeout_is_not_a_programming_error_in_init():
+    from dojob.diagnose import programming_error
+    from dojob.junit import to_junit
+
+    report = dojob.run(_AsyncSlowRun, workers=2)
+    job = report["_AsyncSlowRun"]
+    assert programming_error(job) is None
+    assert report.summary().splitlines()[0] == (
+        "FAILED  _AsyncSlowRun (1 try): PhaseTimeout: _AsyncSlowRun.run took longer than TIMEOUT=0.2s"
+    )
+    assert b"<failure" in to_junit(report) and b"<error" not in to_junit(report)
+
+
+def test_regression_a_run_cut_at_its_timeout_in_a_worker_process_invents_no_recheck():
+    report = dojob.run(_SlowRun, executor="processes", workers=2)
+    first = report.summary().splitlines()[0]
+    assert first.startswith("FAILED  _SlowRun (1 try): PhaseTimeout: _SlowRun.run took longer than TIMEOUT=0.2s")
+    assert "recheck" not in first and report["_SlowRun"].cause is None

@@ -36,6 +36,7 @@ from .errors import (
     RootError,
     RunTimeout,
     SelectionError,
+    StoppedBeforeRun,
     Terminated,
     WorkerLost,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "RunonlyJob",
     "SharedStorage",
     "Status",
+    "StoppedBeforeRun",
     "SystemClock",
     "Terminated",
     "Trace",

@@ -211,6 +211,11 @@ class NoActError(DojobError, RuntimeError):
     """A RunonlyJob cannot succeed when nothing may be run (``no_act``, a plan)."""
 
 
+class StoppedBeforeRun(DojobError):
+    """The run was stopping (Ctrl-C, SIGTERM, ``--timeout``, a CRITICAL failure) when this try's Check
+    failed: its Run, a change to the world, was not started. The job ends interrupted."""
+
+
 class PhaseTimeout(DojobError, TimeoutError):
     """A phase ran longer than its job's ``TIMEOUT``; the try failed at once.
 

@@ -103,6 +103,8 @@ class Session:
             strict=options.strict,
         )
         self.ctx.changed_deps = _changed_deps(graph, self.planner.status, options.changed_before)
+        planner, stop = self.planner, self.stop
+        self.ctx.stopping = lambda: planner.stopped is not None or stop.exception is not None
         self._cleaned = False
         self.remote: RemoteTries | None = None
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .clock import SystemClock
+from .errors import StoppedBeforeRun
 from .events import PhaseAbandoned, PhaseEnded
 from .executors import (
     RELEASED,
@@ -46,7 +47,8 @@ def record(planner: Planner, index: int, out: Any, t: float, stop: Stop | None) 
     ``stop`` for the driver to raise at the end) and ends that job interrupted.
     """
     if type(out) is TryOutcome:
-        planner.complete(index, out.ok, t, out.changed, out.result, out.exception, cause=out.cause)
+        stopped = type(out.exception) is StoppedBeforeRun  # the run was stopping: the job ends interrupted
+        planner.complete(index, out.ok, t, out.changed, out.result, out.exception, cause=out.cause, interrupted=stopped)
         return
     stopper = getattr(out, "stopper", None)  # a stopper carried out of an asyncio task
     exc = out if stopper is None else stopper

@@ -414,3 +414,76 @@ def test_regression_a_run_cut_at_its_timeout_in_a_worker_process_invents_no_rech
     first = report.summary().splitlines()[0]
     assert first.startswith("FAILED  _SlowRun (1 try): PhaseTimeout: _SlowRun.run took longer than TIMEOUT=0.2s")
     assert "recheck" not in first and report["_SlowRun"].cause is None
+
+
+def test_regression_a_stopping_run_starts_no_run_phase_on_a_thread():
+    """A CRITICAL failure stops the run while another try's Check still runs on a thread: its Run never starts."""
+    import threading
+    import time
+
+    calls: list[str] = []
+    checking = threading.Event()
+
+    class Deploy(dojob.Job):
+        def Check(self, *args, **kwargs):
+            checking.set()
+            time.sleep(0.3)
+            raise RuntimeError("not deployed")
+
+        def Run(self, *args, **kwargs):
+            calls.append("Run")
+
+    class Critical(dojob.Job):
+        CRITICAL = True
+        TRIES = 1
+
+        def Check(self, *args, **kwargs):
+            checking.wait(5)
+            raise RuntimeError("broken")
+
+        def Run(self, *args, **kwargs):
+            raise RuntimeError("still broken")
+
+    Root = type("Root", (dojob.DummyJob,), {"DEPS": (Deploy, Critical)})
+    report = dojob.run(Root, workers=2)
+    assert calls == []  # the change was not made after the run stopped
+    assert report["Deploy"].status is dojob.Status.INTERRUPTED and report["Deploy"].tries == 1
+    assert type(report["Deploy"].exception).__name__ == "StoppedBeforeRun"
+    assert report["Critical"].status is dojob.Status.FAILED
+
+
+def test_regression_ctrl_c_during_a_check_on_a_thread_starts_no_run(tmp_path):
+    import signal
+    import time
+
+    write(
+        tmp_path / "ra.py",
+        """\
+        import os, time, dojob
+
+        class Deploy(dojob.Job):
+            def Check(self, *args, **kwargs):
+                open("CHECKING", "w").close()
+                time.sleep(1.0)
+                raise RuntimeError("not deployed")
+
+            def Run(self, *args, **kwargs):
+                open("RUN_WAS_CALLED", "w").close()
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dojob", "run", "ra.py:Deploy", "-j", "2", "--events", "e.jsonl"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "CHECKING").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert not (tmp_path / "RUN_WAS_CALLED").exists()
+    assert out.splitlines()[0].startswith("INTERRUPTED  Deploy during try 1 (StoppedBeforeRun: ")
+    assert '"phase": "run"' not in (tmp_path / "e.jsonl").read_text()

@@ -92,6 +92,10 @@ def test_the_alias_serves_dojob_aio(asynciojobs_tests):
     assert check.returncode == 0, check.stderr
 
 
+#: Upstream modules that assert wall-clock durations to a few hundredths of a second.
+TIMED = ("test_basics", "test_graph")
+
+
 # Each test module of the sdist on its own, so a failure names its module.
 @pytest.mark.parametrize(
     "module",
@@ -99,6 +103,9 @@ def test_the_alias_serves_dojob_aio(asynciojobs_tests):
 )
 def test_asynciojobs_own_suite_passes_on_dojob_aio(asynciojobs_tests, module):
     proc = run_upstream(asynciojobs_tests, f"tests/{module}.py")
+    if proc.returncode != 0 and module in TIMED and "AssertionError: " in proc.stdout:
+        # its wall-clock assertions (a 1.5 s graph within 0.05 s) fail on a loaded machine: once more, alone
+        proc = run_upstream(asynciojobs_tests, f"tests/{module}.py")
     tail = proc.stdout[-6000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail

@@ -487,3 +487,43 @@ def test_regression_ctrl_c_during_a_check_on_a_thread_starts_no_run(tmp_path):
     assert not (tmp_path / "RUN_WAS_CALLED").exists()
     assert out.splitlines()[0].startswith("INTERRUPTED  Deploy during try 1 (StoppedBeforeRun: ")
     assert '"phase": "run"' not in (tmp_path / "e.jsonl").read_text()
+
+
+def test_regression_ctrl_c_while_the_history_is_written_keeps_report_and_record(tmp_path, monkeypatch):
+    """dojob.run(handle_signals=True, history=...): a real SIGINT landing in the history write."""
+    import signal
+
+    from dojob.history import open_store
+    from dojob.history.store import Store
+
+    real = Store.write
+
+    def write(self, *args, **kwargs):  # the signal lands while the record is written, then the write goes on
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "write", write)
+
+    class Change(dojob.Job):
+        def Check(self, *args, **kwargs):
+            if not self.global_storage.get("done"):
+                raise RuntimeError("not yet")
+
+        def Run(self, *args, **kwargs):
+            self.global_storage["done"] = True
+
+    db = tmp_path / "h.sqlite3"
+    try:
+        dojob.run(Change, handle_signals=True, history=str(db))
+    except KeyboardInterrupt as exc:
+        report = exc.report
+    else:
+        raise AssertionError("the Ctrl-C was lost")
+    assert report.success and report["Change"].status is dojob.Status.CHANGED
+    monkeypatch.setattr(Store, "write", real)
+    store = open_store(str(db))
+    try:
+        (run,) = store.runs(limit=5)
+    finally:
+        store.close()
+    assert run["counts"]["changed"] == 1

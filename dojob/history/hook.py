@@ -252,9 +252,25 @@ def recorded(driver: Callable[..., Report], history: Any, verify: bool) -> Calla
                 raise
             unstable = recorder.unstable(graph, check)
             stopped = check.stopped  # a timeout: the jobs not reached were not verified
-        return recorder.finish(report, unstable, stopped)
+        return _uninterrupted(options, lambda: recorder.finish(report, unstable, stopped))
 
     return run
+
+
+def _uninterrupted(options: Any, finish: Callable[[], Report]) -> Report:
+    """``finish()``, the history write, whole: under ``handle_signals`` a signal meanwhile is noted, not
+    raised, then raised with the recorded report attached (the CLI's outputs and recap still come)."""
+    if not getattr(options, "handle_signals", False):
+        return finish()
+    from ..stopping import Stop, handling_signals
+
+    late = Stop()  # not interruptible: a signal is only noted
+    with handling_signals(late):
+        done = finish()
+    if late.exception is not None:
+        _attach(late.exception, done)
+        raise late.exception
+    return done
 
 
 def _finish_stopped_verify(recorder: _Recorder, report: Any, exc: BaseException) -> Any:

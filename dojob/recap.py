@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .durations import format_duration
-from .errors import safe_str, safe_type_name
+from .errors import RunTimeout, StoppedBeforeRun, safe_str, safe_type_name
 from .events import Status
 from .observe import one_line as _one_line
 
@@ -263,6 +263,13 @@ def _kinds(report: Any) -> dict[str, str]:
         return {}
 
 
+def _cut_short(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is what a stop did to a running try (not the error of a try that had ended)."""
+    if isinstance(exc, (*_STOPPERS, RunTimeout, StoppedBeforeRun)):
+        return True
+    return exc is not None and type(exc).__name__ == "CancelledError"  # (asyncio's, not imported for it)
+
+
 def _was_cut(job: Any) -> bool:
     """A job whose try the run's stop cut short (Ctrl-C, or the run's timeout)."""
     return job.status is Status.INTERRUPTED or isinstance(job.exception, _STOPPERS)
@@ -387,7 +394,8 @@ def summary(report: Any, *, color: bool = False) -> str:
     for job, was_cut in list(zip(failed, cut, strict=True))[:MAX_FAILED_SHOWN]:
         if was_cut:
             head = paint("INTERRUPTED".ljust(width), "interrupted")
-            what = f"during try {job.tries} ({error_line(job.exception)})"
+            when = "during" if _cut_short(job.exception) else "after"  # after: its try had ended, a retry was due
+            what = f"{when} try {job.tries} ({error_line(job.exception)})"
             lines.append(f"{head}  {one_line(job.name, 200)} {what}")
         else:
             head = paint("FAILED".ljust(width), "failed")
@@ -417,6 +425,15 @@ def summary(report: Any, *, color: bool = False) -> str:
         if stopped_job:
             reason += f": {one_line(stopped_job, 200)}"
         lines.append(paint(f"run stopped: {reason}", "warn"))
+        shown = {job.name for job in failed[:MAX_FAILED_SHOWN]}
+        unnamed = [n for by, names in waiting.items() if by not in shown for n in names]  # waiting for one unnamed
+        unnamed += [
+            j.name
+            for j in report.jobs.values()
+            if j.status is Status.INTERRUPTED and not j.tries and j.blocked_by is None
+        ]
+        if unnamed:
+            lines.append(paint(f"not started: {_names(unnamed, MAX_BLOCKED_SHOWN)}", "interrupted"))
     if changed:
         lines.append(paint("changed:", "changed") + f" {_names(changed, MAX_CHANGED_SHOWN)}")
     lines.extend(_history_lines(report, paint))

@@ -81,7 +81,8 @@ def test_an_interrupted_run_is_recapped_from_the_exception():
     assert lines[0] == "INTERRUPTED  Stop during try 1 (KeyboardInterrupt)"
     assert lines[1] == "             not started: Root"  # interrupted with it: nothing failed, nothing is blocked
     assert lines[2] == "run stopped: interrupted (Ctrl-C)"
-    assert lines[3].endswith("1 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 3 interrupted")
+    assert lines[3] == "not started: Other"  # every interrupted job is named
+    assert lines[4].endswith("1 ok, 0 changed (0 needed retries), 0 failed, 0 blocked, 3 interrupted")
 
 
 def test_hostile_names_and_messages_stay_on_one_line_without_escapes():

@@ -527,3 +527,43 @@ def test_regression_ctrl_c_while_the_history_is_written_keeps_report_and_record(
     finally:
         store.close()
     assert run["counts"]["changed"] == 1
+
+
+def test_regression_the_recap_names_every_interrupted_job():
+    class Stops(dojob.Job):
+        def Check(self, *args, **kwargs):
+            raise KeyboardInterrupt  # a Ctrl-C in the first job's Check, serially
+
+    class Ready(dojob.Job):
+        def Check(self, *args, **kwargs):
+            pass
+
+    Other = type("Other", (Ready,), {})
+    Root = type("Root", (dojob.DummyJob,), {"DEPS": (Stops, Ready, Other)})
+    try:
+        dojob.run(Root)
+    except KeyboardInterrupt as exc:
+        report = exc.report
+    lines = report.summary().splitlines()
+    assert lines[:4] == [
+        "INTERRUPTED  Stops during try 1 (KeyboardInterrupt)",
+        "             not started: Root",
+        "run stopped: interrupted (Ctrl-C)",
+        "not started: Ready, Other",
+    ], lines
+    assert lines[-1].endswith("0 failed, 0 blocked, 4 interrupted")
+
+
+def test_regression_a_job_waiting_for_its_retry_when_stopped_is_not_said_to_be_mid_try():
+    class Flaky(dojob.Job):
+        TRIES = 3
+        RETRY_DELAY = 30
+
+        def Check(self, *args, **kwargs):
+            raise RuntimeError("service not up yet")
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    report = dojob.run(Flaky, timeout=0.3)
+    assert report.summary().splitlines()[0] == "INTERRUPTED  Flaky after try 1 (RuntimeError: service not up yet)"

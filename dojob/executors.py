@@ -282,7 +282,7 @@ class PoolTries:
     def start_all(self, indices: list[int]) -> list[tuple[int, Any]]:
         """Submit these tries; they end later (see :meth:`collect`)."""
         for index in indices:
-            handle = TryHandle(self.now, None if self.remote else self.planner.specs[index].timeout, self.wake)
+            handle = TryHandle(self.now, None if self.remote else self.planner.specs[index].traits.timeout, self.wake)
             future = self.submit(index, handle if self.watch else None)
             self.running[future] = index
             self.handles[index] = handle
@@ -352,7 +352,7 @@ class PoolTries:
             elif run_timed_out:
                 exc = RunTimeout(f"the run timed out while {spec.name} was running; its thread runs on")
             else:
-                exc = PhaseTimeout(spec.name, handle.phase, spec.timeout or 0.0, abandoned=True, holding=holding)
+                exc = PhaseTimeout(spec.name, handle.phase, spec.traits.timeout or 0.0, abandoned=True, holding=holding)
             out.append(Overdue(index, exc, handle.phase, handle.worker, holding))
             if self.pool is not None:
                 self.pool.abandon(handle.worker)

@@ -118,14 +118,14 @@ class Outcomes:
             for d in self._dependents[index]:
                 unmet[d] = left = unmet[d] - 1
                 if not left:
-                    heappush(self._ready, (0, self.specs[d].priority, d))
+                    heappush(self._ready, (0, self.specs[d].traits.priority, d))
 
     def _failed_try(self, index: int, now: float, exception: BaseException | None, cancelled: bool) -> bool:
         """:meth:`complete` for a failed try: retry, or end the job; True if its dependents may still run."""
         spec = self.specs[index]
         emit = self._emit
         self.exceptions[index] = exception
-        tries_left = self.tries[index] < (1 if self._single_try else spec.tries)
+        tries_left = self.tries[index] < (1 if self._single_try else spec.traits.tries)
         if cancelled or (self.stopped is not None and tries_left):  # cut short, or it had tries left
             status = INTERRUPTED if self.stopped is not None else NOT_RUN
             self.status[index] = status
@@ -136,9 +136,9 @@ class Outcomes:
                 emit(JobFinished(spec.name, status, self.tries[index], now))
             return False
         if tries_left:
-            retry = spec.retry
+            retry = spec.traits.retry
             if retry is None:  # DoJobber's rule
-                retry_at: float | None = self.last_start[index] + spec.retry_delay
+                retry_at: float | None = self.last_start[index] + spec.traits.retry_delay
             else:
                 retry_at = self._retry_at(index, retry, now, exception)
             if retry_at is not None:
@@ -148,7 +148,7 @@ class Outcomes:
                 return False
         if emit is not None:
             emit(TryEnded(spec.name, self.tries[index], False, now))
-        release = self.plan or not spec.fail_blocks
+        release = self.plan or not spec.traits.fail_blocks
         if release:
             # a plan: the job would run, its dependents are still checked;
             # asyncio-style ordering: dependents run after a failure too
@@ -159,7 +159,7 @@ class Outcomes:
                 emit(JobFinished(spec.name, FAILED, self.tries[index], now))
         else:
             self._fail(index, now)
-        if spec.critical and not self.plan and self.stopped is None:
+        if spec.traits.critical and not self.plan and self.stopped is None:
             self.stop("critical", now, job=spec.name)
         return release
 
@@ -236,7 +236,7 @@ class Outcomes:
         if self._rng is None:
             self._rng = random.Random()
         start = now if retry.from_end else self.last_start[index]
-        return start + retry.delay(self.specs[index].retry_delay, self.tries[index], self._rng)
+        return start + retry.delay(self.specs[index].traits.retry_delay, self.tries[index], self._rng)
 
     def _fail(self, index: int, now: float) -> None:
         """Mark job ``index`` failed and every job downstream of it blocked (iteratively)."""

@@ -63,7 +63,7 @@ class SparseColumn(dict):
         return None
 
 
-_FOREVER = attrgetter("forever")
+_FOREVER = attrgetter("traits.forever")
 
 PENDING = Status.PENDING
 OK = Status.OK
@@ -156,7 +156,7 @@ class Planner(Outcomes):
             for d in graph.dependents[i]:
                 unmet[d] -= 1
         leaves = compress(range(len(specs)), map(not_, unmet))
-        ready = [(0, specs[i].priority, i) for i in leaves]
+        ready = [(0, specs[i].traits.priority, i) for i in leaves]
         heapify(ready)
         return ready, unmet
 
@@ -216,7 +216,7 @@ class Planner(Outcomes):
             status = self.status
             return status.count(OK) + status.count(CHANGED) == len(status) - len(self.graph.skipped)
         specs = self.specs
-        return all(s in succeeded or s is SKIPPED or specs[i].forever for i, s in enumerate(self.status))
+        return all(s in succeeded or s is SKIPPED or specs[i].traits.forever for i, s in enumerate(self.status))
 
     def announce_skipped(self, now: float) -> None:
         """Emit a ``JobFinished(status=SKIPPED)`` for each skipped job (drivers call it once, after RunStarted)."""
@@ -243,7 +243,7 @@ class Planner(Outcomes):
             specs = self.specs
             while waiting and waiting[0][0] <= now:
                 index = heappop(waiting)[1]
-                heappush(ready, (tries[index], specs[index].priority, index))
+                heappush(ready, (tries[index], specs[index].traits.priority, index))
         free = self._max_running - self._running
         ready = self._ready
         if free <= 0 or not ready or not self._unfinished:  # (only forever jobs left: start nothing more)
@@ -273,7 +273,7 @@ class Planner(Outcomes):
         if self._emit is not None:
             for index in waiting:
                 spec = self.specs[index]
-                self._emit(LockWait(spec.name, self.tries[index] + 1, now, spec.claims, spec.uses))
+                self._emit(LockWait(spec.name, self.tries[index] + 1, now, spec.traits.claims, spec.traits.uses))
         return out
 
     def holding(self, index: int) -> tuple[str, ...]:
@@ -281,7 +281,7 @@ class Planner(Outcomes):
         if not self._locking:
             return ()
         spec = self.specs[index]
-        return (*spec.claims, *spec.uses)
+        return (*spec.traits.claims, *spec.traits.uses)
 
     def release(self, index: int, now: float) -> None:
         """The thread of an abandoned try of job ``index`` ended: free the locks it kept."""
@@ -289,7 +289,7 @@ class Planner(Outcomes):
         if spec is None:
             return
         if self._emit is not None:
-            self._emit(LocksReleased(spec.name, now, (*spec.claims, *spec.uses)))
+            self._emit(LocksReleased(spec.name, now, (*spec.traits.claims, *spec.traits.uses)))
 
     @property
     def holders(self) -> int:

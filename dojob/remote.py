@@ -130,7 +130,7 @@ def run_remote_try(payload: bytes) -> bytes:
     ctx.changed_deps = lambda index: changed_deps
     stopper: BaseException | None = None
     try:
-        if spec.timeout is None:
+        if spec.traits.timeout is None:
             out = execute(attempt(spec, try_number, ctx))
         else:  # no driver watches this process's phases: each runs on a thread waited for TIMEOUT seconds
 
@@ -139,7 +139,7 @@ def run_remote_try(payload: bytes) -> bytes:
                     ctx.emit(PhaseAbandoned(spec.name, try_number, phase, ctx.now(), name))
 
             steps = attempt(spec, try_number, ctx)
-            out = execute_bounded(steps, spec.timeout, spec.name, wait=SystemClock().get, abandoned=abandoned)
+            out = execute_bounded(steps, spec.traits.timeout, spec.name, wait=SystemClock().get, abandoned=abandoned)
     except STOPPERS as exc:  # the job stops the run; its instance still gets its Cleanup, here
         stopper = exc
         out = TryOutcome(False, exception=exc)

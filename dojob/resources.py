@@ -68,10 +68,10 @@ class Ledger:
             entry = heappop(ready)
             index = entry[2]
             spec = specs[index]
-            if (spec.claims or spec.uses) and not self._acquire(spec, reserved):
+            if (spec.traits.claims or spec.traits.uses) and not self._acquire(spec, reserved):
                 passed_over.append(entry)
-                reserved.update(spec.claims)
-                reserved.update(spec.uses)
+                reserved.update(spec.traits.claims)
+                reserved.update(spec.traits.uses)
                 if index not in self._waiting:
                     self._waiting.add(index)
                     self.waits[index] = self.waits.get(index, 0) + 1
@@ -86,7 +86,7 @@ class Ledger:
 
     def release(self, spec: Any) -> None:
         """Give back the units of a try of ``spec`` (if it takes any)."""
-        if not spec.claims and not spec.uses:
+        if not spec.traits.claims and not spec.traits.uses:
             return
         held = self._held
         for name, need in self._units(spec):

@@ -169,7 +169,7 @@ def _not_started(spec: JobSpec) -> TryOutcome:
 def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
     """The steps of one try of ``spec``: create, check, and if that fails run then recheck (a ``yield`` each)."""
     emit = ctx.emit
-    if spec.kind == "awaitable":  # an object whose co_run() is the whole job
+    if spec.traits.kind == "awaitable":  # an object whose co_run() is the whole job
         obj, state, args, kwargs, run_name = spec.cls, {}, (), {}, "co_run"
     else:
         try:
@@ -184,11 +184,11 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
             state["_dojob_changed"] = (ctx.changed_deps, spec.index)
         args, kwargs, run_name = ctx.args, ctx.kwargs, "Run"
-    phases = ctx.phases[spec.kind]
+    phases = ctx.phases[spec.traits.kind]
     if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
         refused = NoActError("Runonly node check intentionally fails first time.")  # DoJobber's words
         return _ended(spec, try_number, CHECK, refused, ctx)
-    if spec.has_cleanup and spec.kind != "awaitable":
+    if spec.traits.has_cleanup and spec.traits.kind != "awaitable":
         ctx.instances.append((spec, obj))  # its first phase is called next: its Cleanup will be due
     run_error = None  # the Run's exception: the cause, if the recheck then fails
     for phase in phases:

@@ -20,7 +20,7 @@ from .checks import check_delay, check_resources, check_tags, check_timeout, che
 from .errors import DepsError, JobAttributeError, JobDefinitionError
 from .job import Job
 from .retry import check_policy
-from .spec import JobSpec, awaitable_spec, is_awaitable_node, make_spec
+from .spec import JobSpec, Traits, awaitable_spec, intern_traits, is_awaitable_node, make_spec
 
 #: Class attributes that decide a spec's validated values.
 _SPEC_NAMES = frozenset(
@@ -47,7 +47,8 @@ class SpecMemo:
         self.default_tries = default_tries
         self.default_delay = default_delay
         self.warnings = warnings
-        self._values: dict[tuple, tuple] = {}  # memo key -> the spec's fields after cls
+        self._values: dict[tuple, Traits] = {}  # memo key -> the spec's traits
+        self._traits: dict[Traits, Traits] = {}  # the build's distinct traits (jobs of different keys share them)
         self._getters: dict[tuple, Any] = {}  # class-dict layout -> a getter of the spec attributes it overrides
         self._coro: dict[Any, bool] = {None: False}  # inspect.iscoroutinefunction, per function
         #: The specs validated (not taken from the memo): a spec of each distinct set of
@@ -97,16 +98,17 @@ class SpecMemo:
         if values is None and key is not None:  # a job alike may have been placed since its frame opened
             values = self._values.get(key)
         if values is not None:
-            return make_spec(JobSpec, (node.__name__, index, node) + values)
+            return make_spec(JobSpec, (node.__name__, index, node, values))
         if not isinstance(node, type) and type(node) is not BoundJob:
             spec = awaitable_spec(node, index, self.default_tries, self.default_delay)
         else:
             warnings = self.warnings
             before = len(warnings)
             values = validate_class(node, self.default_tries, self.default_delay, warnings, self._coro)
+            values = intern_traits(values, self._traits)
             if key is not None and len(warnings) == before:  # one that drew a warning: each job alike gets its own
                 self._values[key] = values
-            spec = make_spec(JobSpec, (node.__name__, index, node) + values)
+            spec = make_spec(JobSpec, (node.__name__, index, node, values))
         self.distinct.append(spec)
         return spec
 
@@ -117,8 +119,8 @@ def _no_overrides(own: Any) -> tuple:
 
 def validate_class(
     cls: Any, default_tries: int, default_delay: float, warnings: list[str], coro: dict[Any, bool]
-) -> tuple:
-    """Check every attribute of Job class ``cls`` (or a bound job's class) dojob reads: its spec's fields after ``cls``.
+) -> Traits:
+    """Check every attribute of Job class ``cls`` (or a bound job's class) dojob reads: its spec's traits.
 
     Raises:
         JobAttributeError: an attribute has a bad value (the error names the job).
@@ -129,22 +131,9 @@ def validate_class(
     kind, is_async, has_cleanup = _phases(cls, name, warnings, coro)
     tags = check_tags(name, cls.TAGS) if cls.TAGS else ()
     retry = check_policy(name, cls)
-    # the fields after cls, in order (forever False and fail_blocks True: a Job class's)
-    return (
-        kind,
-        tries,
-        delay,
-        priority,
-        critical,
-        is_async,
-        has_cleanup,
-        False,
-        timeout,
-        claims,
-        uses,
-        True,
-        tags,
-        retry,
+    # forever False and fail_blocks True: a Job class's
+    return Traits(
+        kind, tries, delay, priority, critical, is_async, has_cleanup, False, timeout, claims, uses, True, tags, retry
     )
 
 

@@ -102,13 +102,13 @@ class _Tasks:
 
     def start(self, planner: Planner, ctx: TryContext, index: int) -> None:
         spec = planner.specs[index]
-        if spec.kind == "awaitable" and spec.timeout is None and ctx.emit is None and not ctx.no_act:
+        if spec.traits.kind == "awaitable" and spec.traits.timeout is None and ctx.emit is None and not ctx.no_act:
             co_run = spec.cls.co_run
             if is_coroutine_function(co_run):
                 self.running[self.create_task(_awaited(co_run, ctx.cwd, self))] = index
                 return
         steps = attempt(spec, planner.tries[index], ctx)
-        task = self.create_task(_stoppers_as_data(arun_steps(steps, OnLoop(ctx.cwd, spec.timeout, spec.name))))
+        task = self.create_task(_stoppers_as_data(arun_steps(steps, OnLoop(ctx.cwd, spec.traits.timeout, spec.name))))
         task.add_done_callback(self.on_done)
         self.called_back.add(task)
         self.running[task] = index

@@ -266,7 +266,7 @@ def test_regression_a_job_with_tries_left_when_the_run_stops_is_interrupted_not_
     finished = {e.job: e.status for e in rec.of(JobFinished)}
     assert finished == {"Retrying": Status.INTERRUPTED, "After": Status.INTERRUPTED, "Crit": Status.FAILED}
     summary = report.summary()
-    assert "INTERRUPTED  Retrying during try 1" in summary and "not started: After" in summary
+    assert "INTERRUPTED  Retrying after try 1 (RuntimeError: " in summary and "not started: After" in summary
     assert summary.splitlines()[-1].endswith("1 failed, 1 blocked, 2 interrupted")
 
 

@@ -68,7 +68,7 @@ async def _awaited(co_run: Callable[[], Any], cwd: str | None, tasks: _Tasks) ->
         except BaseException:
             tasks.ended(_CANCELLED)
             raise
-        tasks.ended(TryOutcome(False, exception=exc, cause=exc))
+        tasks.ended(TryOutcome(False, exception=exc))  # no recheck followed: no cause to tell apart
         return
     tasks.ended(TryOutcome(True, True, value))
 

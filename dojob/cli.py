@@ -733,7 +733,8 @@ def _run_extra(ns: argparse.Namespace) -> dict[str, Any]:
 def _context(ns: argparse.Namespace) -> dict[str, str]:
     """When, where and how the command ran, for the report and JUnit (``--set``/``--arg`` values hidden)."""
     import getpass
-    import socket
+
+    from .host import hostname
 
     try:
         user = getpass.getuser()
@@ -741,7 +742,7 @@ def _context(ns: argparse.Namespace) -> dict[str, str]:
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
     return {
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "host": socket.gethostname(),
+        "host": hostname(),
         "user": user,
         "cwd": os.getcwd(),
         "command": command_line(getattr(ns, "argv", None) or []),

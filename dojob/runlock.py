@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .errors import DojobError
+from .host import hostname
 
 __all__ = [
     "EXIT_LOCKED",
@@ -90,7 +90,7 @@ def _clean(text: str) -> str:
 
 
 def _host() -> str:
-    return socket.gethostname()
+    return hostname()
 
 
 def _alive(pid: int) -> bool:

@@ -16,13 +16,13 @@ import json
 import math
 import operator
 import os
-import socket
 import sys
 import zlib
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from ..host import hostname
 from ..observe import one_line
 
 __all__ = [
@@ -316,7 +316,7 @@ def build_record(
         roots=roots_key(roots),
         targets=list(targets) if targets is not None else list(roots),
         kind="plan" if plan else "run",
-        host=socket.gethostname(),
+        host=hostname(),
         username=_whoami(),
         cwd=_cwd(),
         version=__version__,

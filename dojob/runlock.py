@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from .digest import sha256_hex
 from .errors import DojobError
 from .host import hostname
 
@@ -282,7 +282,7 @@ def default_lock_path(targets: Sequence[str], environ: Mapping[str, str] | None 
     real paths keeps two files of the same name in different folders apart.
     """
     keys = sorted({_target_key(t) for t in targets})
-    digest = hashlib.sha256("\n".join(k for k, _ in keys).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = sha256_hex("\n".join(k for k, _ in keys).encode("utf-8", "surrogatepass"))[:16]
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(label for _, label in keys))[:80].strip("._") or "target"
     return os.path.join(state_dir(environ), f"{label}-{digest}.lock")
 

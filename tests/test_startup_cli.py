@@ -6,6 +6,7 @@ default), a private state directory, and reports which modules it left loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -14,7 +15,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from dojob.digest import sha1_hex, sha256_hex
+from dojob.history.record import names_digest
 from dojob.host import hostname
+from dojob.runlock import default_lock_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_JOB = (
@@ -46,16 +52,10 @@ def cli_run(tmp_path: Path, *args: str, modules: tuple[str, ...]) -> tuple[int, 
     return code_, loaded, out
 
 
-def test_regression_a_one_job_run_does_not_load_socket(tmp_path: Path) -> None:
+def test_regression_a_one_job_run_loads_neither_socket_nor_openssl(tmp_path: Path) -> None:
     # issue 17: the lock file, the history record and the report read the host name through socket
-    # (and selectors)
-    code, loaded, out = cli_run(
-        tmp_path,
-        modules=(
-            "socket",
-            "selectors",
-        ),
-    )
+    # (and selectors), and the lock name and history key were digests through hashlib's OpenSSL
+    code, loaded, out = cli_run(tmp_path, modules=("socket", "selectors", "_hashlib", "hashlib"))
     assert code == 0 and "converged" in out and "1 ok" in out
     assert loaded == []
     assert list((tmp_path / "state" / "dojob").iterdir())  # the history was written: it was on
@@ -63,3 +63,19 @@ def test_regression_a_one_job_run_does_not_load_socket(tmp_path: Path) -> None:
 
 def test_the_host_name_is_the_one_socket_gives() -> None:
     assert hostname() == socket.gethostname() != ""
+
+
+@pytest.mark.parametrize("data", [b"", b"x" * 100_000, "J\n0\x00ü\udc80".encode("utf-8", "surrogatepass")])
+def test_digests_are_hashlibs(data: bytes) -> None:
+    # lock file names and history keys stay what they were with hashlib
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    assert sha1_hex(data) == hashlib.sha1(data).hexdigest()
+
+
+def test_lock_names_and_history_keys_are_stable() -> None:
+    # the values the hashlib code gave: a change here would orphan held locks and split histories
+    path = default_lock_path(["no.such.module:Root", "/tmp/x y/jobs.py:Root"], environ={"XDG_STATE_HOME": "/s"})
+    assert path == "/s/dojob/jobs-Root_no.such.module-Root-dabba2d6154d0ddd.lock"
+    assert names_digest(["A", "B"]) == "83ba6f0e923331f201f370a1abea380d046ab3b3"
+    assert names_digest(["A", "B\x00C"]) == "399ccad972df326b04bddd40113b7cf8a1f7c754"
+    assert names_digest([]) == "da39a3ee5e6b4b0d3255bfef95601890afd80709"

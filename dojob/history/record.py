@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import hashlib
 import json
 import math
 import operator
@@ -22,6 +21,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from ..digest import sha1_hex
 from ..host import hostname
 from ..observe import one_line
 
@@ -77,7 +77,7 @@ def names_digest(names: Sequence[str]) -> str:
     joined = "\x00".join(names)
     if joined.count("\x00") != max(len(names) - 1, 0):  # a name holds a NUL: join is ambiguous
         joined = json.dumps(list(names))
-    return hashlib.sha1(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha1_hex(joined.encode("utf-8", "surrogatepass"))
 
 
 def pack_names(names: Sequence[str]) -> tuple[str, bytes]:

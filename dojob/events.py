@@ -10,24 +10,34 @@ Times are seconds since the run started, read from the run's clock.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:  # typing has it from Python 3.11 on; only type checkers need it
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda decorator: decorator
+
 
 SCHEMA_VERSION = 1
 
 
 class _Record:
-    """``__eq__``, ``__hash__`` and ``__repr__`` of every event, as a frozen dataclass would generate them.
+    """What ``@dataclass(frozen=True, slots=True)`` would generate for every event, written once.
 
-    Written once here rather than generated per class: ``@dataclass`` compiles each
-    method of each class, which made ``import dojob.events`` a third of ``dojob run``'s start-up.
-    (Every record has a docstring for the same reason: without one, ``@dataclass`` makes it
-    from ``inspect.signature``.)
+    ``@dataclass`` compiles each method of each class (and re-creates the class for
+    ``slots``), which made ``import dojob.events`` a large part of ``dojob run``'s
+    start-up. Here the shared methods are written once, :func:`_record` makes the
+    slotted class and its fields, and :func:`_make_inits` compiles every ``__init__``
+    in one ``exec``. The records stay dataclasses to :mod:`dataclasses`
+    (``fields``, ``asdict``, ``replace``, ``FrozenInstanceError``).
     """
 
     __slots__ = ()
-    __dataclass_fields__: dict[str, Any]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
@@ -43,6 +53,73 @@ class _Record:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__)
         return f"{type(self).__qualname__}({fields})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self._values()
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__dataclass_fields__, state, strict=True):
+            object.__setattr__(self, name, value)
+
+
+_RECORDS: list[type[_Record]] = []
+_T = TypeVar("_T", bound=type)
+
+
+@dataclass_transform(frozen_default=True)  # type checkers see the fields, __init__ and frozenness
+def _record(cls: _T) -> _T:
+    """The record class that ``cls`` declares (annotated fields, defaults last), slotted and frozen."""
+    names = tuple(cls.__annotations__)
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    for name in names:
+        field: dataclasses.Field[Any] = dataclasses.field(default=cls.__dict__.get(name, dataclasses.MISSING))
+        field.name, field.type = name, cls.__annotations__[name]
+        field._field_type = dataclasses._FIELD  # type: ignore[attr-defined]  # what fields() lists
+        fields[name] = field
+    namespace = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__annotations__": cls.__annotations__,
+        "__slots__": names,
+        "__match_args__": names,
+        "__dataclass_fields__": fields,
+    }
+    record = type(cls.__name__, (_Record,), namespace)
+    _RECORDS.append(record)
+    return record  # type: ignore[return-value]
+
+
+def _make_inits() -> None:
+    """Give every record its ``__init__``, all compiled by one ``exec``.
+
+    Each sets its slots through their descriptors, which is faster than the
+    ``object.__setattr__`` calls a frozen dataclass makes: events are created per phase.
+    """
+    lines: list[str] = []
+    namespace: dict[str, Any] = {}
+    for k, record in enumerate(_RECORDS):
+        params, body = ["self"], []
+        for name, field in record.__dataclass_fields__.items():
+            if field.default is dataclasses.MISSING:
+                params.append(name)
+            else:
+                namespace[f"_d{k}_{name}"] = field.default
+                params.append(f"{name}=_d{k}_{name}")
+            namespace[f"_s{k}_{name}"] = getattr(record, name).__set__
+            body.append(f"    _s{k}_{name}(self, {name})")
+        lines += [f"def _init{k}({', '.join(params)}):", *body]
+    exec("\n".join(lines), namespace)  # noqa: S102 - source built above from the field names
+    for k, record in enumerate(_RECORDS):
+        init = namespace[f"_init{k}"]
+        init.__qualname__ = f"{record.__qualname__}.__init__"
+        type.__setattr__(record, "__init__", init)
 
 
 class Phase(str, enum.Enum):
@@ -79,7 +156,7 @@ class Status(str, enum.Enum):
         return None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunStarted(_Record):
     """A run of ``jobs`` jobs from ``roots`` started, on ``workers`` workers of ``driver``."""
 
@@ -90,7 +167,7 @@ class RunStarted(_Record):
     time: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class TryStarted(_Record):
     """Try ``try_number`` of ``job`` started."""
 
@@ -99,7 +176,7 @@ class TryStarted(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseStarted(_Record):
     """A phase started; ``worker`` names where it runs (a thread or process)."""
 
@@ -110,7 +187,7 @@ class PhaseStarted(_Record):
     worker: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseEnded(_Record):
     """A phase ended; ``ok`` False means it raised (``error*`` describe it)."""
 
@@ -124,7 +201,7 @@ class PhaseEnded(_Record):
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class TryEnded(_Record):
     """A try ended; ``retry_at`` is when the next try may start, None if none will."""
 
@@ -135,7 +212,7 @@ class TryEnded(_Record):
     retry_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class JobFinished(_Record):
     """``job`` ended with ``status`` after ``tries`` tries."""
 
@@ -145,7 +222,7 @@ class JobFinished(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class JobBlocked(_Record):
     """``job`` will never run because ``blocked_by`` failed."""
 
@@ -154,7 +231,7 @@ class JobBlocked(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class LockWait(_Record):
     """``job`` is ready but waits: a resource it CLAIMS or USES is held by a running try."""
 
@@ -165,7 +242,7 @@ class LockWait(_Record):
     uses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseAbandoned(_Record):
     """A sync phase overran its TIMEOUT (or the run's deadline): its try is failed at once
     and its thread, which cannot be killed, runs on unwatched."""
@@ -179,7 +256,7 @@ class PhaseAbandoned(_Record):
     holding: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class LocksReleased(_Record):
     """The thread of an abandoned phase of ``job`` ended: the locks it held are free again."""
 
@@ -188,7 +265,7 @@ class LocksReleased(_Record):
     released: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunStopping(_Record):
     """The run starts no new job from now on; ``reason`` says why; ``running`` tries are still running."""
 
@@ -198,7 +275,7 @@ class RunStopping(_Record):
     running: int = 0
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class CleanupStarted(_Record):
     """The Cleanup of ``job`` started."""
 
@@ -206,7 +283,7 @@ class CleanupStarted(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class CleanupEnded(_Record):
     """The Cleanup of ``job`` ended; ``ok`` False means it raised (``error*`` describe it)."""
 
@@ -218,7 +295,7 @@ class CleanupEnded(_Record):
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunFinished(_Record):
     """The run ended; ``stopped`` says why it stopped early, None if it did not."""
 
@@ -226,6 +303,8 @@ class RunFinished(_Record):
     time: float
     stopped: str | None = None
 
+
+_make_inits()
 
 Event = (
     RunStarted

@@ -116,6 +116,28 @@ def test_creating_an_event_is_not_slower_than_a_frozen_dataclass() -> None:
 
     fields = [(f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(PhaseEnded)]
     reference = dataclasses.make_dataclass("PhaseEnded", fields, frozen=True, slots=True)
-    ours = min(timeit.repeat(lambda: PhaseEnded("job", 1, Phase.RUN, True, 0.5), number=20_000, repeat=7))
-    theirs = min(timeit.repeat(lambda: reference("job", 1, Phase.RUN, True, 0.5), number=20_000, repeat=7))
-    assert ours < theirs * 1.2  # (about 0.6x measured; generous for a loaded machine)
+    ours, theirs = [], []
+    for _ in range(9):  # interleaved, best of each: a busy machine slows both alike
+        ours.append(timeit.timeit(lambda: PhaseEnded("job", 1, Phase.RUN, True, 0.5), number=20_000))
+        theirs.append(timeit.timeit(lambda: reference("job", 1, Phase.RUN, True, 0.5), number=20_000))
+    assert min(ours) < min(theirs) * 1.25  # (about 0.6x measured; generous for a loaded machine)
+
+
+def test_regression_the_escape_table_is_built_when_a_line_needs_it() -> None:
+    # issue 17: importing dojob.observe built one_line's table of 2 000+ escapes (a millisecond of every run)
+    code = textwrap.dedent(
+        """
+        import json
+        import dojob.cli
+        from dojob import observe
+
+        before = len(observe._CONTROL)
+        line = observe.one_line("a\\nb\\udc80\\u202e\\x1b[31m\\tc")
+        print(json.dumps([before, line, len(observe._CONTROL)]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [0, "a\\x0ab\\udc80\\u202e\\x1b[31m\tc", 2123]

@@ -732,12 +732,10 @@ def _run_extra(ns: argparse.Namespace) -> dict[str, Any]:
 
 def _context(ns: argparse.Namespace) -> dict[str, str]:
     """When, where and how the command ran, for the report and JUnit (``--set``/``--arg`` values hidden)."""
-    import getpass
-
-    from .host import hostname
+    from .host import hostname, username
 
     try:
-        user = getpass.getuser()
+        user = username()
     except Exception:  # no user name in the environment or the password database
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
     return {

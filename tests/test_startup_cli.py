@@ -19,7 +19,7 @@ import pytest
 
 from dojob.digest import sha1_hex, sha256_hex
 from dojob.history.record import names_digest
-from dojob.host import hostname
+from dojob.host import hostname, username
 from dojob.runlock import default_lock_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +59,27 @@ def test_regression_a_one_job_run_loads_neither_socket_nor_openssl(tmp_path: Pat
     assert code == 0 and "converged" in out and "1 ok" in out
     assert loaded == []
     assert list((tmp_path / "state" / "dojob").iterdir())  # the history was written: it was on
+
+
+def test_regression_a_one_job_run_does_not_load_getpass(tmp_path: Path) -> None:
+    # issue 17: the history record and the report's context read the user name through getpass (and termios)
+    code, loaded, out = cli_run(tmp_path, modules=("getpass", "termios"))
+    assert code == 0 and "1 ok" in out
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{}, {"USER": "u\n1"}, {"LOGNAME": "lg", "USER": "us"}, {"USERNAME": "w"}, {"LNAME": "", "USERNAME": "x"}],
+)
+def test_the_user_name_is_the_one_getpass_gives(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    import getpass
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert username() == getpass.getuser() != ""
 
 
 def test_the_host_name_is_the_one_socket_gives() -> None:

@@ -10,7 +10,6 @@ string), tries as unsigned 32-bit integers, elapsed seconds as 32-bit floats
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import math
 import operator
@@ -22,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..digest import sha1_hex
-from ..host import hostname
+from ..host import hostname, username
 from ..observe import one_line
 
 __all__ = [
@@ -210,7 +209,7 @@ def target_key(targets: Sequence[str] | None, graph: Any = None, roots: Sequence
 
 def _whoami() -> str:
     try:
-        return getpass.getuser()
+        return username()
     except Exception:  # no user name (a container's uid without a passwd entry)
         return str(os.getuid()) if hasattr(os, "getuid") else "?"
 

@@ -68,6 +68,21 @@ def test_regression_a_one_job_run_does_not_load_getpass(tmp_path: Path) -> None:
     assert loaded == []
 
 
+def test_regression_a_one_job_run_does_not_load_unicodedata(tmp_path: Path) -> None:
+    # issue 17: the recap looked up the Unicode category of every character of every name it showed;
+    # no format character is ASCII, so ASCII names need neither the look-ups nor the module
+    code, loaded, out = cli_run(tmp_path, modules=("unicodedata",))
+    assert code == 0 and "1 ok" in out
+    assert loaded == []
+
+
+def test_format_characters_in_names_are_still_shown() -> None:
+    from dojob.recap import invisible_shown, visible
+
+    assert invisible_shown("a\u200bb\u2028c\u115f") == "a\\u200bb\\u2028c\\u115f"
+    assert visible("é\u00ad\n") == "é\\u00ad\\x0a" and invisible_shown("plain ascii\n") == "plain ascii\n"
+
+
 @pytest.mark.parametrize(
     "environ",
     [{}, {"USER": "u\n1"}, {"LOGNAME": "lg", "USER": "us"}, {"USERNAME": "w"}, {"LNAME": "", "USERNAME": "x"}],

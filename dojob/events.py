@@ -10,116 +10,13 @@ Times are seconds since the run started, read from the run's clock.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:  # typing has it from Python 3.11 on; only type checkers need it
-
-    def dataclass_transform(**_: Any) -> Any:
-        return lambda decorator: decorator
-
+from .records import Record as _Record
+from .records import compile_inits
+from .records import record as _record
 
 SCHEMA_VERSION = 1
-
-
-class _Record:
-    """What ``@dataclass(frozen=True, slots=True)`` would generate for every event, written once.
-
-    ``@dataclass`` compiles each method of each class (and re-creates the class for
-    ``slots``), which made ``import dojob.events`` a large part of ``dojob run``'s
-    start-up. Here the shared methods are written once, :func:`_record` makes the
-    slotted class and its fields, and :func:`_make_inits` compiles every ``__init__``
-    in one ``exec``. The records stay dataclasses to :mod:`dataclasses`
-    (``fields``, ``asdict``, ``replace``, ``FrozenInstanceError``).
-    """
-
-    __slots__ = ()
-    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__)
-        return f"{type(self).__qualname__}({fields})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return self._values()
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(self.__dataclass_fields__, state, strict=True):
-            object.__setattr__(self, name, value)
-
-
-_RECORDS: list[type[_Record]] = []
-_T = TypeVar("_T", bound=type)
-
-
-@dataclass_transform(frozen_default=True)  # type checkers see the fields, __init__ and frozenness
-def _record(cls: _T) -> _T:
-    """The record class that ``cls`` declares (annotated fields, defaults last), slotted and frozen."""
-    names = tuple(cls.__annotations__)
-    fields: dict[str, dataclasses.Field[Any]] = {}
-    for name in names:
-        field: dataclasses.Field[Any] = dataclasses.field(default=cls.__dict__.get(name, dataclasses.MISSING))
-        field.name, field.type = name, cls.__annotations__[name]
-        field._field_type = dataclasses._FIELD  # type: ignore[attr-defined]  # what fields() lists
-        fields[name] = field
-    namespace = {
-        "__module__": cls.__module__,
-        "__qualname__": cls.__qualname__,
-        "__doc__": cls.__doc__,
-        "__annotations__": cls.__annotations__,
-        "__slots__": names,
-        "__match_args__": names,
-        "__dataclass_fields__": fields,
-    }
-    record = type(cls.__name__, (_Record,), namespace)
-    _RECORDS.append(record)
-    return record  # type: ignore[return-value]
-
-
-def _make_inits() -> None:
-    """Give every record its ``__init__``, all compiled by one ``exec``.
-
-    Each sets its slots through their descriptors, which is faster than the
-    ``object.__setattr__`` calls a frozen dataclass makes: events are created per phase.
-    """
-    lines: list[str] = []
-    namespace: dict[str, Any] = {}
-    for k, record in enumerate(_RECORDS):
-        params, body = ["self"], []
-        for name, field in record.__dataclass_fields__.items():
-            if field.default is dataclasses.MISSING:
-                params.append(name)
-            else:
-                namespace[f"_d{k}_{name}"] = field.default
-                params.append(f"{name}=_d{k}_{name}")
-            namespace[f"_s{k}_{name}"] = getattr(record, name).__set__
-            body.append(f"    _s{k}_{name}(self, {name})")
-        lines += [f"def _init{k}({', '.join(params)}):", *body]
-    exec("\n".join(lines), namespace)  # noqa: S102 - source built above from the field names
-    for k, record in enumerate(_RECORDS):
-        init = namespace[f"_init{k}"]
-        init.__qualname__ = f"{record.__qualname__}.__init__"
-        type.__setattr__(record, "__init__", init)
 
 
 class Phase(str, enum.Enum):
@@ -304,7 +201,7 @@ class RunFinished(_Record):
     stopped: str | None = None
 
 
-_make_inits()
+compile_inits()
 
 Event = (
     RunStarted

@@ -117,13 +117,15 @@ def test_lock_names_and_history_keys_are_stable() -> None:
     assert names_digest([]) == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 
 
-def test_regression_the_event_records_are_compiled_by_one_exec() -> None:
-    # issue 17: @dataclass compiled each generated method of each of the 14 records (and re-created
-    # each class for slots): a large part of dojob run's start-up; the inits now come from one exec
+@pytest.mark.parametrize(("module", "needs"), [("dojob.events", "dojob"), ("dojob.options", "dojob.graph")])
+def test_regression_the_records_are_compiled_by_one_exec(module: str, needs: str) -> None:
+    # issue 17: @dataclass compiled each generated method of each of the 14 event records and of
+    # RunOptions (and re-created each class for slots): a large part of dojob run's start-up;
+    # each module's inits now come from one exec
     code = textwrap.dedent(
-        """
+        f"""
         import builtins, json
-        import dataclasses, dojob  # what dojob.events needs, loaded first
+        import dataclasses, {needs}  # what the module needs, loaded first
         calls = []
         real_exec = builtins.exec
         def counting_exec(source, *args, **kwargs):
@@ -131,7 +133,7 @@ def test_regression_the_event_records_are_compiled_by_one_exec() -> None:
                 calls.append(1)
             return real_exec(source, *args, **kwargs)
         builtins.exec = counting_exec
-        import dojob.events
+        import {module}
         builtins.exec = real_exec
         print(json.dumps(len(calls)))
         """
@@ -177,3 +179,29 @@ def test_regression_the_escape_table_is_built_when_a_line_needs_it() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [0, "a\\x0ab\\udc80\\u202e\\x1b[31m\tc", 2123]
+
+
+def test_run_options_still_behave_as_a_frozen_dataclass() -> None:
+    import dataclasses
+
+    from dojob.errors import OptionError
+    from dojob.options import Mode, RunOptions
+
+    options = RunOptions.from_keywords(workers=3, plan=True, timeout=5)
+    assert dataclasses.is_dataclass(options) and [f.name for f in dataclasses.fields(options)][:3] == [
+        "args",
+        "kwargs",
+        "workers",
+    ]
+    assert options == RunOptions.from_keywords(workers=3, plan=True, timeout=5) != options.replace(workers=1)
+    assert options.replace(workers=1).workers == 1 and options.timeout == 5.0 and options.mode is Mode.PLAN
+    with pytest.raises(OptionError):
+        options.replace(workers=0)  # __post_init__ validates a copy too
+    with pytest.raises(OptionError):
+        RunOptions(mode="plan")  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.workers = 2  # type: ignore[misc]
+    assert repr(options).startswith("RunOptions(args=(), kwargs=mappingproxy({}), workers=3, mode=<Mode.PLAN: 'plan'>")
+    assert RunOptions().kwargs == {}
+    with pytest.raises(TypeError):  # the shared default cannot be written to
+        RunOptions().kwargs["x"] = 1  # type: ignore[index]

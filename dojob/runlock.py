@@ -24,12 +24,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .digest import sha256_hex
 from .errors import DojobError
 from .host import hostname
+from .records import compile_inits, record
 
 __all__ = [
     "EXIT_LOCKED",
@@ -52,7 +52,7 @@ class LockError(DojobError):
     """The lock file cannot be created, opened or locked (not because another run holds it)."""
 
 
-@dataclass(frozen=True)
+@record  # a frozen dataclass, without @dataclass's cost at start-up (see dojob.records)
 class Holder:
     """Who holds (or held) a lock, as its file says; fields are None when the file does not say."""
 
@@ -66,6 +66,9 @@ class Holder:
             return "a run that has not written its pid yet"
         text = f"pid {self.pid} on host {_clean(self.host or '?')}"
         return text + (f", since {_clean(self.started)}" if self.started else "")
+
+
+compile_inits()
 
 
 class LockHeld(DojobError):

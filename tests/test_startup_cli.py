@@ -117,7 +117,10 @@ def test_lock_names_and_history_keys_are_stable() -> None:
     assert names_digest([]) == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 
 
-@pytest.mark.parametrize(("module", "needs"), [("dojob.events", "dojob"), ("dojob.options", "dojob.graph")])
+@pytest.mark.parametrize(
+    ("module", "needs"),
+    [("dojob.events", "dojob"), ("dojob.options", "dojob.graph"), ("dojob.runlock", "dojob.errors, json, re")],
+)
 def test_regression_the_records_are_compiled_by_one_exec(module: str, needs: str) -> None:
     # issue 17: @dataclass compiled each generated method of each of the 14 event records and of
     # RunOptions (and re-created each class for slots): a large part of dojob run's start-up;
@@ -205,3 +208,18 @@ def test_run_options_still_behave_as_a_frozen_dataclass() -> None:
     assert RunOptions().kwargs == {}
     with pytest.raises(TypeError):  # the shared default cannot be written to
         RunOptions().kwargs["x"] = 1  # type: ignore[index]
+
+
+def test_a_lock_holder_is_still_a_frozen_dataclass() -> None:
+    import dataclasses
+
+    from dojob.runlock import Holder
+
+    holder = Holder(12, "web\x1b1", started="2026-12-01 23:00:01 UTC")
+    assert holder == Holder(12, "web\x1b1", "2026-12-01 23:00:01 UTC") != Holder(12, "web1")
+    assert hash(holder) == hash(Holder(12, "web\x1b1", "2026-12-01 23:00:01 UTC"))
+    assert holder.describe() == "pid 12 on host web?1, since 2026-12-01 23:00:01 UTC"
+    assert Holder(None, None).describe() == "a run that has not written its pid yet"
+    assert repr(Holder(1, "h")) == "Holder(pid=1, host='h', started=None)"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        holder.pid = 3  # type: ignore[misc]

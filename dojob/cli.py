@@ -760,16 +760,15 @@ def _run_extra(ns: argparse.Namespace) -> dict[str, Any]:
 
 def _context(ns: argparse.Namespace) -> dict[str, str]:
     """When, where and how the command ran, for the report and JUnit (``--set``/``--arg`` values hidden)."""
-    import getpass
-    import socket
+    from .host import hostname, username
 
     try:
-        user = getpass.getuser()
+        user = username()
     except Exception:  # no user name in the environment or the password database
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
     return {
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "host": socket.gethostname(),
+        "host": hostname(),
         "user": user,
         "cwd": os.getcwd(),
         "command": command_line(getattr(ns, "argv", None) or []),

@@ -11,38 +11,12 @@ Times are seconds since the run started, read from the run's clock.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+
+from .records import Record as _Record
+from .records import compile_inits
+from .records import record as _record
 
 SCHEMA_VERSION = 1
-
-
-class _Record:
-    """``__eq__``, ``__hash__`` and ``__repr__`` of every event, as a frozen dataclass would generate them.
-
-    Written once here rather than generated per class: ``@dataclass`` compiles each
-    method of each class, which made ``import dojob.events`` a third of ``dojob run``'s start-up.
-    (Every record has a docstring for the same reason: without one, ``@dataclass`` makes it
-    from ``inspect.signature``.)
-    """
-
-    __slots__ = ()
-    __dataclass_fields__: dict[str, Any]
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__)
-        return f"{type(self).__qualname__}({fields})"
 
 
 class Phase(str, enum.Enum):
@@ -79,7 +53,7 @@ class Status(str, enum.Enum):
         return None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunStarted(_Record):
     """A run of ``jobs`` jobs from ``roots`` started, on ``workers`` workers of ``driver``."""
 
@@ -90,7 +64,7 @@ class RunStarted(_Record):
     time: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class TryStarted(_Record):
     """Try ``try_number`` of ``job`` started."""
 
@@ -99,7 +73,7 @@ class TryStarted(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseStarted(_Record):
     """A phase started; ``worker`` names where it runs (a thread or process)."""
 
@@ -110,7 +84,7 @@ class PhaseStarted(_Record):
     worker: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseEnded(_Record):
     """A phase ended; ``ok`` False means it raised (``error*`` describe it)."""
 
@@ -124,7 +98,7 @@ class PhaseEnded(_Record):
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class TryEnded(_Record):
     """A try ended; ``retry_at`` is when the next try may start, None if none will."""
 
@@ -135,7 +109,7 @@ class TryEnded(_Record):
     retry_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class JobFinished(_Record):
     """``job`` ended with ``status`` after ``tries`` tries."""
 
@@ -145,7 +119,7 @@ class JobFinished(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class JobBlocked(_Record):
     """``job`` will never run because ``blocked_by`` failed."""
 
@@ -154,7 +128,7 @@ class JobBlocked(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class LockWait(_Record):
     """``job`` is ready but waits: a resource it CLAIMS or USES is held by a running try."""
 
@@ -165,7 +139,7 @@ class LockWait(_Record):
     uses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class PhaseAbandoned(_Record):
     """A sync phase overran its TIMEOUT (or the run's deadline): its try is failed at once
     and its thread, which cannot be killed, runs on unwatched."""
@@ -179,7 +153,7 @@ class PhaseAbandoned(_Record):
     holding: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class LocksReleased(_Record):
     """The thread of an abandoned phase of ``job`` ended: the locks it held are free again."""
 
@@ -188,7 +162,7 @@ class LocksReleased(_Record):
     released: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunStopping(_Record):
     """The run starts no new job from now on; ``reason`` says why; ``running`` tries are still running."""
 
@@ -198,7 +172,7 @@ class RunStopping(_Record):
     running: int = 0
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class CleanupStarted(_Record):
     """The Cleanup of ``job`` started."""
 
@@ -206,7 +180,7 @@ class CleanupStarted(_Record):
     time: float
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class CleanupEnded(_Record):
     """The Cleanup of ``job`` ended; ``ok`` False means it raised (``error*`` describe it)."""
 
@@ -218,7 +192,7 @@ class CleanupEnded(_Record):
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)  # eq, hash, repr: see _Record
+@_record
 class RunFinished(_Record):
     """The run ended; ``stopped`` says why it stopped early, None if it did not."""
 
@@ -226,6 +200,8 @@ class RunFinished(_Record):
     time: float
     stopped: str | None = None
 
+
+compile_inits()
 
 Event = (
     RunStarted

@@ -475,8 +475,9 @@ def default_context() -> dict[str, str]:
     import datetime as dt
     import getpass
     import os
-    import socket
     import sys
+
+    from .host import hostname
 
     try:
         user = getpass.getuser()
@@ -484,7 +485,7 @@ def default_context() -> dict[str, str]:
         user = "?"
     return {
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "host": socket.gethostname(),
+        "host": hostname(),
         "user": user,
         "cwd": os.getcwd(),
         "command": " ".join(sys.argv[:1]) + " ...",

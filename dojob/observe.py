@@ -37,19 +37,31 @@ logger = logging.getLogger("dojob")
 
 Observer = Callable[[Any], None]
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
-_CONTROL[127] = "\\x7f"
-_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
-# bidi overrides and isolates could make a line display other than it reads; line separators break it
-_CONTROL.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)})
-# lone surrogates cannot even be written to a UTF-8 stream
-_CONTROL.update({c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)})
+_CONTROL: dict[int, str] = {}  # str.translate's table for one_line, made by _control() on first use
+
+
+def _control() -> dict[int, str]:
+    """The escape of each character :func:`one_line` escapes.
+
+    Made on first use: its 2 000+ entries (the surrogates) were a millisecond of every
+    ``import dojob.observe``, and most runs print nothing that needs escaping.
+    """
+    if not _CONTROL:
+        table = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
+        table[127] = "\\x7f"
+        table.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+        # bidi overrides and isolates could make a line display other than it reads; line separators break it
+        table.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)})
+        # lone surrogates cannot even be written to a UTF-8 stream
+        table.update({c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)})
+        _CONTROL.update(table)
+    return _CONTROL
 
 
 def one_line(text: str, limit: int = 2000) -> str:
     """``text`` made safe for one terminal line: control characters (newlines, ANSI escapes) escaped."""
     if not text.isprintable():
-        text = text.translate(_CONTROL)
+        text = text.translate(_control())
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import OptionError
 from .graph import check_delay
+from .records import compile_inits, record
 
 
 class Mode(str, enum.Enum):
@@ -37,7 +38,7 @@ def _workers(value: Any) -> int:
     raise OptionError("workers", value, "an int >= 1")
 
 
-@dataclasses.dataclass(frozen=True)
+@record  # a frozen dataclass, without @dataclass's cost at start-up (see dojob.records)
 class RunOptions:
     """Everything about one run but its graph, validated (see :func:`dojob.run` for each field).
 
@@ -48,7 +49,7 @@ class RunOptions:
     """
 
     args: tuple[Any, ...] = ()
-    kwargs: MappingProxyType[str, Any] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    kwargs: MappingProxyType[str, Any] = MappingProxyType({})  # (read-only: one empty mapping can be shared)
     workers: int = 1
     mode: Mode = Mode.CONVERGE
     verbose: bool = False
@@ -109,3 +110,6 @@ class RunOptions:
     @property
     def plan(self) -> bool:
         return self.mode is Mode.PLAN
+
+
+compile_inits()

@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -55,10 +54,6 @@ __all__ = [
 ]
 
 
-def _invisible(char: str) -> bool:
-    return unicodedata.category(char) in ("Cf", "Zl", "Zp") or char in "\u115f\u1160\u3164\uffa0"
-
-
 def visible(text: str, limit: int = 2000) -> str:
     """``text`` on one safe terminal line, with invisible characters shown (``\\u200b``).
 
@@ -71,8 +66,15 @@ def visible(text: str, limit: int = 2000) -> str:
 
 def invisible_shown(text: str) -> str:
     """``text`` with its format characters (zero-width spaces, bidi marks...) written as ``\\u200b``, lines kept."""
-    if any(_invisible(c) for c in text):
-        text = "".join(f"\\u{ord(c):04x}" if _invisible(c) else c for c in text)
+    if text.isascii():  # no format character is ASCII: most names need no look-up (nor unicodedata)
+        return text
+    from unicodedata import category
+
+    def invisible(char: str) -> bool:
+        return category(char) in ("Cf", "Zl", "Zp") or char in "\u115f\u1160\u3164\uffa0"
+
+    if any(invisible(c) for c in text):
+        text = "".join(f"\\u{ord(c):04x}" if invisible(c) else c for c in text)
     return text
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import pickle
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from .clock import SystemClock
 from .errors import DojobError, OptionError, RemoteError, WorkerLost
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
+from .host import hostname
 from .job import NO_CHANGES
 from .shipping import dumps
 from .storage import SharedStorage
@@ -66,7 +66,7 @@ class ShippingError(DojobError):
 
 
 def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{hostname()}:{os.getpid()}"
 
 
 def _portable(exc: BaseException | None) -> BaseException | None:
@@ -330,7 +330,7 @@ def _lost(job: str, try_number: int, exc: BaseException, outer: cf.Future) -> Wo
     name = type(exc).__name__
     pid = getattr(exc, "pid", None)
     if name == "ProcessDied" and pid is not None:
-        outer.worker = f"{socket.gethostname()}:{pid}"  # type: ignore[attr-defined]
+        outer.worker = f"{hostname()}:{pid}"  # type: ignore[attr-defined]
         why = f"{exc}; only this try is lost, the pool starts a new process"
     elif name == "KilledWorker":
         why = f"its Dask worker died ({exc}); the cluster does not run it again, dojob decides on retries"

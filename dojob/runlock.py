@@ -18,18 +18,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
+from .digest import sha256_hex
 from .errors import DojobError
+from .host import hostname
+from .records import compile_inits, record
 
 __all__ = [
     "EXIT_LOCKED",
@@ -52,7 +52,7 @@ class LockError(DojobError):
     """The lock file cannot be created, opened or locked (not because another run holds it)."""
 
 
-@dataclass(frozen=True)
+@record  # a frozen dataclass, without @dataclass's cost at start-up (see dojob.records)
 class Holder:
     """Who holds (or held) a lock, as its file says; fields are None when the file does not say."""
 
@@ -66,6 +66,9 @@ class Holder:
             return "a run that has not written its pid yet"
         text = f"pid {self.pid} on host {_clean(self.host or '?')}"
         return text + (f", since {_clean(self.started)}" if self.started else "")
+
+
+compile_inits()
 
 
 class LockHeld(DojobError):
@@ -90,7 +93,7 @@ def _clean(text: str) -> str:
 
 
 def _host() -> str:
-    return socket.gethostname()
+    return hostname()
 
 
 def _alive(pid: int) -> bool:
@@ -282,7 +285,7 @@ def default_lock_path(targets: Sequence[str], environ: Mapping[str, str] | None 
     real paths keeps two files of the same name in different folders apart.
     """
     keys = sorted({_target_key(t) for t in targets})
-    digest = hashlib.sha256("\n".join(k for k, _ in keys).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = sha256_hex("\n".join(k for k, _ in keys).encode("utf-8", "surrogatepass"))[:16]
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(label for _, label in keys))[:80].strip("._") or "target"
     return os.path.join(state_dir(environ), f"{label}-{digest}.lock")
 

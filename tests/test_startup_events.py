@@ -1,7 +1,7 @@
 """The event records keep a frozen dataclass's behaviour though their eq/hash/repr are written once.
 
-``dojob.events`` builds its records with ``dataclass(eq=False, repr=False)`` and a
-shared base (generating those methods per class was a third of ``dojob run``'s
+``dojob.events`` builds its records without ``@dataclass``, from a shared base and one
+``exec`` for all their inits (generating methods per class was a third of ``dojob run``'s
 start-up); each record must still compare, hash, print, pickle and refuse
 writes exactly as ``@dataclass(frozen=True, slots=True)`` would make it.
 """

@@ -10,19 +10,18 @@ string), tries as unsigned 32-bit integers, elapsed seconds as 32-bit floats
 from __future__ import annotations
 
 import datetime as dt
-import getpass
-import hashlib
 import json
 import math
 import operator
 import os
-import socket
 import sys
 import zlib
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from ..digest import sha1_hex
+from ..host import hostname, username
 from ..observe import one_line
 
 __all__ = [
@@ -77,7 +76,7 @@ def names_digest(names: Sequence[str]) -> str:
     joined = "\x00".join(names)
     if joined.count("\x00") != max(len(names) - 1, 0):  # a name holds a NUL: join is ambiguous
         joined = json.dumps(list(names))
-    return hashlib.sha1(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha1_hex(joined.encode("utf-8", "surrogatepass"))
 
 
 def pack_names(names: Sequence[str]) -> tuple[str, bytes]:
@@ -210,7 +209,7 @@ def target_key(targets: Sequence[str] | None, graph: Any = None, roots: Sequence
 
 def _whoami() -> str:
     try:
-        return getpass.getuser()
+        return username()
     except Exception:  # no user name (a container's uid without a passwd entry)
         return str(os.getuid()) if hasattr(os, "getuid") else "?"
 
@@ -316,7 +315,7 @@ def build_record(
         roots=roots_key(roots),
         targets=list(targets) if targets is not None else list(roots),
         kind="plan" if plan else "run",
-        host=socket.gethostname(),
+        host=hostname(),
         username=_whoami(),
         cwd=_cwd(),
         version=__version__,

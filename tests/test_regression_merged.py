@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import dojob
 
 
@@ -489,8 +491,9 @@ def test_regression_ctrl_c_during_a_check_on_a_thread_starts_no_run(tmp_path):
     assert '"phase": "run"' not in (tmp_path / "e.jsonl").read_text()
 
 
-def test_regression_ctrl_c_while_the_history_is_written_keeps_report_and_record(tmp_path, monkeypatch):
-    """dojob.run(handle_signals=True, history=...): a real SIGINT landing in the history write."""
+@pytest.mark.parametrize("driver", ["run", "arun"])
+def test_regression_ctrl_c_while_the_history_is_written_keeps_report_and_record(tmp_path, monkeypatch, driver):
+    """dojob.run / dojob.arun(handle_signals=True, history=...): a real SIGINT landing in the history write."""
     import signal
 
     from dojob.history import open_store
@@ -514,7 +517,12 @@ def test_regression_ctrl_c_while_the_history_is_written_keeps_report_and_record(
 
     db = tmp_path / "h.sqlite3"
     try:
-        dojob.run(Change, handle_signals=True, history=str(db))
+        if driver == "run":
+            dojob.run(Change, handle_signals=True, history=str(db))
+        else:
+            import asyncio
+
+            asyncio.run(dojob.arun(Change, handle_signals=True, history=str(db)))
     except KeyboardInterrupt as exc:
         report = exc.report
     else:

@@ -19,8 +19,9 @@ recording).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..report import Report
@@ -252,21 +253,29 @@ def recorded(driver: Callable[..., Report], history: Any, verify: bool) -> Calla
                 raise
             unstable = recorder.unstable(graph, check)
             stopped = check.stopped  # a timeout: the jobs not reached were not verified
-        return _uninterrupted(options, lambda: recorder.finish(report, unstable, stopped))
+        with _signals_noted(options) as late:
+            done = recorder.finish(report, unstable, stopped)
+        return _then_stopped(late, done)
 
     return run
 
 
-def _uninterrupted(options: Any, finish: Callable[[], Report]) -> Report:
-    """``finish()``, the history write, whole: under ``handle_signals`` a signal meanwhile is noted, not
-    raised, then raised with the recorded report attached (the CLI's outputs and recap still come)."""
-    if not getattr(options, "handle_signals", False):
-        return finish()
+@contextlib.contextmanager
+def _signals_noted(options: Any) -> Iterator[Any]:
+    """While the history is written: under ``handle_signals`` a SIGINT/SIGTERM is noted in the yielded
+    :class:`~dojob.stopping.Stop`, not raised, so the record is written whole (see :func:`_then_stopped`)."""
     from ..stopping import Stop, handling_signals
 
     late = Stop()  # not interruptible: a signal is only noted
+    if not getattr(options, "handle_signals", False):
+        yield late
+        return
     with handling_signals(late):
-        done = finish()
+        yield late
+
+
+def _then_stopped(late: Any, done: Report) -> Report:
+    """``done``, or the stop noted while it was recorded, raised with it attached (the CLI's outputs still come)."""
     if late.exception is not None:
         _attach(late.exception, done)
         raise late.exception
@@ -320,6 +329,8 @@ def arecorded(driver: Callable[..., Awaitable[Report]], history: Any, verify: bo
                 raise
             unstable = recorder.unstable(graph, check)
             stopped = check.stopped
-        return await asyncio.to_thread(recorder.finish, report, unstable, stopped)
+        with _signals_noted(options) as late:
+            done = await asyncio.to_thread(recorder.finish, report, unstable, stopped)
+        return _then_stopped(late, done)
 
     return run

@@ -52,7 +52,6 @@ import math
 import os
 import shlex
 import shutil
-import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -449,17 +448,18 @@ def _check_inputs_apart(ns: argparse.Namespace) -> None:
     written = [*_outputs(ns)]
     if getattr(ns, "lock", None):
         written.append(("--lock", ns.lock))
+    kept: dict[str, str] = {}  # a file the command reads or keeps -> what it is
     history = None if getattr(ns, "no_history", False) else location_of(getattr(ns, "history", None))[0]
     if history and "://" not in history:  # a SQLite file (and its write-ahead log)
-        written += [("the --history database", history + suffix) for suffix in ("", "-wal", "-shm")]
-    kept = {os.path.realpath(path): what for what, path in written if what.startswith("the --history")}
+        for suffix in ("", "-wal", "-shm"):
+            kept[os.path.realpath(history + suffix)] = "the --history database"
     for target in ns.targets:
         file, sep, _ = target.rpartition(":")
         if sep and file:
             kept.setdefault(os.path.realpath(file), f"the target file of {target!r}")
     for option, path in written:
         what = kept.get(os.path.realpath(path))
-        if what is not None and not option.startswith("the --history"):
+        if what is not None:
             raise UsageError(f"{option} {path!r} is {what}: dojob would overwrite it")
 
 
@@ -912,11 +912,11 @@ def _load_and_run(ns: argparse.Namespace, err: _Err, late: Stop, log: Any, event
         end.report = exc.report
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         end.stop_status = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-        end.report = getattr(exc, "report", None)
+        end.stopper, end.report = exc, getattr(exc, "report", None)
         end.cleanup_failures = getattr(exc, "cleanup_failures", [])
     except SystemExit as exc:  # a job called sys.exit(): recap, then exit as it asked
         end.stop_status = exc.code if isinstance(exc.code, int) else EXIT_NOT_CONVERGED
-        end.report = getattr(exc, "report", None)
+        end.stopper, end.report = exc, getattr(exc, "report", None)
         end.cleanup_failures = getattr(exc, "cleanup_failures", [])
     finally:
         late.interruptible = False  # from now on a signal cuts none of the outputs (exit 130/143 after them)
@@ -969,13 +969,14 @@ class _Ending:
     cleanup_error: CleanupError | None = None
     cleanup_failures: list = dataclasses.field(default_factory=list)
     stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
+    stopper: BaseException | None = None  # what stopped it (KeyboardInterrupt, Terminated, SystemExit)
 
 
 def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err: _Err, context: dict) -> int:
     """Write the requested files, print the recap, and return the exit status README promises."""
     report = end.report
     if report is None:  # stopped before the run had a report
-        stop = Terminated(signal.SIGTERM) if end.stop_status == EXIT_TERMINATED else KeyboardInterrupt()
+        stop = end.stopper or KeyboardInterrupt()
         if log is not None:
             log.failed("stopped", stop, _before_start(stop))
         err(_before_start(stop))

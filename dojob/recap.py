@@ -267,9 +267,9 @@ def _kinds(report: Any) -> dict[str, str]:
 
 def _cut_short(exc: BaseException | None) -> bool:
     """Whether ``exc`` is what a stop did to a running try (not the error of a try that had ended)."""
-    if isinstance(exc, (*_STOPPERS, RunTimeout, StoppedBeforeRun)):
-        return True
-    return exc is not None and type(exc).__name__ == "CancelledError"  # (asyncio's, not imported for it)
+    from .steps import is_cancelled_error  # (loaded by every run; asyncio is not imported for it)
+
+    return isinstance(exc, (*_STOPPERS, RunTimeout, StoppedBeforeRun)) or (exc is not None and is_cancelled_error(exc))
 
 
 def _was_cut(job: Any) -> bool:

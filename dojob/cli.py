@@ -52,6 +52,7 @@ import math
 import os
 import shlex
 import shutil
+import stat
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -384,9 +385,7 @@ def _graph_format(path: str) -> str:
 def _write_graph(path: str, dot: str, fmt: str) -> None:
     from .render import render
 
-    data = dot.encode("utf-8", "backslashreplace") if fmt in _TEXT_FORMATS else render(dot, fmt)
-    with open(path, "wb") as fh:
-        fh.write(data)
+    _write_file(path, dot.encode("utf-8", "backslashreplace") if fmt in _TEXT_FORMATS else render(dot, fmt))
 
 
 class _RunStarted:
@@ -468,11 +467,45 @@ def _discard_stale(ns: argparse.Namespace) -> None:
 
     Each is written again once the run ends; a command stopped before its run
     (a signal, a bad target, a graph error) leaves none, never an old green one.
+    Only regular files go (through a symlink, the file it names): a device such
+    as ``/dev/null``, a FIFO or ``/dev/stdout`` is left as it is.
     """
     for path in (ns.report, ns.junit, *ns.graphs):
         if path:
+            real = os.path.realpath(path)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                if stat.S_ISREG(os.lstat(real).st_mode):
+                    os.unlink(real)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """Write an output file whole or not at all, through symlinks, never replacing a device or FIFO.
+
+    A regular file (or a new one) is written beside its final place and renamed
+    onto it, so a full disk leaves no empty or half file and a symlink keeps
+    pointing at the new content; anything else (``/dev/null``, ``/dev/stdout``,
+    a FIFO) is opened and written as it is.
+    """
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    real = os.path.realpath(path)
+    folder, name = os.path.split(real)
+    if mode is not None and (not stat.S_ISREG(mode) or not os.access(folder, os.W_OK | os.X_OK)):
+        with open(path, "wb") as fh:  # (a writable file in a folder we may not create files in: in place)
+            fh.write(data)
+        return
+    temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else stat.S_IMODE(mode))
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(temp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _before_start(exc: BaseException) -> str:
@@ -1033,9 +1066,7 @@ def _write_outputs(
     if ns.report:
 
         def write_report() -> None:
-            page = report.to_html(timeline, context=context)
-            with open(ns.report, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(page)
+            _write_file(ns.report, report.to_html(timeline, context=context).encode("utf-8", "backslashreplace"))
 
         attempt(ns.report, write_report)
     if ns.junit:
@@ -1043,9 +1074,7 @@ def _write_outputs(
         def write_junit() -> None:
             from .junit import to_junit
 
-            data = to_junit(report, context=context)
-            with open(ns.junit, "wb") as fh:
-                fh.write(data)
+            _write_file(ns.junit, to_junit(report, context=context))
 
         attempt(ns.junit, write_junit)
     if ns.graphs:

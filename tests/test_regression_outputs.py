@@ -1,0 +1,70 @@
+"""Output files (``--report``, ``--junit``, ``--graph``) named as an adversary would: devices, FIFOs, symlinks."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ONE_JOB = "import dojob\n\nclass A(dojob.Job):\n    def Check(self, *args, **kwargs):\n        pass\n"
+
+
+def cli(*args: str, cwd: Path, limit: int | None = None) -> subprocess.CompletedProcess:
+    """``python -m dojob ARGS`` in ``cwd`` (history off); ``limit``: the largest file it may write (RLIMIT_FSIZE)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+
+    def limited() -> None:  # a write past the limit fails with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    return subprocess.run(
+        [sys.executable, "-m", "dojob", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        preexec_fn=limited if limit is not None else None,
+    )  # fmt: skip
+
+
+def test_a_fifo_output_is_written_into_not_replaced(tmp_path):
+    """``--junit /dev/null`` (a device) unlinked the node and put a regular file in its place: a FIFO stands in."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    fifo = tmp_path / "junit.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    out = cli("run", "jobs.py:A", "--junit", str(fifo), cwd=tmp_path)
+    reader.join(30)
+    assert out.returncode == 0, out
+    assert fifo.is_fifo()  # still the FIFO, not a file put in its place
+    assert got and got[0].startswith(b"<?xml") and b'failures="0"' in got[0]
+    assert f"written: {fifo}" in out.stdout
+
+
+def test_a_symlinked_report_keeps_its_link_and_the_file_it_names_gets_the_page(tmp_path):
+    """A ``--report`` symlink (into a web root) was replaced by a plain file, the page it named left stale."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "real.html").write_text("old page")
+    (tmp_path / "link.html").symlink_to(web / "real.html")
+    out = cli("run", "jobs.py:A", "--report", "link.html", cwd=tmp_path)
+    assert out.returncode == 0, out
+    assert (tmp_path / "link.html").is_symlink()
+    page = (web / "real.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "old page" not in page
+    assert sorted(p.name for p in web.iterdir()) == ["real.html"]  # no temporary file left beside it
+
+
+def test_a_full_disk_leaves_no_empty_or_half_output_file(tmp_path):
+    """On a full disk the ``not written:`` lines were right but 0-byte files were left, passing for outputs."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    out = cli("run", "jobs.py:A", "--report", "r.html", "--junit", "j.xml", "--graph", "g.dot", cwd=tmp_path, limit=200)
+    assert out.returncode == 1, out
+    for name in ("r.html", "j.xml", "g.dot"):
+        assert f"not written: {name}: " in out.stdout, out.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.py"]

@@ -66,7 +66,7 @@ from .history.cli_history import add_options as add_history_options
 from .history.cli_history import main as history_main
 from .job import Job
 from .observe import Trace
-from .recap import error_line, use_color
+from .recap import cleanup_lines, error_line, use_color, with_cleanups_failed
 from .recap import visible as one_line
 from .stopping import Stop, handling_signals
 from .target import TargetError, display_name, load_target, preload
@@ -810,7 +810,20 @@ def _context(ns: argparse.Namespace) -> dict[str, str]:
 
 
 def command_line(argv: Sequence[str]) -> str:
-    """``dojob ARGS`` as a shell line, with the values of ``--set`` and ``--arg`` replaced by ``…``."""
+    """``dojob ARGS`` as a shell line, with the values of ``--set`` and ``--arg`` replaced by ``…``.
+
+    A URL's password (``--history postgresql://user:PASS@host/db``) is shown
+    as ``***``, as the history's own warnings show it.
+    """
+    from .history import display_location
+
+    def shown(token: str) -> str:
+        if "://" not in token:
+            return token
+        name, sep, value = token.partition("=")
+        return f"{name}={display_location(value)}" if sep and name.startswith("-") else display_location(token)
+
+    argv = [shown(token) for token in argv]
 
     def hides(token: str) -> str | None:
         for option in ("--set", "--arg"):
@@ -908,8 +921,8 @@ def _load_and_run(ns: argparse.Namespace, err: _Err, late: Stop, log: Any, event
         options.update(capacity=dict(ns.capacity) or None, **_selection(ns))
         options.update(history=history, verify=getattr(ns, "verify", False))
 
-        def write(report: Any, timeline: Any) -> tuple[list[str], list[tuple[str, str]]]:
-            return _write_outputs(ns, report, timeline, log, context)
+        def write(report: Any, timeline: Any, cleanup_failures: Sequence = ()) -> tuple[list[str], list[Any]]:
+            return _write_outputs(ns, report, timeline, log, context, cleanup_failures)
 
         return loop_command(ns, err, roots, {**options, **extra}, write, events=events)
     observers, progress, timeline = _observers(ns, ready.show_progress, log)
@@ -1014,19 +1027,15 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
             log.failed("stopped", stop, _before_start(stop))
         err(_before_start(stop))
         return EXIT_INTERRUPTED if end.stop_status is None else end.stop_status
-    written, failures = _write_outputs(ns, report, timeline, log, context)
+    written, failures = _write_outputs(ns, report, timeline, log, context, end.cleanup_failures)
     color = use_color(sys.stdout)
     try:
         lines = [report.summary(color=color)]
     except Exception as problem:  # a bug in the recap must not hide how the run ended
         lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
-    from .steps import is_cancelled_error  # (asyncio is loaded only by runs that use it)
-
-    for name, exc in end.cleanup_failures:
-        if isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc):
-            lines.append(f"cleanup interrupted: {one_line(name, 200)}")
-        else:
-            lines.append(f"cleanup failed: {one_line(name, 200)}: {error_line(exc)}")
+    cleanups, failed = cleanup_lines(end.cleanup_failures)
+    lines[0] = with_cleanups_failed(lines[0], failed)  # the jobs converged; the command did not succeed
+    lines.extend(cleanups)
     if written:
         lines.append(f"written: {one_line(', '.join(written), 1000)}")
     for path, reason in failures:
@@ -1046,7 +1055,7 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
 
 
 def _write_outputs(
-    ns: argparse.Namespace, report: Any, timeline: Any, log: Any, context: dict
+    ns: argparse.Namespace, report: Any, timeline: Any, log: Any, context: dict, cleanup_failures: Sequence = ()
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Write the ``--report``, ``--junit`` and ``--graph`` files; return the paths written, ``(path, why)`` of the rest.
 
@@ -1074,7 +1083,7 @@ def _write_outputs(
         def write_junit() -> None:
             from .junit import to_junit
 
-            _write_file(ns.junit, to_junit(report, context=context))
+            _write_file(ns.junit, to_junit(report, context=context, cleanup_failures=cleanup_failures))
 
         attempt(ns.junit, write_junit)
     if ns.graphs:

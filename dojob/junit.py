@@ -17,7 +17,7 @@ import re
 import traceback
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .diagnose import programming_error
@@ -103,12 +103,23 @@ def _run_case(case: ET.Element, job: Any, kind: str | None) -> str | None:
     return "skipped"
 
 
-def to_junit(report: Any, *, context: Mapping[str, str] | None = None) -> bytes:
+def to_junit(
+    report: Any,
+    *,
+    context: Mapping[str, str] | None = None,
+    cleanup_failures: Sequence[tuple[str, BaseException]] = (),
+) -> bytes:
     """The JUnit XML of ``report`` (UTF-8 bytes with an XML declaration).
+
+    A job ``--verify`` found unstable fails its test case, a verification cut
+    short is a failing ``verification (--verify)`` case, and each Cleanup that
+    raised is a failing ``Cleanup of NAME`` case: the command failed, so does
+    the suite.
 
     Args:
         report: a :class:`~dojob.report.Report`.
         context: when, where and how it ran, written as the suite's properties.
+        cleanup_failures: ``(job name, exception)`` of each Cleanup that raised.
     """
     plan = is_plan(report)
     graph = getattr(report, "graph", None)
@@ -121,13 +132,37 @@ def to_junit(report: Any, *, context: Mapping[str, str] | None = None) -> bytes:
             ET.SubElement(props, "property", name=_xml(key), value=_xml(value, 5000))
     fill = _plan_case if plan else _run_case
     tally: Counter[str | None] = Counter()
+    unstable = getattr(getattr(report, "history", None), "unstable", None) or {}
     for job in report.jobs.values():
         case = ET.SubElement(suite, "testcase", classname=_xml(roots, 500), name=_xml(job.name, 1000))
         elapsed = job.elapsed
         case.set("time", f"{elapsed:.6f}" if elapsed is not None and elapsed >= 0 else "0")
-        tally[fill(case, job, kinds.get(job.name))] += 1
+        tag = fill(case, job, kinds.get(job.name))
+        if tag is None and job.name in unstable:
+            case.attrib.pop("status", None)
+            message = f"unstable: converged, then its Check failed again: {unstable[job.name]}"
+            ET.SubElement(case, "failure", type="unstable", message=_xml(message, 2000))
+            tag = "failure"
+        tally[tag] += 1
+    stopped = getattr(getattr(report, "history", None), "verify_stopped", None)
+    if stopped and not unstable:  # the run converged, its verification did not end: the command failed
+        case = ET.SubElement(suite, "testcase", classname=_xml(roots, 500), name="verification (--verify)")
+        case.set("time", "0")
+        message = f"not verified ({stopped} while verifying): the jobs it did not reach were not checked again"
+        ET.SubElement(case, "failure", type="not_verified", message=_xml(message, 2000))
+        tally["failure"] += 1
+        extra = 1
+    else:
+        extra = 0
+    for name, exc in cleanup_failures:
+        case = ET.SubElement(suite, "testcase", classname=_xml(roots, 500), name=_xml(f"Cleanup of {name}", 1000))
+        case.set("time", "0")
+        message = f"cleanup failed: {name}: {error_line(exc)}"
+        element = ET.SubElement(case, "failure", type=_xml(type(exc).__name__), message=_xml(message, 2000))
+        element.text = _xml(_traceback(exc), MAX_TRACEBACK_CHARS)
+        tally["failure"] += 1
     n_fail, n_error, n_skip = tally["failure"], tally["error"], tally["skipped"]
-    suite.set("tests", str(len(report.jobs)))
+    suite.set("tests", str(len(report.jobs) + extra + len(cleanup_failures)))
     suite.set("failures", str(n_fail))
     suite.set("errors", str(n_error))
     suite.set("skipped", str(n_skip))

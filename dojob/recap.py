@@ -164,6 +164,28 @@ def error_line(exception: BaseException | None) -> str:
     return one_line(text, MAX_ERROR_CHARS)
 
 
+def cleanup_lines(failures: Any) -> tuple[list[str], int]:
+    """The recap's lines for ``(job name, exception)`` of Cleanups that raised, and how many failed.
+
+    A Cleanup cut short by Ctrl-C or a cancellation was *interrupted*, not failed.
+    """
+    from .steps import is_cancelled_error  # (asyncio is loaded only by runs that use it)
+
+    lines, failed = [], 0
+    for name, exc in failures:
+        if isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc):
+            lines.append(f"cleanup interrupted: {_one_line(name, 200)}")
+        else:
+            lines.append(f"cleanup failed: {_one_line(name, 200)}: {error_line(exc)}")
+            failed += 1
+    return lines, failed
+
+
+def with_cleanups_failed(verdict: str, failed: int) -> str:
+    """The verdict line, saying that ``failed`` Cleanups raised: the jobs may have converged, the command did not."""
+    return f"{verdict}; {failed} Cleanup{'s' if failed != 1 else ''} failed" if failed else verdict
+
+
 def failed_line(job: Any, kind: str | None = None) -> str:
     """A failed job's recap line after its ``FAILED`` head: name, tries, the Run's error then the recheck's."""
     return f"{one_line(job.name, 200)} ({_tries(job.tries)}): {failure_text(job, kind)}{_not_retried(job.exception)}"
@@ -454,6 +476,11 @@ def summary(report: Any, *, color: bool = False) -> str:
     if c["skipped"]:
         parts.append(paint(f"{c['skipped']} skipped", "skipped"))
     parts += [f"{n} {_words(key)}" for key, n in c.items() if key not in _COUNT_KEYS and n]
+    findings = getattr(report, "history", None)
+    if findings is not None and findings.unstable:
+        parts.append(paint(f"{len(findings.unstable)} unstable", "failed"))
+    elif findings is not None and findings.verify_stopped:  # the run converged; its verification did not end
+        parts.append(paint(f"not verified ({one_line(findings.verify_stopped, 40)} while verifying)", "warn"))
     lines.append(f"{verdict} in {format_seconds(report.elapsed)}: {', '.join(parts)}")
     return "\n".join(lines)
 

@@ -40,7 +40,7 @@ from .events import Status
 from .job import Job
 from .loopoptions import LoopError, add_options, parse_interval
 from .observe import Trace, one_line
-from .recap import error_line, use_color
+from .recap import cleanup_lines, error_line, use_color, with_cleanups_failed
 
 __all__ = [
     "EXIT_TERMINATED",
@@ -311,7 +311,7 @@ class Loop:
         roots: list[type[Job] | BoundJob],
         options: dict[str, Any],
         *,
-        write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, str]]]] | None = None,
+        write_outputs: Callable[..., tuple[list[str], list[tuple[str, str]]]] | None = None,
         err: ErrorSink,
         metrics: Any = None,
         notifier: Any = None,
@@ -531,7 +531,7 @@ class Loop:
         if it.report is not None:
             it.findings = self.drift(it.report, number)
             if self.write_outputs is not None:
-                _, errors = self.write_outputs(it.report, timeline)
+                _, errors = self.write_outputs(it.report, timeline, it.cleanup_failures)
                 for path, problem in errors:
                     self.err(f"error: cannot write {path!r}: {one_line(problem, 500)}")  # a reason, no exception
         if self.metrics is not None:
@@ -561,11 +561,9 @@ class Loop:
             if findings.flapping:
                 details.append("flapping: " + ", ".join(one_line(n, 200) for n in findings.flapping))
             details.extend(lines[:-1])  # the recap's own lines: failures, changed: names
-        for name, exc in it.cleanup_failures:
-            if isinstance(exc, KeyboardInterrupt):
-                details.append(f"cleanup interrupted: {one_line(name, 200)}")
-            else:
-                details.append(f"cleanup failed: {one_line(name, 200)}: {error_line(exc)}")
+        cleanups, failed = cleanup_lines(it.cleanup_failures)
+        head = with_cleanups_failed(head, failed)
+        details.extend(cleanups)
         if delay is not None:
             head += f"; next run in {_duration(delay)}"
             if it.verdict != "converged":
@@ -588,7 +586,7 @@ def loop_command(
     err: ErrorSink,
     roots: list[type[Job] | BoundJob],
     options: dict[str, Any],
-    write_outputs: Callable[[Any, Any], tuple[list[str], list[tuple[str, str]]]] | None = None,
+    write_outputs: Callable[..., tuple[list[str], list[tuple[str, str]]]] | None = None,
     events: TextIO | None = None,
 ) -> int:
     """``dojob run --every``: the loop, its metrics endpoint and its systemd notifications.

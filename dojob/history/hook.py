@@ -20,13 +20,29 @@ recording).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..report import Report
 
-__all__ = ["RecordedReport", "arecorded", "recorded"]
+__all__ = ["RecordedReport", "RunVerified", "arecorded", "recorded"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunVerified:
+    """The event of a ``--verify`` pass, after the run's ``RunFinished``: what the run's success was worth.
+
+    ``success`` is the command's (False when a job is unstable or the
+    verification was stopped); ``unstable`` names the jobs whose Check failed
+    again; ``stopped`` says what stopped the verification, if something did.
+    """
+
+    success: bool
+    unstable: tuple[str, ...]
+    stopped: str | None
+    time: float
 
 
 class RecordedReport(Report):
@@ -73,6 +89,7 @@ class _Recorder:
         self.key = ""
         self.store: Any = None
         self.read_error: str | None = None
+        self.observers: tuple[Any, ...] = ()
 
     def prepare(self, graph: Any, options: Any, keywords: dict[str, Any], read: bool = True) -> Any:
         """The run's :class:`~dojob.options.RunOptions` (given, or made from keywords), ready to verify,
@@ -86,6 +103,7 @@ class _Recorder:
             options = options.replace(global_storage=SharedStorage())  # the verification sees the world left
         self.plan = bool(options.plan)
         self.no_act = bool(options.no_act) and not self.plan
+        self.observers = tuple(options.observers or ())
         self.started = time.time()
         if self.history is not None:
             from .record import target_key
@@ -143,13 +161,22 @@ class _Recorder:
                 out[spec.name] = error_first_line(job.exception) if job.exception is not None else "Check failed"
         return out
 
-    def finish(self, report: Any, unstable: dict[str, str] | None, verify_stopped: str | None = None) -> RecordedReport:
-        """Record the run; ``verify_stopped`` says what stopped its verification, if something did."""
+    def finish(
+        self,
+        report: Any,
+        unstable: dict[str, str] | None,
+        verify_stopped: str | None = None,
+        cleanup_failed: list[str] | None = None,
+    ) -> RecordedReport:
+        """Record the run; ``verify_stopped`` says what stopped its verification, if something did;
+        ``cleanup_failed`` names the jobs whose Cleanup raised (the command failed: so does the record)."""
         from . import HistoryError, display_location, open_store
         from .findings import Findings
 
         history = self.history
         verified = None if unstable is None or (verify_stopped and not unstable) else not unstable
+        if unstable is not None or verify_stopped:
+            self.tell_verified(report, unstable or {}, verify_stopped)
         findings = Findings(unstable=unstable or {}, verified=verified, verify_stopped=verify_stopped)
         if history is None:
             return _wrap(report, findings)
@@ -179,6 +206,11 @@ class _Recorder:
                 record.stopped = verify_stopped
                 if not unstable:
                     record.verdict = f"not verified ({one_line(verify_stopped, 40)} while verifying)"
+            if cleanup_failed:  # the jobs may all be ok, but the run did not succeed (exit 1)
+                record.success = False
+                shown = ", ".join(one_line(name, 60) for name in cleanup_failed[:3])
+                more = f" and {len(cleanup_failed) - 3} more" if len(cleanup_failed) > 3 else ""
+                record.verdict = f"{record.verdict}, cleanup failed: {shown}{more}"
             findings.target = record.target
             if store is None:
                 store = open_store(history.location, create_folder=history.create_folder)
@@ -208,12 +240,23 @@ class _Recorder:
                 pass
         return _wrap(report, findings)
 
+    def tell_verified(self, report: Any, unstable: dict[str, str], stopped: str | None) -> None:
+        """Send the run's observers (the ``--events`` log...) a :class:`RunVerified`; one that raises is skipped."""
+        success = bool(report.success) and not unstable and not stopped
+        event = RunVerified(success, tuple(unstable), stopped, time.time() - self.started)
+        for observer in self.observers:
+            with contextlib.suppress(Exception):
+                observer(event)
+
     def finish_stopped(self, exc: BaseException) -> None:
         """A run that raised with a report (Ctrl-C, a Cleanup that failed): record it, keep raising."""
+        from ..errors import CleanupError
+
         report = getattr(exc, "report", None)
         if isinstance(report, Report):
+            failed = [name for name, _ in exc.failures] if isinstance(exc, CleanupError) else None
             try:
-                exc.report = self.finish(report, None)  # type: ignore[attr-defined]
+                exc.report = self.finish(report, None, cleanup_failed=failed)  # type: ignore[attr-defined]
             except Exception:
                 pass
         elif self.store is not None:

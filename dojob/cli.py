@@ -448,14 +448,18 @@ def _check_inputs_apart(ns: argparse.Namespace) -> None:
     if getattr(ns, "lock", None):
         written.append(("--lock", ns.lock))
     kept: dict[str, str] = {}  # a file the command reads or keeps -> what it is
-    history = None if getattr(ns, "no_history", False) else location_of(getattr(ns, "history", None))[0]
-    if history and "://" not in history:  # a SQLite file (and its write-ahead log)
-        for suffix in ("", "-wal", "-shm"):
-            kept[os.path.realpath(history + suffix)] = "the --history database"
     for target in ns.targets:
         file, sep, _ = target.rpartition(":")
         if sep and file:
             kept.setdefault(os.path.realpath(file), f"the target file of {target!r}")
+    history = None if getattr(ns, "no_history", False) else location_of(getattr(ns, "history", None))[0]
+    if history and "://" not in history:  # a SQLite file (and its write-ahead log): written too
+        for suffix in ("", "-wal", "-shm"):
+            what = kept.get(os.path.realpath(history + suffix))
+            if what is not None:
+                raise UsageError(f"the --history database {history + suffix!r} is {what}: dojob would overwrite it")
+        for suffix in ("", "-wal", "-shm"):
+            kept[os.path.realpath(history + suffix)] = "the --history database"
     for option, path in written:
         what = kept.get(os.path.realpath(path))
         if what is not None:

@@ -82,3 +82,15 @@ def test_a_history_url_password_is_in_no_output_file(tmp_path):
     everything = out.stdout + out.stderr + "".join(p.read_text() for p in tmp_path.iterdir())
     assert "s3cr3tpw" not in everything and "zz9" not in everything
     assert "postgresql://u:***@127.0.0.1:1/db" in (tmp_path / "j.xml").read_text()
+
+
+def test_a_history_database_naming_the_target_file_is_refused_before_anything_is_opened(tmp_path):
+    """README promised it; the run went ahead and warned "file is not a database" instead."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    for command in ("run", "check"):
+        out = cli(command, "jobs.py:A", "--history", "./jobs.py", cwd=tmp_path)
+        assert out.returncode == 2, out
+        error = "dojob: error: the --history database './jobs.py' is the target file of 'jobs.py:A'"
+        assert out.stderr.startswith(error), out.stderr
+    assert (tmp_path / "jobs.py").read_text() == ONE_JOB
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.py"]

@@ -1044,8 +1044,8 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
         lines.append(f"written: {one_line(', '.join(written), 1000)}")
     for path, reason in failures:
         lines.append(f"not written: {one_line(path, 300)}: {reason}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    sys.stdout.flush()
+    if not _printed("\n".join(lines) + "\n"):
+        failures.append(("standard output", "the recap could not be printed"))
     for path, reason in failures:
         err(f"error: cannot write {path!r}: {reason}")
     if end.stop_status is not None:
@@ -1056,6 +1056,29 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
     else:
         status = EXIT_OK if report.success and end.cleanup_error is None else EXIT_NOT_CONVERGED
     return EXIT_NOT_CONVERGED if failures and status == EXIT_OK else status
+
+
+def _printed(text: str) -> bool:
+    """Print ``text`` on standard output; False if it cannot be (a closed pipe, a full disk, no stdout at all).
+
+    Then stdout is pointed at the null device, so that the interpreter's last
+    flush at exit cannot fail again with a traceback.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    except (OSError, ValueError, AttributeError):  # (AttributeError: started with stdout closed, sys.stdout None)
+        _stdout_to_null()
+        return False
+
+
+def _stdout_to_null() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.close(fd)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
 
 
 def _write_outputs(
@@ -1139,6 +1162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default ``sys.argv[1:]``).
     """
     _working_directory_last()
+    _standard_fds_held()
     for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets \uXXXX, not a crash
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
@@ -1150,6 +1174,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = _Err(ns.debug)
     with _warnings_to(err):
         return _command(ns, err, parser, exiting)
+
+
+def _standard_fds_held() -> None:
+    """Hold a closed stdin, stdout or stderr on the null device (``dojob run ... >&-``).
+
+    Else the first file the command opens (the run lock, the history) takes that
+    number, and a write meant for the closed stream lands in it, or pointing
+    stdout at the null device later closes it.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            held = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if held != fd:
+                os.close(held)
 
 
 def _command(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, exiting: bool) -> int:
@@ -1180,14 +1220,14 @@ def _command(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     except DojobError as exc:  # e.g. RenderError while writing a picture
         err(f"error: {exc}", exc)
         return EXIT_USAGE
+    except (BrokenPipeError, AttributeError) as exc:  # `dojob list ... | head`, or stdout closed
+        if isinstance(exc, AttributeError) and sys.stdout is not None:
+            raise
+        _stdout_to_null()
+        return EXIT_NOT_CONVERGED  # an output that could not be written, as for a --report
     except OSError as exc:  # an output file that cannot be written
         err(f"error: {exc}", exc)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         err(_before_start(exc))
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    except BrokenPipeError:  # e.g. `dojob list ... | head`
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_NOT_CONVERGED

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 ONE_JOB = "import dojob\n\nclass A(dojob.Job):\n    def Check(self, *args, **kwargs):\n        pass\n"
 
@@ -94,3 +95,39 @@ def test_a_history_database_naming_the_target_file_is_refused_before_anything_is
         assert out.stderr.startswith(error), out.stderr
     assert (tmp_path / "jobs.py").read_text() == ONE_JOB
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.py"]
+
+
+def _run_with_stdout(tmp_path: Path, args: tuple[str, ...], stdout: Any) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+    closing = stdout == "closed"
+    return subprocess.run(
+        [sys.executable, "-m", "dojob", *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+        timeout=60, stdin=subprocess.DEVNULL, stdout=None if closing else stdout,
+        preexec_fn=(lambda: os.close(1)) if closing else None,
+    )  # fmt: skip
+
+
+def test_a_recap_that_cannot_be_printed_is_one_error_line_and_exit_1_never_2_or_a_traceback(tmp_path):
+    """Standard output is an output like ``--report``: a closed pipe, a full disk or no stdout at all gave exit 2
+    (a usage error, before any job ran: false) or an AttributeError traceback."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    r, w = os.pipe()
+    os.close(r)  # the reader went away before the recap
+    targets = [("closed", "closed"), ("/dev/full", open("/dev/full", "w")), ("pipe", w)]  # noqa: SIM115
+    for what, stdout in targets:
+        out = _run_with_stdout(tmp_path, ("run", "jobs.py:A", "--junit", "j.xml"), stdout)
+        assert out.returncode == 1, (what, out)
+        lines = [line for line in out.stderr.splitlines() if "defines no Run method" not in line]
+        assert lines == ["dojob: error: cannot write 'standard output': the recap could not be printed"], what
+        assert (tmp_path / "j.xml").read_bytes().startswith(b"<?xml")  # the other outputs are written
+    os.close(w)
+
+
+def test_dojob_list_into_a_closed_pipe_exits_1_quietly(tmp_path):
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    r, w = os.pipe()
+    os.close(r)
+    out = _run_with_stdout(tmp_path, ("list", "jobs.py:A"), w)
+    os.close(w)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "error" not in out.stderr, out

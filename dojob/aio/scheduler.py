@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import CycleError, OptionError
 from ..graph import check_delay
-from ..runner import arun_graph
+from ..runner import arun_graph, frozen_build
 from . import bridge, dot, listing
 from .bestset import BestSet
 from .feedback import Feedback, debug_enabled
@@ -163,7 +163,10 @@ class PureScheduler:
             check_delay(timeout, option="timeout")
         if not self.jobs:
             return True
-        plan = bridge.prepare(self.jobs)
+        with frozen_build(lambda: bridge.prepare(self.jobs)) as plan:  # type: ignore[arg-type, return-value]
+            return await self._run_plan(plan, window, timeout)
+
+    async def _run_plan(self, plan: bridge.RunPlan, window: int, timeout: float | None) -> bool:
         observers = []
         debug = debug_enabled()
         if self.verbose or debug:

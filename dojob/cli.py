@@ -501,7 +501,10 @@ def _write_file(path: str, data: bytes) -> None:
             fh.write(data)
         return
     temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else stat.S_IMODE(mode))
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else stat.S_IMODE(mode))
+    except FileNotFoundError:  # (its folder went away while the jobs ran)
+        raise FileNotFoundError(f"no such folder {folder!r}") from None
     try:
         with open(fd, "wb") as fh:
             fh.write(data)
@@ -1058,6 +1061,14 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
     return EXIT_NOT_CONVERGED if failures and status == EXIT_OK else status
 
 
+def _removed(stream: Any) -> bool:
+    """Whether the open file behind ``stream`` has no name left (a job removed it, or its folder)."""
+    try:
+        return os.fstat(stream.fileno()).st_nlink == 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _printed(text: str) -> bool:
     """Print ``text`` on standard output; False if it cannot be (a closed pipe, a full disk, no stdout at all).
 
@@ -1126,7 +1137,9 @@ def _write_outputs(
         for path in ns.graphs:
             attempt(path, lambda path=path: write_graph(path))
     if ns.events and log is not None:
-        if log.error is None:
+        if log.error is None and _removed(log.stream):
+            failures.append((ns.events, "the file was removed while the run went on (its folder too?)"))
+        elif log.error is None:
             written.append(ns.events)
         else:
             failures.append((ns.events, error_line(log.error)))

@@ -131,3 +131,32 @@ def test_dojob_list_into_a_closed_pipe_exits_1_quietly(tmp_path):
     out = _run_with_stdout(tmp_path, ("list", "jobs.py:A"), w)
     os.close(w)
     assert out.returncode == 1 and "Traceback" not in out.stderr and "error" not in out.stderr, out
+
+
+def test_outputs_whose_folder_a_job_removed_are_not_claimed_written(tmp_path):
+    """``--events`` in a folder a job removed was recapped ``written:`` (into a deleted file), and the history
+    kept open since the start was written into its removed file without a word."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "jobs.py").write_text(
+        "import shutil\nimport dojob\n\nclass A(dojob.Job):\n"
+        "    def Check(self, *args, **kwargs):\n        raise RuntimeError('x')\n\n"
+        "    def Run(self, *args, **kwargs):\n        shutil.rmtree('out')\n"
+    )
+    args = (
+        "run",
+        "jobs.py:A",
+        "--tries",
+        "1",
+        "--history",
+        "out/h.db",
+        "--events",
+        "out/e.jsonl",
+        "--report",
+        "out/r.html",
+    )
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 1, out
+    assert "written:" not in out.stdout.replace("not written:", ""), out.stdout
+    assert "not written: out/e.jsonl: the file was removed while the run went on" in out.stdout
+    assert f"not written: out/r.html: FileNotFoundError: no such folder '{tmp_path / 'out'}'" in out.stdout
+    assert "dojob: warning: history not recorded: out/h.db: no such folder" in out.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -212,6 +213,9 @@ class _Recorder:
                 more = f" and {len(cleanup_failed) - 3} more" if len(cleanup_failed) > 3 else ""
                 record.verdict = f"{record.verdict}, cleanup failed: {shown}{more}"
             findings.target = record.target
+            if store is not None and not _still_there(store):  # removed or replaced while the jobs ran
+                store.close()
+                store = None
             if store is None:
                 store = open_store(history.location, create_folder=history.create_folder)
             try:
@@ -261,6 +265,19 @@ class _Recorder:
                 pass
         elif self.store is not None:
             self.store.close_soon()
+
+
+def _still_there(store: Any) -> bool:
+    """Whether the SQLite file ``store`` opened is still at its path: a job may have removed its folder,
+    and a record written into the removed file would be lost without a word."""
+    path = getattr(store, "path", "")
+    if not path:
+        return True
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == store.ident
 
 
 def _error_text(exc: BaseException, history: Any) -> str:

@@ -160,3 +160,34 @@ def test_outputs_whose_folder_a_job_removed_are_not_claimed_written(tmp_path):
     assert "not written: out/e.jsonl: the file was removed while the run went on" in out.stdout
     assert f"not written: out/r.html: FileNotFoundError: no such folder '{tmp_path / 'out'}'" in out.stdout
     assert "dojob: warning: history not recorded: out/h.db: no such folder" in out.stderr
+
+
+def test_dojob_history_on_another_programs_database_changes_nothing(tmp_path):
+    """Listing a mistyped path (an application's SQLite file) added dojob's tables to it, or died on its ``runs``."""
+    import sqlite3
+
+    for table in ("users", "runs"):
+        db = tmp_path / f"{table}.db"
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"CREATE TABLE {table} (x)")
+        conn.close()
+        before = db.read_bytes()
+        out = cli("history", "--history", str(db), cwd=tmp_path)
+        assert out.returncode == 2, out
+        assert out.stderr == f"dojob: error: {db} is not a dojob history (its tables: {table})\n"
+        assert db.read_bytes() == before
+    (tmp_path / "empty.db").write_bytes(b"")
+    out = cli("history", "--history", "empty.db", cwd=tmp_path)
+    assert (out.returncode, out.stderr) == (1, "dojob: no history at empty.db yet\n")
+
+
+def test_dojob_history_shows_invisible_characters_in_names_as_dojob_list_does(tmp_path):
+    (tmp_path / "jobs.py").write_text(
+        "import dojob\n\n"
+        "DeployProd = type('Deploy\\u200bProd', (dojob.Job,), {'Check': lambda self, *a, **k: None})\n\n"
+        "class Root(dojob.DummyJob):\n    DEPS = (DeployProd,)\n"
+    )
+    assert cli("run", "jobs.py:Root", "--history", "h.db", cwd=tmp_path).returncode == 0
+    out = cli("history", "show", "last", "--history", "h.db", cwd=tmp_path)
+    assert out.returncode == 0, out
+    assert "Deploy\\u200bProd" in out.stdout and "\u200b" not in out.stdout

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from ..observe import one_line
+from ..recap import visible as one_line  # (format characters shown too, as `dojob list` shows them)
 from . import DEFAULT_FLAP_WINDOW, History, HistoryError, backend_of, default_location, display_location
 
 __all__ = ["add_history_parser", "add_options", "history_of", "main", "option_names", "warn_through"]
@@ -334,6 +334,22 @@ def _show(store: Any, words: list[str], ns: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+def _tables(path: str) -> set[str] | None:
+    """The tables of the SQLite file at ``path``, read without writing; None if it cannot be read so
+    (not a database, locked...: opening it says why)."""
+    import pathlib
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(pathlib.Path(path).absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 class _Usage(Exception):
     pass
 
@@ -355,9 +371,18 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if ns.limit < 1:
         parser.error("--limit must be >= 1")
     try:
-        if backend_of(location) == "sqlite" and not os.path.exists(os.path.expanduser(path_of(location))):
-            sys.stderr.write(f"dojob: no history at {one_line(shown, 500)} yet\n")
-            return 1
+        if backend_of(location) == "sqlite":
+            path = os.path.expanduser(path_of(location))
+            tables = _tables(path) if os.path.exists(path) else set()
+            if tables is not None and not tables:
+                sys.stderr.write(f"dojob: no history at {one_line(shown, 500)} yet\n")
+                return 1
+            if (
+                tables is not None and "schema_version" not in tables
+            ):  # another program's database: listing it must not change it
+                names = ", ".join(sorted(tables)[:5])
+                sys.stderr.write(f"dojob: error: {one_line(shown, 500)} is not a dojob history (its tables: {names})\n")
+                return 2
         store = open_store(location)
     except HistoryError as exc:
         sys.stderr.write(f"dojob: error: {one_line(str(exc), 1000)}\n")

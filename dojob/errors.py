@@ -129,7 +129,14 @@ class DuplicateJobError(GraphError, ValueError):
                 return f"{obj.__module__}.{obj.__qualname__}"
             return repr(obj)
 
-        super().__init__(f"two different jobs are named {name!r}: {where(first)} and {where(second)}")
+        message = f"two different jobs are named {name!r}: {where(first)} and {where(second)}"
+        if isinstance(first, tuple) and isinstance(second, tuple) and repr(first) == repr(second):
+            # two binds that print alike but differ: a value not equal to itself (NaN), or reprs that hide a difference
+            message += (
+                " (bound to values that look alike but are not equal, such as float('nan'), which equals"
+                " nothing, not even itself: bind values that compare equal, e.g. None or a string)"
+            )
+        super().__init__(message)
 
 
 class CycleError(GraphError, ValueError, RuntimeError):

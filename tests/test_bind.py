@@ -331,3 +331,17 @@ def test_dask_workers_get_bound_jobs_by_reference():
     assert report.success
     assert {n: storage[f"invited:{n}"] for n, _ in FRIENDS} == dict(FRIENDS)
     assert [storage[f"ref:{n}"][0] for n, _ in FRIENDS] == [True, True, True]
+
+
+def test_two_binds_of_nan_are_refused_with_the_reason():
+    """``float('nan')`` equals nothing: two binds of it are two jobs named alike; the error says why."""
+
+    class P(dojob.Job):
+        def Check(self, *args, **kwargs):
+            pass
+
+    class Root(dojob.DummyJob):
+        DEPS = (P.bind(V=float("nan")), P.bind(V=float("nan")))
+
+    with pytest.raises(dojob.DuplicateJobError, match=r"named 'P\[V=nan\]'.*not equal, such as float\('nan'\)"):
+        dojob.run(Root)

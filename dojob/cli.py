@@ -176,6 +176,8 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
         if not key:
             raise UsageError(f"--set number {n} must be KEY=VALUE or KEY:=JSON (the key may not be empty)")
         shown = one_line(key, 100)
+        if key == "self":  # every Check(self, *args, **kwargs) would fail with a TypeError
+            raise UsageError("--set self=...: 'self' is the job itself in Check and Run; choose another key")
         if typed:
             try:
                 out[key] = parse_value(value)

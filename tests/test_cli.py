@@ -343,6 +343,15 @@ def test_regression_set_without_equals_says_what_to_write_and_does_not_echo_the_
     assert "hunter2" not in out.stderr + out.stdout
 
 
+def test_regression_set_self_is_refused_before_every_check_fails_with_a_type_error(jobs):
+    for item in ("self=1", "self:=1", " self =x"):
+        out = cli("run", "jobs.py:Good", "--set", item, cwd=jobs)
+        assert out.returncode == 2, out
+        assert out.stderr.splitlines() == [
+            "dojob: error: --set self=...: 'self' is the job itself in Check and Run; choose another key"
+        ]
+
+
 # -- exit 2: targets and graphs -------------------------------------------------------
 
 

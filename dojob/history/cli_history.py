@@ -369,7 +369,7 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     shown = display_location(location)
     if ns.limit < 1:
-        parser.error("--limit must be >= 1")
+        parser.error("-n/--limit must be >= 1")
     try:
         if backend_of(location) == "sqlite":
             path = os.path.expanduser(path_of(location))

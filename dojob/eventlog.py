@@ -13,7 +13,8 @@ the wall-clock time the line was written (ISO 8601, UTC) and ``time`` the
 event's own time, in seconds since the run started. Enums are written as their
 values, tuples as lists; non-ASCII text is ``\\u``-escaped, so every line is ASCII.
 
-Events carry names, numbers and messages only, never the arguments given to the
+An ``error`` longer than 5 000 characters, or a ``traceback`` longer than
+20 000, is cut there and says how much was left out. Events carry names, numbers and messages only, never the arguments given to the
 jobs, so values passed with ``--set``/``--arg`` never reach the log.
 
 Example:
@@ -69,8 +70,17 @@ def event_to_dict(event: Any, *, ts: str | None = None) -> dict[str, Any]:
     }
     if dataclasses.is_dataclass(event):
         for f in dataclasses.fields(event):
-            out[f.name] = _plain(getattr(event, f.name))
+            value = getattr(event, f.name)
+            limit = _LIMITS.get(f.name)
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                value = f"{value[: limit - 40]}... ({len(value) - limit + 40} more characters)"
+            out[f.name] = _plain(value)
     return out
+
+
+#: The longest ``error`` and ``traceback`` written (characters): a try's message is in up to four events,
+#: and a job whose error holds megabytes would make a log of many times that.
+_LIMITS = {"error": 5_000, "traceback": 20_000}
 
 
 class EventLog:

@@ -367,3 +367,29 @@ def test_an_unpicklable_result_under_the_process_executor_fails_its_job_clearly(
     assert report["Lock"].status is dojob.Status.FAILED
     assert "cannot send the try's outcome back" in str(report["Lock"].exception)
     assert "FAILED  Lock (1 try): RemoteError: TypeError: cannot send" in report.summary()
+
+
+def test_a_megabyte_error_is_bounded_in_the_event_log():
+    """A 5 MB error message made a 20 MB event log (the message is in four events of the try)."""
+    import io
+
+    from dojob.eventlog import EventLog
+
+    class Huge(dojob.Job):
+        TRIES = 1
+
+        def Check(self, *args, **kwargs):
+            raise RuntimeError("x" * 5_000_000)
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    stream = io.StringIO()
+    report = dojob.run(Huge, observers=[EventLog(stream)])
+    assert not report.success and len(str(report.jobs["Huge"].exception)) == 5_000_000  # the report keeps it all
+    lines = stream.getvalue().splitlines()
+    assert len(stream.getvalue()) < 100_000, len(stream.getvalue())
+    errors = [json.loads(line)["error"] for line in lines if '"error": "x' in line]
+    assert errors and all(e.endswith("... (4995040 more characters)") and len(e) < 5_100 for e in errors), errors[0][
+        -60:
+    ]

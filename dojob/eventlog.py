@@ -14,7 +14,8 @@ event's own time, in seconds since the run started. Enums are written as their
 values, tuples as lists; non-ASCII text is ``\\u``-escaped, so every line is ASCII.
 
 An ``error`` longer than 5 000 characters, or a ``traceback`` longer than
-20 000, is cut there and says how much was left out. Events carry names, numbers and messages only, never the arguments given to the
+20 000, is cut there and says how much was left out. Events carry names,
+numbers and messages only, never the arguments given to the
 jobs, so values passed with ``--set``/``--arg`` never reach the log.
 
 Example:

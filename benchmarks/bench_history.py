@@ -6,8 +6,8 @@ and median of several, in wall time and in CPU time (the target is judged on CPU
 which the neighbours of a shared machine disturb far less); then in-process
 ``dojob.run(root)`` against ``dojob.run(root, history=path)``, and the write alone.
 The history already holds a few runs of the same graph, as it would on the hundredth
-run. Target: the fresh-process cost <= 5%.
-Exit 1 if the target is missed.
+run. Target: the fresh-process cost <= 5%, by the best and by the median CPU time (and by
+the instructions with ``--callgrind``). Exit 1 if the target is missed.
 
 On a shared machine wall and CPU times are noisy: ``--callgrind`` also counts the
 instructions of one fresh process of each under valgrind's callgrind (deterministic
@@ -108,7 +108,7 @@ def _instructions(target: str, extra: list[str], env: dict[str, str], folder: st
     out = subprocess.run(
         [valgrind, "--tool=callgrind", f"--callgrind-out-file={os.path.join(folder, 'callgrind.out')}"]
         + [sys.executable, "-m", "dojob", "run", target, "--no-progress", *extra],
-        env=env,
+        env=dict(env, PYTHONHASHSEED="0"),  # str hashes vary the count by ~0.3% from one process to the next
         capture_output=True,
         text=True,
     )
@@ -156,8 +156,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{costs[what] * 100:+.1f}% best, {median * 100:+.1f}% median"
             )
         best = costs["CPU (user + system)"]
+        cpu_without, cpu_with = [r[1] for r in runs[False]], [r[1] for r in runs[True]]
+        median_cost = statistics.median(cpu_with) / statistics.median(cpu_without) - 1
+        # each recorded run against the plain run just before it: a neighbour's burst moves both of a pair
+        paired = statistics.median(w - n for n, w in zip(cpu_without, cpu_with, strict=True))
+        print(
+            f"  CPU, paired: median of (with - the run just before, without) {paired * 1e3:+.1f} ms, "
+            f"{paired / statistics.median(cpu_without) * 100:+.1f}% of the median run"
+        )
         without = [r[0] for r in runs[False]]
-        print(f"  cost (CPU, best): {best * 100:+.1f}%; target <= 5%")
+        print(f"  cost (CPU, best): {best * 100:+.1f}%; (CPU, median): {median_cost * 100:+.1f}%; target <= 5%")
 
         sys.path.insert(0, tmp)
         from dojob.target import load_target
@@ -200,17 +208,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{loaded * 1e3:.1f} ms; together {added * 1e3:.1f} ms, {added / min(without) * 100:.1f}% of the best "
             "fresh run"
         )
+        instructions = 0.0  # (not counted: no bar of its own)
         if opts.callgrind:
             counts = [_instructions(target, extra, env, tmp) for extra in (["--no-history"], ["--history", history])]
             if None in counts:
                 print("  callgrind: valgrind is missing or failed")
             else:
                 a, b = counts
-                print(f"  instructions (callgrind), one fresh run each: {a:,} / {b:,}: {(b / a - 1) * 100:+.2f}%")
+                instructions = b / a - 1
+                print(f"  instructions (callgrind), one fresh run each: {a:,} / {b:,}: {instructions * 100:+.2f}%")
         size = sum(os.path.getsize(p) for p in (inproc, inproc + "-wal") if os.path.exists(p))
         runs = 1 + 2 * opts.repeat
         print(f"  history size: {size / 1024:.0f} KiB for {runs} runs of {opts.jobs} jobs")
-    met = best <= 0.05
+    # met only if every figure taken is: the best and the median CPU time, and the instructions if counted
+    met = max(best, median_cost, instructions) <= 0.05
     print("target met" if met else "TARGET MISSED")
     return 0 if met else 1
 

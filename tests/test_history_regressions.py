@@ -409,6 +409,29 @@ def test_regression_a_recorded_run_leaves_the_wal_for_the_next_run_instead_of_sy
     assert [r["id"] for r in runs] == [1, 2]  # both committed, read back from the WAL
 
 
+def test_regression_the_kept_connection_holds_no_python_frame_alive_at_exit(tmp_path):
+    # it was held by a threading thread waiting in Python: its frames kept modules alive past the collection
+    # that frees them at exit, so the finalising collections walked the graph's classes again
+    env = home_env(tmp_path)
+    _jobs(tmp_path / "w")
+    history = tmp_path / "h.sqlite3"
+    code = textwrap.dedent(
+        f"""\
+        import sys, threading
+        sys.path.insert(0, {str(tmp_path / "w")!r})
+        import dojob, jobs
+
+        for _ in range(2):
+            assert dojob.run(jobs.Root, history={str(history)!r}).history.run_id is not None
+        print(len(sys._current_frames()), threading.active_count())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]  # only the main thread runs Python code
+    assert Path(f"{history}-wal").exists()  # and the connection was still not closed at exit
+
+
 def test_one_process_keeps_one_connection_per_history(tmp_path):
     # (SQLite itself holds back the file descriptor of a closed connection while another one of the same
     # process has the file open, and reuses it: the count stays put, it does not grow with the runs)

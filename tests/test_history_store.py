@@ -15,7 +15,7 @@ from history_support import cli, home_env, location, postgres_server, write_worl
 from dojob.events import Status
 from dojob.history import History, HistoryError, default_location, display_location, drift, open_store
 from dojob.history.cli_history import location_of
-from dojob.history.record import build_record, pack_names
+from dojob.history.record import build_record, names_digest, pack_names
 from dojob.history.schema import SCHEMA_VERSION
 from dojob.report import JobReport, Report
 
@@ -268,3 +268,7 @@ def test_changes_since_success_reads_back_only_as_far_as_a_run_the_job_succeeded
             "Reload": frozenset({"Config", "Cert"})
         }
         assert store.changes_since_success("t", names, deps) == {"Restart": frozenset({"Config"})}
+        assert store.changes_since_success("t", names, [(), (), (), ()]) == {}  # no DEPS: nothing owed
+        # the digest remembered between a run's read and its write is that of the same names only
+        assert store._digest(("A", "B")) == store._digest(["A", "B"]) == names_digest(["A", "B"])
+        assert store._digest(["A", "C"]) == names_digest(["A", "C"]) != names_digest(["A", "B"])

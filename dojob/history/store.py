@@ -53,6 +53,7 @@ class Store:
         self.conn = conn
         self.location = location
         self._names: dict[int, list[str]] = {}
+        self._last_digest: tuple[list[str], str] | None = None
 
     # -- what a backend provides ------------------------------------------------------
 
@@ -155,8 +156,19 @@ class Store:
 
     # -- writing ------------------------------------------------------------------
 
+    def _digest(self, names: Sequence[str]) -> str:
+        """:func:`.record.names_digest` of ``names``, remembered for the same names (a run's read and its
+        write: one SHA-1 of 10 000 names saved, ~0.4 ms; comparing the lists is ~50 times cheaper)."""
+        last = self._last_digest
+        if last is not None and len(last[0]) == len(names) and last[0] == list(names):
+            return last[1]
+        digest = names_digest(names)
+        self._last_digest = (list(names), digest)
+        return digest
+
     def _graph_id(self, names: Sequence[str]) -> int:
-        rows = self._all("SELECT id FROM graphs WHERE digest = ?", (names_digest(names),))
+        digest = self._digest(names)
+        rows = self._all("SELECT id FROM graphs WHERE digest = ?", (digest,))
         if rows:
             return int(rows[0][0])
         digest, packed = pack_names(names)
@@ -288,11 +300,9 @@ class Store:
         first and only as far as needed: a run in which every job succeeded ends it,
         so a converged history costs one row.
         """
-        pending = {i for i, ds in enumerate(deps) if ds}
-        if not pending:
-            return {}
-        digest = names_digest(names)
+        digest = self._digest(names)
         found: dict[int, set[int]] = {}
+        pending: set[int] | None = None  # (made at the first run not all succeeded: a converged history has none)
         rows = self._rows(
             "SELECT r.graph_id, g.digest, r.status_names, r.statuses FROM runs r JOIN graphs g ON g.id = r.graph_id "
             "WHERE r.target = ? AND r.kind = 'run' ORDER BY r.id DESC LIMIT ?",
@@ -304,6 +314,10 @@ class Store:
                 same = row_digest == digest
                 if same and set(vocab) <= _SUCCEEDED:
                     break  # every job succeeded then: nothing older is pending
+                if pending is None:
+                    pending = {i for i, ds in enumerate(deps) if ds}
+                if not pending:
+                    break
                 codes = zlib.decompress(bytes(blob))
                 if same:
                     statuses: Any = [vocab[c] for c in codes]

@@ -304,16 +304,15 @@ def _build_collector_off(root: type[Job], default_tries: int, default_retry_dela
 
 
 def _deps_snapshot(graph: JobGraph) -> list[Any] | None:
-    """The DEPS tuple of every job of ``graph`` as the build read them; None if one is not a class with a tuple."""
-    classes = list(map(_CLS, graph.specs))
-    if not all(issubclass(kind, type) for kind in set(map(type, classes))):  # an aio job: compared job by job
-        return None
-    try:
-        snapshot = list(map(_DEPS, classes))
-    except AttributeError:  # a class without DEPS: not a Job class
-        return None
-    if set(map(type, snapshot)) != {tuple}:  # a list can change in place: compared job by job then
-        return None
+    """The DEPS tuple of every job of ``graph`` as the build read them; None if one is not a tuple.
+
+    Speed trick: the build's own reading (``read_deps``), not a second pass over every class (a
+    cache miss each on a big graph: with it, the DoJobber API cost 1.09-1.13x ``dojob.run``'s CPU
+    time at 10 000 jobs).
+    """
+    snapshot = graph.read_deps
+    if snapshot is None or set(map(type, snapshot)) != {tuple}:  # a list can change in place, an aio
+        return None  # job has none: compared job by job then
     return snapshot
 
 

@@ -48,8 +48,9 @@ class JobGraph:
 
     #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
     skipped: frozenset[int] = frozenset()
-    #: Of a graph from :func:`build_graph`: each job's DEPS object as the build read it, in post-order
-    #: (None for an awaitable node), so that a caller can tell whether the DEPS changed since (DoJobber API).
+    #: Of a graph from :func:`build_graph`: each job's DEPS as the walk took them, in post-order (a tuple:
+    #: the class's own when taken as it is; a new one for a list or duplicates; ``()`` for an awaitable
+    #: node), so that a caller can tell cheaply whether the DEPS changed since (DoJobber API).
     read_deps: list[Any] | None = None
 
     def __init__(
@@ -211,7 +212,7 @@ def _walk(
     roots: tuple[Any, ...], memo: SpecMemo
 ) -> tuple[list[JobSpec], list[tuple[int, ...]], list[list[int]], list[Any]]:
     """DFS over DEPS from each root: the specs in post-order, each job's DEPS indices, its dependents'
-    and its DEPS object as read.
+    and its DEPS as taken.
 
     Each node on the path has a frame (see :meth:`SpecMemo.open`) on a stack;
     the top frame goes through its DEPS, skipping (and noting the index of)

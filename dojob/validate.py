@@ -37,7 +37,7 @@ _KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
 
 #: The walk's frame of a node: the node, an iterator over its DEPS, the indices of those placed
 #: (filled by the walk), its memo key (None: not memoised), its validated values (None if not yet known)
-#: and its DEPS object as read (None for an awaitable node).
+#: and its DEPS as the walk takes them (a tuple: the class's own if taken as it is).
 Frame = tuple[Any, Iterator[Any], list[int], "tuple | None", "tuple | None", Any]
 
 
@@ -74,7 +74,7 @@ class SpecMemo:
                 if parent is not None:
                     check_dep(parent, node)
                 if not isinstance(node, type):  # an awaitable node: no DEPS, no memo
-                    return node, iter(()), [], None, None, None
+                    return node, iter(()), [], None, None, ()
             own = node.__dict__
             layout = tuple(own)
             getter = self._getters.get(layout)
@@ -84,15 +84,14 @@ class SpecMemo:
                 getter = self._getters[layout] = itemgetter(*names) if names else _no_overrides
             key = (node.__bases__, getter, getter(own))  # (the getter, hashed by identity, stands for the names)
             deps = node.DEPS
-        raw = deps
         if type(deps) is not tuple or (
             len(deps) > 1 and (len(deps) > 2 or deps[1] is deps[0] or type(deps[0]) is BoundJob)
         ):
             deps = deps_of(node)  # (a tuple of at most two distinct classes is taken as it is)
         try:
-            return node, iter(deps), [], key, self._values.get(key), raw
+            return node, iter(deps), [], key, self._values.get(key), deps
         except TypeError:  # an unhashable attribute value: validate without the memo
-            return node, iter(deps), [], None, None, raw
+            return node, iter(deps), [], None, None, deps
 
     def spec(self, frame: Frame, index: int) -> JobSpec:
         """The spec of the node of ``frame`` at post-order ``index``; one validated now joins :attr:`distinct`."""

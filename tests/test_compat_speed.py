@@ -81,13 +81,13 @@ def test_the_snapshot_is_the_builds_own_reading_of_deps() -> None:
 
 
 def test_a_list_deps_or_a_bound_job_is_compared_job_by_job() -> None:
-    """No snapshot unless every DEPS read is a tuple: a list read may have changed in place since."""
+    """A list DEPS was taken as a new tuple (the list may change in place): the check goes job by job."""
     a, b = job("ListA"), job("ListB")
     root = job("ListRoot", ())
     root.DEPS = [a]
     dj = dojob.DoJobber()
     dj.configure(root)
-    assert dj._built is not None and dj._built[2] is None
+    assert dj._built is not None and dj._built[2] is not None and dj._built[2][-1] == (a,)
     configured = dj._graph
     dj.checknrun()  # unchanged: configure's graph, checked job by job
     assert dj._graph is configured

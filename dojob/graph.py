@@ -48,6 +48,10 @@ class JobGraph:
 
     #: The indices of the jobs a selection skips (``--skip``): satisfied without a try.
     skipped: frozenset[int] = frozenset()
+    #: Of a graph from :func:`build_graph`: each job's DEPS as the walk took them, in post-order (a tuple:
+    #: the class's own when taken as it is; a new one for a list or duplicates; ``()`` for an awaitable
+    #: node), so that a caller can tell cheaply whether the DEPS changed since (DoJobber API).
+    read_deps: list[Any] | None = None
 
     def __init__(
         self,
@@ -191,7 +195,7 @@ def build_graph(*roots: type[Job] | BoundJob, default_tries: int = 3, default_re
 
 def _build(roots: tuple[Any, ...], memo: SpecMemo) -> JobGraph:
     """The graph of the nodes reachable from ``roots``, their names checked for uniqueness."""
-    specs, dep_lists, dependents = _walk(roots, memo)
+    specs, dep_lists, dependents, read_deps = _walk(roots, memo)
     # Names are checked for uniqueness once, here: a name -> index map built in
     # C costs less than a lookup per job during the walk.
     names = list(map(attrgetter("name"), specs))
@@ -199,11 +203,16 @@ def _build(roots: tuple[Any, ...], memo: SpecMemo) -> JobGraph:
     if len(by_name) != len(names):
         _raise_duplicate(specs)
     root_names = tuple(dict.fromkeys(r.__name__ for r in roots))
-    return JobGraph(specs, dep_lists, root_names, by_name, memo.distinct, names, memo.warnings, dependents)
+    graph = JobGraph(specs, dep_lists, root_names, by_name, memo.distinct, names, memo.warnings, dependents)
+    graph.read_deps = read_deps
+    return graph
 
 
-def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[tuple[int, ...]], list[list[int]]]:
-    """DFS over DEPS from each root: the specs in post-order, each job's DEPS indices and its dependents'.
+def _walk(
+    roots: tuple[Any, ...], memo: SpecMemo
+) -> tuple[list[JobSpec], list[tuple[int, ...]], list[list[int]], list[Any]]:
+    """DFS over DEPS from each root: the specs in post-order, each job's DEPS indices, its dependents'
+    and its DEPS as taken.
 
     Each node on the path has a frame (see :meth:`SpecMemo.open`) on a stack;
     the top frame goes through its DEPS, skipping (and noting the index of)
@@ -217,6 +226,7 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
     specs: list[JobSpec] = []
     dep_lists: list[tuple[int, ...]] = []
     dependents: list[list[int]] = []
+    read_deps: list[Any] = []
     seen: dict[Any, int] = {}  # the post-order index of each node placed; -1 while it is on the path
     open_frame, validated = memo.open, memo.spec
     for root in roots:
@@ -247,6 +257,7 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
                     specs.append(make_spec(JobSpec, (node.__name__, index, node, values)))
                 dep_lists.append(tuple(got) if got else ())
                 dependents.append([])
+                read_deps.append(frame[5])
                 for d in got:
                     dependents[d].append(index)
                 if stack:
@@ -257,7 +268,7 @@ def _walk(roots: tuple[Any, ...], memo: SpecMemo) -> tuple[list[JobSpec], list[t
                 raise CycleError([node_name(node) for node in path[path.index(dep) :]] + [node_name(dep)])
             seen[dep] = -1
             stack.append(open_frame(dep, frame[0]))
-    return specs, dep_lists, dependents
+    return specs, dep_lists, dependents, read_deps
 
 
 def _raise_duplicate(specs: list[JobSpec]) -> None:

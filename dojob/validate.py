@@ -36,8 +36,9 @@ _KNOWN_NAMES += ("RETRY_BACKOFF", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_ON",
 _KNOWN_FOLDED = {n.casefold().replace("_", ""): n for n in _KNOWN_NAMES}
 
 #: The walk's frame of a node: the node, an iterator over its DEPS, the indices of those placed
-#: (filled by the walk), its memo key (None: not memoised) and its validated values (None if not yet known).
-Frame = tuple[Any, Iterator[Any], list[int], "tuple | None", "tuple | None"]
+#: (filled by the walk), its memo key (None: not memoised), its validated values (None if not yet known)
+#: and its DEPS as the walk takes them (a tuple: the class's own if taken as it is).
+Frame = tuple[Any, Iterator[Any], list[int], "tuple | None", "tuple | None", Any]
 
 
 class SpecMemo:
@@ -73,7 +74,7 @@ class SpecMemo:
                 if parent is not None:
                     check_dep(parent, node)
                 if not isinstance(node, type):  # an awaitable node: no DEPS, no memo
-                    return node, iter(()), [], None, None
+                    return node, iter(()), [], None, None, ()
             own = node.__dict__
             layout = tuple(own)
             getter = self._getters.get(layout)
@@ -88,13 +89,13 @@ class SpecMemo:
         ):
             deps = deps_of(node)  # (a tuple of at most two distinct classes is taken as it is)
         try:
-            return node, iter(deps), [], key, self._values.get(key)
+            return node, iter(deps), [], key, self._values.get(key), deps
         except TypeError:  # an unhashable attribute value: validate without the memo
-            return node, iter(deps), [], None, None
+            return node, iter(deps), [], None, None, deps
 
     def spec(self, frame: Frame, index: int) -> JobSpec:
         """The spec of the node of ``frame`` at post-order ``index``; one validated now joins :attr:`distinct`."""
-        node, _, _, key, values = frame
+        node, _, _, key, values, _ = frame
         if values is None and key is not None:  # a job alike may have been placed since its frame opened
             values = self._values.get(key)
         if values is not None:

@@ -65,6 +65,44 @@ def test_a_parent_class_deps_changed_is_seen() -> None:
     assert set(dj.nodestatus) == {"ParB", "ParChild"}
 
 
+def test_the_snapshot_is_the_builds_own_reading_of_deps() -> None:
+    """configure reads no DEPS after the build: the build keeps the objects it read, in post-order."""
+    a = job("ReadA")
+    parent = job("ReadParent", (a,))
+    child = type("ReadChild", (parent,), {})  # inherits DEPS: the parent's tuple is what was read
+    root = job("ReadRoot", (child, parent))
+    graph = dojob.build_graph(root)
+    assert [s.name for s in graph] == ["ReadA", "ReadChild", "ReadParent", "ReadRoot"]
+    assert graph.read_deps is not None
+    assert [id(d) for d in graph.read_deps] == [id(a.DEPS), id(parent.DEPS), id(parent.DEPS), id(root.DEPS)]
+    dj = dojob.DoJobber()
+    dj.configure(root)
+    assert dj._built is not None and dj._built[2] is dj._graph.read_deps
+
+
+def test_a_list_deps_or_a_bound_job_is_compared_job_by_job() -> None:
+    """A list DEPS was taken as a new tuple (the list may change in place): the check goes job by job."""
+    a, b = job("ListA"), job("ListB")
+    root = job("ListRoot", ())
+    root.DEPS = [a]
+    dj = dojob.DoJobber()
+    dj.configure(root)
+    assert dj._built is not None and dj._built[2] is not None and dj._built[2][-1] == (a,)
+    configured = dj._graph
+    dj.checknrun()  # unchanged: configure's graph, checked job by job
+    assert dj._graph is configured
+    dj.configure(root)
+    root.DEPS.append(b)
+    dj.checknrun()
+    assert dj.nodestatus == {"ListA": True, "ListB": True, "ListRoot": True}
+    bound = job("BoundDep").bind(x=1)
+    top = job("BoundTop", (bound,))
+    dj.configure(top)
+    configured = dj._graph
+    dj.checknrun()
+    assert dj._graph is configured and dj.success()
+
+
 def test_statuses_are_made_when_read_and_agree_with_success() -> None:
     bad = flaky("LazyBad", None, TRIES=1, RETRY_DELAY=0)
     good = job("LazyGood")

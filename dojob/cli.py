@@ -47,12 +47,12 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import json
 import math
 import os
 import shlex
 import shutil
-import stat
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -66,6 +66,7 @@ from .history.cli_history import add_options as add_history_options
 from .history.cli_history import main as history_main
 from .job import Job
 from .observe import Trace
+from .outfiles import discard_stale, identity, open_stream, real_path, stream_fd, write_file
 from .recap import cleanup_lines, error_line, use_color, with_cleanups_failed
 from .recap import visible as one_line
 from .stopping import Stop, handling_signals
@@ -384,10 +385,10 @@ def _graph_format(path: str) -> str:
     return ext
 
 
-def _write_graph(path: str, dot: str, fmt: str) -> None:
+def _write_graph(path: str, dot: str, fmt: str, modes: dict[str, int] | None = None) -> None:
     from .render import render
 
-    _write_file(path, dot.encode("utf-8", "backslashreplace") if fmt in _TEXT_FORMATS else render(dot, fmt))
+    write_file(path, dot.encode("utf-8", "backslashreplace") if fmt in _TEXT_FORMATS else render(dot, fmt), modes)
 
 
 class _RunStarted:
@@ -430,8 +431,8 @@ class _InterruptNotice:
 
 def _outputs(ns: argparse.Namespace) -> list[tuple[str, str]]:
     """``(option, path)`` of every file the command line asks for."""
-    out = [("--report", ns.report), ("--junit", ns.junit), ("--events", ns.events)]
-    out += [("--graph", path) for path in ns.graphs]
+    out = [("--report", getattr(ns, "report", None)), ("--junit", getattr(ns, "junit", None))]
+    out += [("--events", getattr(ns, "events", None))] + [("--graph", path) for path in getattr(ns, "graphs", ())]
     return [(option, path) for option, path in out if path]
 
 
@@ -439,82 +440,74 @@ def _check_inputs_apart(ns: argparse.Namespace) -> None:
     """Refuse, before anything is opened, an output, lock or history database that is one of the command's files.
 
     ``--report jobs.py`` would destroy the target it names, ``--junit`` on the
-    history database the history, ``--lock`` on a target the target.
+    history database the history, ``--lock`` on a target the target. Files are
+    the same by their resolved path or by device and inode (a hard link), and
+    the history by the file it opens (``sqlite:///PATH``, ``~`` expanded).
 
     Raises:
         UsageError: naming the two options (or the target) that share a file.
     """
-    from .history.cli_history import location_of
-
     written = [*_outputs(ns)]
     if getattr(ns, "lock", None):
         written.append(("--lock", ns.lock))
-    kept: dict[str, str] = {}  # a file the command reads or keeps -> what it is
-    for target in ns.targets:
+    if getattr(ns, "output", None):  # dojob graph -o
+        written.append(("-o", ns.output))
+    kept: dict[object, str] = {}  # a file the command reads or keeps (by path and by identity) -> what it is
+
+    def keep(path: str, what: str) -> None:
+        kept.setdefault(real_path(path), what)
+        ident = identity(path)
+        if ident is not None:
+            kept.setdefault(ident, what)
+
+    def kept_as(path: str) -> str | None:
+        if stream_fd(path) is not None:
+            return None
+        ident = identity(path)
+        return kept.get(real_path(path)) or (kept.get(ident) if ident is not None else None)
+
+    for target in getattr(ns, "targets", ()) or ():
         file, sep, _ = target.rpartition(":")
         if sep and file:
-            kept.setdefault(os.path.realpath(file), f"the target file of {target!r}")
-    history = None if getattr(ns, "no_history", False) else location_of(getattr(ns, "history", None))[0]
-    if history and "://" not in history:  # a SQLite file (and its write-ahead log): written too
+            keep(file, f"the target file of {target!r}")
+    history = _history_file(ns)
+    if history is not None:  # a SQLite file (and its write-ahead log): written too
         for suffix in ("", "-wal", "-shm"):
-            what = kept.get(os.path.realpath(history + suffix))
+            what = kept_as(history + suffix)
             if what is not None:
                 raise UsageError(f"the --history database {history + suffix!r} is {what}: dojob would overwrite it")
         for suffix in ("", "-wal", "-shm"):
-            kept[os.path.realpath(history + suffix)] = "the --history database"
+            keep(history + suffix, "the --history database")
     for option, path in written:
-        what = kept.get(os.path.realpath(path))
+        what = kept_as(path)
         if what is not None:
             raise UsageError(f"{option} {path!r} is {what}: dojob would overwrite it")
+
+
+def _history_file(ns: argparse.Namespace) -> str | None:
+    """The SQLite file the command's history opens (``~`` expanded), or None (off, or a server)."""
+    from .history import backend_of
+    from .history.cli_history import location_of
+
+    if getattr(ns, "no_history", False):
+        return None
+    location = location_of(getattr(ns, "history", None))[0]  # (dojob graph: the default one, not to be overwritten)
+
+    if not location or backend_of(location) != "sqlite":
+        return None
+    from .history.sqlite import path_of
+
+    return os.path.expanduser(path_of(location))
 
 
 def _discard_stale(ns: argparse.Namespace) -> None:
     """Remove the ``--report``, ``--junit`` and ``--graph`` files an earlier command left: they would pass as new.
 
-    Each is written again once the run ends; a command stopped before its run
-    (a signal, a bad target, a graph error) leaves none, never an old green one.
-    Only regular files go (through a symlink, the file it names): a device such
-    as ``/dev/null``, a FIFO or ``/dev/stdout`` is left as it is.
+    Each is written again once the run ends (with the permissions it had); a
+    command stopped before its run (a signal, a bad target, a graph error)
+    leaves none, never an old green one. See :func:`dojob.outfiles.discard_stale`.
     """
-    for path in (ns.report, ns.junit, *ns.graphs):
-        if path:
-            real = os.path.realpath(path)
-            with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISREG(os.lstat(real).st_mode):
-                    os.unlink(real)
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """Write an output file whole or not at all, through symlinks, never replacing a device or FIFO.
-
-    A regular file (or a new one) is written beside its final place and renamed
-    onto it, so a full disk leaves no empty or half file and a symlink keeps
-    pointing at the new content; anything else (``/dev/null``, ``/dev/stdout``,
-    a FIFO) is opened and written as it is.
-    """
-    try:
-        mode: int | None = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    real = os.path.realpath(path)
-    folder, name = os.path.split(real)
-    if mode is not None and (not stat.S_ISREG(mode) or not os.access(folder, os.W_OK | os.X_OK)):
-        with open(path, "wb") as fh:  # (a writable file in a folder we may not create files in: in place)
-            fh.write(data)
-        return
-    temp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else stat.S_IMODE(mode))
-    except FileNotFoundError:  # (its folder went away while the jobs ran)
-        raise FileNotFoundError(f"no such folder {folder!r}") from None
-    try:
-        with open(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(temp, real)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    ns.output_modes = discard_stale([path for path in (ns.report, ns.junit, *ns.graphs) if path])
 
 
 def _before_start(exc: BaseException) -> str:
@@ -529,23 +522,36 @@ def _check_outputs(outputs: list[tuple[str, str]]) -> None:
 
     Raises:
         UsageError: a bad graph format, a directory, a missing or unwritable
-            folder, an unwritable file, or one path named twice.
+            folder (where a symlink points), a symlink loop, an unwritable
+            file, or one file named twice (by path, hard link or stream).
     """
-    seen: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for option, path in outputs:
         if option in ("--graph", "-o"):
             _graph_format(path)
-        real = os.path.realpath(path)
-        if real in seen:
-            raise UsageError(f"{option} {path!r}: the same file as {seen[real]}")
-        seen[real] = f"{option} {path!r}"
-        if os.path.isdir(path):
+        fd = stream_fd(path)
+        ident = identity(path) if fd is None else None
+        keys: list[object] = [("fd", fd)] if fd is not None else [real_path(path), *([ident] if ident else [])]
+        for key in keys:
+            if key in seen:
+                raise UsageError(f"{option} {path!r}: the same file as {seen[key]}")
+        for key in keys:
+            seen[key] = f"{option} {path!r}"
+        if fd is not None:  # one of the command's own streams (/dev/stdout): written as it is
+            continue
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UsageError(f"{option} {path!r}: a loop of symlinks") from None
+        real = real_path(path)
+        if os.path.isdir(real):
             raise UsageError(f"{option} {path!r} is a directory: name a file")
-        folder = os.path.dirname(os.path.abspath(path))
+        folder = os.path.dirname(real)
         if not os.path.isdir(folder):
             raise UsageError(f"{option} {path!r}: no such directory {folder!r}")
-        if os.path.exists(path):
-            if not os.access(path, os.W_OK):
+        if os.path.exists(real):
+            if not os.access(real, os.W_OK):
                 raise UsageError(f"{option} {path!r}: permission denied (the file is not writable)")
         elif not os.access(folder, os.W_OK | os.X_OK):
             raise UsageError(f"{option} {path!r}: permission denied (cannot create a file in {folder!r})")
@@ -699,6 +705,7 @@ def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     from .resources import check_capacity
 
     if ns.output:
+        _check_inputs_apart(ns)
         _check_outputs([("-o", ns.output)])
     fmt = _graph_format(ns.output) if ns.output else "dot"
     preload(("graphviz",))
@@ -730,7 +737,7 @@ def _opened(path: str | None) -> Iterator[TextIO | None]:
         yield None
         return
     try:
-        fh = open(path, "w", encoding="utf-8")
+        fh = open_stream(path)
     except OSError as exc:
         raise UsageError(f"cannot write {path!r}: {exc.strerror or exc}") from None
     try:
@@ -884,7 +891,7 @@ def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     args = parse_args(ns.args)
     extra = _run_extra(ns)
     selection = _selection(ns)
-    _check_outputs(_outputs(ns))
+    _check_outputs(_outputs(ns) + ([("--lock", ns.lock)] if getattr(ns, "lock", None) else []))
     with _opened(ns.events) as events:  # truncated first: whatever stops the command from here on is written in it
         log = None
         try:
@@ -1043,7 +1050,7 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
     except Exception as problem:  # a bug in the recap must not hide how the run ended
         lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
     cleanups, failed = cleanup_lines(end.cleanup_failures)
-    lines[0] = with_cleanups_failed(lines[0], failed)  # the jobs converged; the command did not succeed
+    lines[0] = with_cleanups_failed(lines[0], failed, len(end.cleanup_failures) - failed)  # converged, yet failed
     lines.extend(cleanups)
     if written:
         lines.append(f"written: {one_line(', '.join(written), 1000)}")
@@ -1115,7 +1122,8 @@ def _write_outputs(
     if ns.report:
 
         def write_report() -> None:
-            _write_file(ns.report, report.to_html(timeline, context=context).encode("utf-8", "backslashreplace"))
+            page = report.to_html(timeline, context=context).encode("utf-8", "backslashreplace")
+            write_file(ns.report, page, getattr(ns, "output_modes", None))
 
         attempt(ns.report, write_report)
     if ns.junit:
@@ -1123,7 +1131,8 @@ def _write_outputs(
         def write_junit() -> None:
             from .junit import to_junit
 
-            _write_file(ns.junit, to_junit(report, context=context, cleanup_failures=cleanup_failures))
+            data = to_junit(report, context=context, cleanup_failures=cleanup_failures)
+            write_file(ns.junit, data, getattr(ns, "output_modes", None))
 
         attempt(ns.junit, write_junit)
     if ns.graphs:
@@ -1134,7 +1143,7 @@ def _write_outputs(
         def write_graph(path: str) -> None:
             if not dot:
                 dot.append(graph_dot(report.graph, report, max_fanout=MAX_FANOUT))
-            _write_graph(path, dot[0], _graph_format(path))
+            _write_graph(path, dot[0], _graph_format(path), getattr(ns, "output_modes", None))
 
         for path in ns.graphs:
             attempt(path, lambda path=path: write_graph(path))

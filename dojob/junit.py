@@ -23,6 +23,7 @@ from typing import Any
 from .diagnose import programming_error
 from .events import Status
 from .recap import counts, error_line, failed_line, failure_text, is_plan, plan_counts
+from .steps import is_cancelled_error
 
 __all__ = ["to_junit"]
 
@@ -157,7 +158,10 @@ def to_junit(
     for name, exc in cleanup_failures:
         case = ET.SubElement(suite, "testcase", classname=_xml(roots, 500), name=_xml(f"Cleanup of {name}", 1000))
         case.set("time", "0")
-        message = f"cleanup failed: {name}: {error_line(exc)}"
+        if isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc):
+            message = f"cleanup interrupted: {name}"
+        else:
+            message = f"cleanup failed: {name}: {error_line(exc)}"
         element = ET.SubElement(case, "failure", type=_xml(type(exc).__name__), message=_xml(message, 2000))
         element.text = _xml(_traceback(exc), MAX_TRACEBACK_CHARS)
         tally["failure"] += 1

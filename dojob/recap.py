@@ -181,9 +181,14 @@ def cleanup_lines(failures: Any) -> tuple[list[str], int]:
     return lines, failed
 
 
-def with_cleanups_failed(verdict: str, failed: int) -> str:
-    """The verdict line, saying that ``failed`` Cleanups raised: the jobs may have converged, the command did not."""
-    return f"{verdict}; {failed} Cleanup{'s' if failed != 1 else ''} failed" if failed else verdict
+def with_cleanups_failed(verdict: str, failed: int, interrupted: int = 0) -> str:
+    """The verdict line, saying that ``failed`` Cleanups raised and ``interrupted`` were cut short: the jobs
+    may have converged, the command did not."""
+    if failed:
+        verdict += f"; {failed} Cleanup{'s' if failed != 1 else ''} failed"
+    if interrupted:
+        verdict += f"; {interrupted} Cleanup{'s' if interrupted != 1 else ''} interrupted"
+    return verdict
 
 
 def failed_line(job: Any, kind: str | None = None) -> str:

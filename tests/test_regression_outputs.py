@@ -191,3 +191,94 @@ def test_dojob_history_shows_invisible_characters_in_names_as_dojob_list_does(tm
     out = cli("history", "show", "last", "--history", "h.db", cwd=tmp_path)
     assert out.returncode == 0, out
     assert "Deploy\\u200bProd" in out.stdout and "\u200b" not in out.stdout
+
+
+# -- found by a second adversarial pass over the fixes above ------------------------------
+
+
+def test_report_to_dev_stdout_appended_to_a_log_keeps_the_log(tmp_path):
+    """``--report /dev/stdout >> build.log`` unlinked build.log (the real file behind /dev/stdout)."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    log = tmp_path / "build.log"
+    log.write_text("EARLIER 1\nEARLIER 2\n")
+    for option in ("--report", "--events"):
+        with open(log, "a") as out:
+            proc = _run_with_stdout(tmp_path, ("run", "jobs.py:A", option, "/dev/stdout"), out)
+        assert proc.returncode == 0, proc
+    text = log.read_text()
+    assert text.startswith("EARLIER 1\nEARLIER 2\n") and "<!DOCTYPE html>" in text and '"event": "RunStarted"' in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build.log", "jobs.py"]
+
+
+def test_the_history_file_is_known_however_it_is_spelled(tmp_path):
+    """``--history sqlite:///h.db --junit h.db`` and ``DOJOB_HISTORY='~/h.db'`` got past the clash check."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    out = cli("run", "jobs.py:A", "--history", "sqlite:///h.db", "--junit", "h.db", cwd=tmp_path)
+    assert out.returncode == 2 and "--junit 'h.db' is the --history database" in out.stderr, out
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update(HOME=str(tmp_path), DOJOB_HISTORY="~/h.db")
+    out = subprocess.run(
+        [sys.executable, "-m", "dojob", "run", "jobs.py:A", "--junit", str(tmp_path / "h.db")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2 and "is the --history database" in out.stderr, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.py"]
+
+
+def test_outputs_are_compared_by_file_not_by_name(tmp_path):
+    """A hard link to the target as ``--events``, ``dojob graph -o`` through a symlink to the target, and
+    ``--lock X --events X`` all got through, and destroyed the file."""
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    os.link(tmp_path / "jobs.py", tmp_path / "hard.jsonl")
+    (tmp_path / "soft.dot").symlink_to(tmp_path / "jobs.py")
+    for args in (
+        ("run", "jobs.py:A", "--events", "hard.jsonl"),
+        ("graph", "jobs.py:A", "-o", "soft.dot"),
+        ("run", "jobs.py:A", "--lock", "x", "--events", "x"),
+    ):
+        out = cli(*args, cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr.startswith("dojob: error: "), (args, out)
+    assert (tmp_path / "jobs.py").read_text() == ONE_JOB
+
+
+def test_a_history_in_another_programs_database_is_not_written(tmp_path):
+    """``dojob run --history app.db`` added dojob's tables to it and switched it to WAL mode."""
+    import sqlite3
+
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    with sqlite3.connect(tmp_path / "app.db") as conn:
+        conn.execute("CREATE TABLE schema_version (installed_rank INTEGER, version TEXT)")  # Flyway's, not dojob's
+        conn.execute("CREATE TABLE runs (x)")
+    conn.close()
+    before = (tmp_path / "app.db").read_bytes()
+    out = cli("run", "jobs.py:A", "--history", "app.db", cwd=tmp_path)
+    assert out.returncode == 0, out
+    assert "history not recorded: app.db: not a dojob history (its tables: runs, schema_version)" in out.stderr
+    assert (tmp_path / "app.db").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "jobs.py"]
+
+
+def test_a_planted_temporary_symlink_is_not_written_through_and_modes_are_kept(tmp_path):
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("PRECIOUS")
+    (tmp_path / "r.html").write_text("old")
+    os.chmod(tmp_path / "r.html", 0o600)
+    proc = subprocess.Popen([sys.executable, "-c", "import os; print(os.getpid())"], stdout=subprocess.PIPE, text=True)
+    proc.wait()
+    # the pid of the next child is not known: plant a symlink for a range of them
+    for pid in range(os.getpid(), os.getpid() + 400):
+        (tmp_path / f".r.html.{pid}.tmp").symlink_to(victim)
+    out = cli("run", "jobs.py:A", "--report", "r.html", cwd=tmp_path)
+    assert out.returncode == 0, out
+    assert victim.read_text() == "PRECIOUS"
+    assert not (tmp_path / "r.html").is_symlink() and (tmp_path / "r.html").read_text().startswith("<!DOCTYPE")
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_fifo_nobody_reads_is_not_written_rather_than_waited_for_ever(tmp_path):
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    os.mkfifo(tmp_path / "r.fifo")
+    out = cli("run", "jobs.py:A", "--junit", "r.fifo", cwd=tmp_path)
+    assert out.returncode == 1, out
+    assert "not written: r.fifo: OSError: [Errno 6] nobody reads the FIFO 'r.fifo'" in out.stdout

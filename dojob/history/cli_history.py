@@ -334,16 +334,18 @@ def _show(store: Any, words: list[str], ns: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
-def _tables(path: str) -> set[str] | None:
-    """The tables of the SQLite file at ``path``, read without writing; None if it cannot be read so
-    (not a database, locked...: opening it says why)."""
+def _foreign(path: str) -> str | None:
+    """Why the SQLite file at ``path`` is not a dojob history, read without writing a byte (nor a -wal or
+    -shm file beside it); None if it is one, empty, or cannot be read so (opening it then says why)."""
     import pathlib
     import sqlite3
 
+    from .sqlite import foreign
+
     try:
-        conn = sqlite3.connect(pathlib.Path(path).absolute().as_uri() + "?mode=ro", uri=True)
+        conn = sqlite3.connect(pathlib.Path(path).absolute().as_uri() + "?mode=ro&immutable=1", uri=True)
         try:
-            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return foreign(conn)
         finally:
             conn.close()
     except sqlite3.Error:
@@ -373,15 +375,13 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if backend_of(location) == "sqlite":
             path = os.path.expanduser(path_of(location))
-            tables = _tables(path) if os.path.exists(path) else set()
-            if tables is not None and not tables:
+            empty = os.path.exists(path) and os.path.getsize(path) == 0 and not os.path.exists(path + "-wal")
+            if empty or not os.path.exists(path):  # (a history's runs may all be in its -wal file yet)
                 sys.stderr.write(f"dojob: no history at {one_line(shown, 500)} yet\n")
                 return 1
-            if (
-                tables is not None and "schema_version" not in tables
-            ):  # another program's database: listing it must not change it
-                names = ", ".join(sorted(tables)[:5])
-                sys.stderr.write(f"dojob: error: {one_line(shown, 500)} is not a dojob history (its tables: {names})\n")
+            why = _foreign(path)
+            if why is not None:  # another program's database: listing it must not change it
+                sys.stderr.write(f"dojob: error: {one_line(shown, 500)} is {why}\n")
                 return 2
         store = open_store(location)
     except HistoryError as exc:

@@ -168,6 +168,7 @@ class _Recorder:
         unstable: dict[str, str] | None,
         verify_stopped: str | None = None,
         cleanup_failed: list[str] | None = None,
+        cleanup_word: str = "failed",
     ) -> RecordedReport:
         """Record the run; ``verify_stopped`` says what stopped its verification, if something did;
         ``cleanup_failed`` names the jobs whose Cleanup raised (the command failed: so does the record)."""
@@ -211,7 +212,7 @@ class _Recorder:
                 record.success = False
                 shown = ", ".join(one_line(name, 60) for name in cleanup_failed[:3])
                 more = f" and {len(cleanup_failed) - 3} more" if len(cleanup_failed) > 3 else ""
-                record.verdict = f"{record.verdict}, cleanup failed: {shown}{more}"
+                record.verdict = f"{record.verdict}, cleanup {cleanup_word}: {shown}{more}"
             findings.target = record.target
             if store is not None and not _still_there(store):  # removed or replaced while the jobs ran
                 store.close()
@@ -258,13 +259,23 @@ class _Recorder:
 
         report = getattr(exc, "report", None)
         if isinstance(report, Report):
-            failed = [name for name, _ in exc.failures] if isinstance(exc, CleanupError) else None
+            pairs = exc.failures if isinstance(exc, CleanupError) else getattr(exc, "cleanup_failures", None) or ()
+            failed = [name for name, _ in pairs] or None  # (raised, or cut short by the stop)
+            cut = bool(failed) and all(isinstance(e, KeyboardInterrupt) or _cancelled(e) for _, e in pairs)
             try:
-                exc.report = self.finish(report, None, cleanup_failed=failed)  # type: ignore[attr-defined]
+                exc.report = self.finish(  # type: ignore[attr-defined]
+                    report, None, cleanup_failed=failed, cleanup_word="interrupted" if cut else "failed"
+                )
             except Exception:
                 pass
         elif self.store is not None:
             self.store.close_soon()
+
+
+def _cancelled(exc: BaseException) -> bool:
+    from ..steps import is_cancelled_error
+
+    return is_cancelled_error(exc)
 
 
 def _still_there(store: Any) -> bool:

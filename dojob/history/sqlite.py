@@ -124,6 +124,22 @@ def _ident(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def foreign(conn: Any) -> str | None:
+    """Why the database of ``conn`` is another program's (its tables, named), or None: empty, or dojob's.
+
+    A dojob history has a ``runs`` table and a ``schema_version`` table of one ``version`` column
+    (another tool's ``schema_version``, Flyway's say, has more).
+    """
+    tables = sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    if not tables:
+        return None
+    if "schema_version" in tables and "runs" in tables:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(schema_version)")]
+        if columns == ["version"]:
+            return None
+    return f"not a dojob history (its tables: {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''})"
+
+
 def connect(location: str, *, create_folder: bool = False, migrate: bool = True) -> SQLiteStore:
     """Open the SQLite history at ``location`` (created if missing) and bring its schema up to date.
 
@@ -158,6 +174,9 @@ def connect(location: str, *, create_folder: bool = False, migrate: bool = True)
     store.path, store.ident = real, _ident(real) or (0, 0)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        why = foreign(conn)
+        if why is not None:  # another program's database: dojob writes nothing into it, not even WAL mode
+            raise HistoryError(f"{shown}: {why}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if not mode or str(mode[0]).lower() != "wal":
             raise HistoryError(f"{shown}: cannot use write-ahead logging (journal mode {mode and mode[0]!r})")

@@ -576,11 +576,16 @@ class _Err:
     def __call__(self, message: str, exc: BaseException | None = None) -> None:
         stream = self.stream or sys.stderr
         self.last = exc
-        if self.debug and exc is not None:
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            stream.write(display_name(text))
-        stream.write(f"dojob: {one_line(display_name(message), 1000)}\n")
-        stream.flush()
+        if stream is None:  # started with stderr closed (2>&-): the exit status still tells
+            return
+        try:
+            if self.debug and exc is not None:
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                stream.write(display_name(text))
+            stream.write(f"dojob: {one_line(display_name(message), 1000)}\n")
+            stream.flush()
+        except (OSError, ValueError):  # stderr is a closed pipe or a full disk: the exit status still tells
+            pass
 
 
 @contextlib.contextmanager

@@ -282,3 +282,15 @@ def test_a_fifo_nobody_reads_is_not_written_rather_than_waited_for_ever(tmp_path
     out = cli("run", "jobs.py:A", "--junit", "r.fifo", cwd=tmp_path)
     assert out.returncode == 1, out
     assert "not written: r.fifo: OSError: [Errno 6] nobody reads the FIFO 'r.fifo'" in out.stdout
+
+
+def test_a_usage_error_with_stderr_closed_still_exits_2(tmp_path):
+    """With ``2>&-`` the error line could not be written, and the command exited 1 instead of 2."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["DOJOB_HISTORY"] = "off"
+    for command in ("run", "check", "list", "graph"):
+        out = subprocess.run(
+            [sys.executable, "-m", "dojob", command, "missing.py:A"], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(2), timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 2, command

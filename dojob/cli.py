@@ -701,8 +701,13 @@ def _cmd_list(ns: argparse.Namespace, err: _Err) -> int:
     out = [line(header, "DEPS")]
     for spec, row in zip(graph.specs, rows, strict=True):
         out.append(line(row, ", ".join(one_line(graph.specs[d].name, 200) for d in graph.deps[spec.index]) or "-"))
-    sys.stdout.write("\n".join(out) + "\n")
-    return EXIT_OK
+    return EXIT_OK if _printed("\n".join(out) + "\n") else _stdout_lost(err)
+
+
+def _stdout_lost(err: _Err) -> int:
+    """What ``dojob list`` and ``dojob graph`` do when standard output cannot take what they print."""
+    err("error: cannot write 'standard output'")
+    return EXIT_NOT_CONVERGED
 
 
 def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
@@ -722,8 +727,8 @@ def _cmd_graph(ns: argparse.Namespace, err: _Err) -> int:
     dot = graph_dot(graph, max_fanout=MAX_FANOUT)
     if ns.output:
         _write_graph(ns.output, dot, fmt)
-    else:
-        sys.stdout.write(dot)
+    elif not _printed(dot):
+        return _stdout_lost(err)
     return EXIT_OK
 
 

@@ -124,13 +124,16 @@ def test_a_recap_that_cannot_be_printed_is_one_error_line_and_exit_1_never_2_or_
     os.close(w)
 
 
-def test_dojob_list_into_a_closed_pipe_exits_1_quietly(tmp_path):
+def test_list_graph_and_history_into_an_unwritable_stdout_exit_1_with_one_line(tmp_path):
+    """Only run/check had it: list and graph exited 2 (a usage error) on a full disk and 1 silently with stdout
+    closed; history blamed its database."""
     (tmp_path / "jobs.py").write_text(ONE_JOB)
-    r, w = os.pipe()
-    os.close(r)
-    out = _run_with_stdout(tmp_path, ("list", "jobs.py:A"), w)
-    os.close(w)
-    assert out.returncode == 1 and "Traceback" not in out.stderr and "error" not in out.stderr, out
+    assert cli("run", "jobs.py:A", "--history", "h.db", cwd=tmp_path).returncode == 0
+    for args in (("list", "jobs.py:A"), ("graph", "jobs.py:A"), ("history", "--history", "h.db")):
+        for stdout in ("closed", open("/dev/full", "w")):  # noqa: SIM115
+            out = _run_with_stdout(tmp_path, args, stdout)
+            lines = [line for line in out.stderr.splitlines() if "defines no Run method" not in line]
+            assert (out.returncode, lines) == (1, ["dojob: error: cannot write 'standard output'"]), (args, out)
 
 
 def test_outputs_whose_folder_a_job_removed_are_not_claimed_written(tmp_path):

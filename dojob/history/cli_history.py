@@ -10,6 +10,8 @@ plain text (like the recap) or ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -388,7 +390,8 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sys.stderr.write(f"dojob: error: {one_line(str(exc), 1000)}\n")
         return 2
     try:
-        return _show(store, ns.words, ns, sys.stdout)
+        shown_text = io.StringIO()  # written out at the end: a database error is told apart from a closed stdout
+        code = _show(store, ns.words, ns, shown_text)
     except _Usage as exc:
         parser.error(str(exc))
     except _Missing as exc:
@@ -399,4 +402,14 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     finally:
         store.close()
-    return 2  # pragma: no cover
+    try:
+        sys.stdout.write(shown_text.getvalue())
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):  # a closed pipe, a full disk, no stdout at all
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.write("dojob: error: cannot write 'standard output'\n")
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+        return 1
+    return code

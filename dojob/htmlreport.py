@@ -35,6 +35,8 @@ MAX_GRAPH_JOBS = 1500
 MAX_TIMELINE_ROWS = 1500
 #: Most failures listed with their tracebacks.
 MAX_FAILURES = 500
+#: Longest traceback shown per failure (characters): a job's error may hold megabytes.
+MAX_TRACEBACK_CHARS = 40_000
 
 #: Fill colour of each phase in the timeline.
 PHASE_COLORS = {
@@ -355,10 +357,15 @@ def _legend() -> str:
 
 
 def _format_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc``, cut at :data:`MAX_TRACEBACK_CHARS` (its last lines kept: they say the error)."""
     try:
-        return "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        text = "".join(tb_module.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
     except Exception:  # pragma: no cover - a hostile exception
         return error_line(exc)
+    if len(text) > MAX_TRACEBACK_CHARS:
+        half = MAX_TRACEBACK_CHARS // 2
+        text = f"{text[:half]}\n... ({len(text) - 2 * half} characters left out) ...\n{text[-half:]}"
+    return text
 
 
 def _unfinished(span: Span) -> str:

@@ -393,3 +393,20 @@ def test_a_megabyte_error_is_bounded_in_the_event_log():
     assert errors and all(e.endswith("... (4995040 more characters)") and len(e) < 5_100 for e in errors), errors[0][
         -60:
     ]
+
+
+def test_a_megabyte_error_is_bounded_in_the_html_report():
+    from dojob.htmlreport import MAX_TRACEBACK_CHARS
+
+    class Huge(dojob.Job):
+        TRIES = 1
+
+        def Check(self, *args, **kwargs):
+            raise RuntimeError("x" * 3_000_000)
+
+        def Run(self, *args, **kwargs):
+            pass
+
+    page = dojob.run(Huge).to_html()
+    assert len(page) < 3 * MAX_TRACEBACK_CHARS + 200_000, len(page)
+    assert "characters left out" in page and "RuntimeError" in page

@@ -320,7 +320,7 @@ def test_an_interrupted_run_with_a_failed_cleanup_is_recorded_and_exits_130(tmp_
     run = json.loads(
         cli("history", "--history", str(db), "show", "last", "--json", cwd=tmp_path, env=home_env(tmp_path)).stdout
     )
-    assert run["stopped"] == "interrupted" and run["verdict"] == "not converged"
+    assert run["stopped"] == "interrupted" and run["verdict"] == "not converged, cleanup failed: Prepare"
     assert [(j["name"], j["status"], j["tries"], j["error"]) for j in run["jobs"]] == [
         ("Prepare", "ok", 1, None),
         ("Sleeper", "interrupted", 1, "KeyboardInterrupt"),  # the engine's Status.INTERRUPTED, by its value

@@ -495,7 +495,7 @@ def _history_file(ns: argparse.Namespace) -> str | None:
 
     if not location or backend_of(location) != "sqlite":
         return None
-    from .history.sqlite import path_of
+    from .history import path_of
 
     return os.path.expanduser(path_of(location))
 

@@ -82,6 +82,13 @@ def backend_of(location: str) -> str:
     raise HistoryError(f"unknown history URL scheme {scheme!r}: use a file path, sqlite:///PATH or postgresql://...")
 
 
+def path_of(location: str) -> str:
+    """The file of a SQLite location: a path, or ``sqlite:///relative`` / ``sqlite:////absolute``."""
+    if location.lower().startswith("sqlite://"):
+        return location[len("sqlite:///") :] if location[9:10] == "/" else location[len("sqlite://") :]
+    return location
+
+
 def display_location(location: str) -> str:
     """``location`` fit to print: a URL's password replaced with ``***``."""
     if not is_url(location):

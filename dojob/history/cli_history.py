@@ -364,8 +364,7 @@ class _Missing(Exception):
 
 def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dojob history``: 0 shown, 1 no such run or job (or no history yet), 2 usage or unreadable history."""
-    from . import open_store
-    from .sqlite import path_of
+    from . import open_store, path_of
 
     location, _ = location_of(ns.history)
     if location is None:

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from . import HistoryError, display_location
+from . import HistoryError, display_location, path_of
 from .schema import SCHEMA_VERSION
 from .store import Store
 
@@ -24,13 +24,6 @@ __all__ = ["BUSY_TIMEOUT", "SQLiteStore", "connect", "path_of"]
 
 #: Seconds a writer waits for another one to finish before giving up.
 BUSY_TIMEOUT = 5.0
-
-
-def path_of(location: str) -> str:
-    """The file of a location: a path, or ``sqlite:///relative`` / ``sqlite:////absolute``."""
-    if location.lower().startswith("sqlite://"):
-        return location[len("sqlite:///") :] if location[9:10] == "/" else location[len("sqlite://") :]
-    return location
 
 
 class SQLiteStore(Store):

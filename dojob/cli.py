@@ -66,7 +66,7 @@ from .history.cli_history import add_options as add_history_options
 from .history.cli_history import main as history_main
 from .job import Job
 from .observe import Trace
-from .outfiles import discard_stale, identity, open_stream, real_path, stream_fd, write_file
+from .outfiles import discard_stale, identity, open_stream, real_path, stdout_to_null, stream_fd, write_file
 from .recap import cleanup_lines, error_line, use_color, with_cleanups_failed
 from .recap import visible as one_line
 from .stopping import Stop, handling_signals
@@ -486,17 +486,14 @@ def _check_inputs_apart(ns: argparse.Namespace) -> None:
 
 def _history_file(ns: argparse.Namespace) -> str | None:
     """The SQLite file the command's history opens (``~`` expanded), or None (off, or a server)."""
-    from .history import backend_of
+    from .history import backend_of, path_of
     from .history.cli_history import location_of
 
     if getattr(ns, "no_history", False):
         return None
     location = location_of(getattr(ns, "history", None))[0]  # (dojob graph: the default one, not to be overwritten)
-
     if not location or backend_of(location) != "sqlite":
         return None
-    from .history import path_of
-
     return os.path.expanduser(path_of(location))
 
 
@@ -1059,9 +1056,8 @@ def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err
         lines = [report.summary(color=color)]
     except Exception as problem:  # a bug in the recap must not hide how the run ended
         lines = [f"(the recap could not be written: {error_line(problem)})", f"success: {report.success}"]
-    cleanups, failed = cleanup_lines(end.cleanup_failures)
-    lines[0] = with_cleanups_failed(lines[0], failed, len(end.cleanup_failures) - failed)  # converged, yet failed
-    lines.extend(cleanups)
+    lines[0] = with_cleanups_failed(lines[0], end.cleanup_failures)  # the jobs converged, the command failed
+    lines.extend(cleanup_lines(end.cleanup_failures))
     if written:
         lines.append(f"written: {one_line(', '.join(written), 1000)}")
     for path, reason in failures:
@@ -1099,16 +1095,8 @@ def _printed(text: str) -> bool:
         sys.stdout.flush()
         return True
     except (OSError, ValueError, AttributeError):  # (AttributeError: started with stdout closed, sys.stdout None)
-        _stdout_to_null()
+        stdout_to_null()
         return False
-
-
-def _stdout_to_null() -> None:
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, 1)
-        os.close(fd)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
 
 
 def _write_outputs(
@@ -1257,7 +1245,7 @@ def _command(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser,
     except (BrokenPipeError, AttributeError) as exc:  # `dojob list ... | head`, or stdout closed
         if isinstance(exc, AttributeError) and sys.stdout is not None:
             raise
-        _stdout_to_null()
+        stdout_to_null()
         return EXIT_NOT_CONVERGED  # an output that could not be written, as for a --report
     except OSError as exc:  # an output file that cannot be written
         err(f"error: {exc}", exc)

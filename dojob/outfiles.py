@@ -14,9 +14,10 @@ import errno
 import os
 import re
 import stat
+import sys
 from typing import TextIO
 
-__all__ = ["discard_stale", "identity", "open_stream", "real_path", "stream_fd", "write_file"]
+__all__ = ["discard_stale", "identity", "open_stream", "real_path", "stdout_to_null", "stream_fd", "write_file"]
 
 _OWN_FD = re.compile(r"/(?:proc/self|dev)/fd/(\d+)")
 _STD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
@@ -142,3 +143,13 @@ def open_stream(path: str) -> TextIO:
     if fd is not None:
         return open(os.dup(fd), "w", encoding="utf-8")
     return open(path, "w", encoding="utf-8")
+
+
+def stdout_to_null() -> None:
+    """Point standard output at the null device once it cannot be written (a closed pipe, a full disk):
+    the interpreter's last flush at exit then cannot fail again with a traceback."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.close(fd)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)

@@ -164,26 +164,28 @@ def error_line(exception: BaseException | None) -> str:
     return one_line(text, MAX_ERROR_CHARS)
 
 
-def cleanup_lines(failures: Any) -> tuple[list[str], int]:
-    """The recap's lines for ``(job name, exception)`` of Cleanups that raised, and how many failed.
-
-    A Cleanup cut short by Ctrl-C or a cancellation was *interrupted*, not failed.
-    """
+def cleanup_cut_short(exc: BaseException) -> bool:
+    """Whether a Cleanup's exception says it was interrupted (Ctrl-C, a cancellation) rather than failed."""
     from .steps import is_cancelled_error  # (asyncio is loaded only by runs that use it)
 
-    lines, failed = [], 0
-    for name, exc in failures:
-        if isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc):
-            lines.append(f"cleanup interrupted: {_one_line(name, 200)}")
-        else:
-            lines.append(f"cleanup failed: {_one_line(name, 200)}: {error_line(exc)}")
-            failed += 1
-    return lines, failed
+    return isinstance(exc, KeyboardInterrupt) or is_cancelled_error(exc)
 
 
-def with_cleanups_failed(verdict: str, failed: int, interrupted: int = 0) -> str:
-    """The verdict line, saying that ``failed`` Cleanups raised and ``interrupted`` were cut short: the jobs
-    may have converged, the command did not."""
+def cleanup_lines(failures: Any) -> list[str]:
+    """The recap's lines for ``(job name, exception)`` of Cleanups that raised or were cut short."""
+    return [
+        f"cleanup interrupted: {_one_line(name, 200)}"
+        if cleanup_cut_short(exc)
+        else f"cleanup failed: {_one_line(name, 200)}: {error_line(exc)}"
+        for name, exc in failures
+    ]
+
+
+def with_cleanups_failed(verdict: str, failures: Any) -> str:
+    """The verdict line, saying how many Cleanups of ``(job name, exception)`` raised and how many were cut
+    short: the jobs may have converged, the command did not."""
+    interrupted = sum(1 for _, exc in failures if cleanup_cut_short(exc))
+    failed = len(failures) - interrupted
     if failed:
         verdict += f"; {failed} Cleanup{'s' if failed != 1 else ''} failed"
     if interrupted:

@@ -561,9 +561,8 @@ class Loop:
             if findings.flapping:
                 details.append("flapping: " + ", ".join(one_line(n, 200) for n in findings.flapping))
             details.extend(lines[:-1])  # the recap's own lines: failures, changed: names
-        cleanups, failed = cleanup_lines(it.cleanup_failures)
-        head = with_cleanups_failed(head, failed, len(it.cleanup_failures) - failed)
-        details.extend(cleanups)
+        head = with_cleanups_failed(head, it.cleanup_failures)
+        details.extend(cleanup_lines(it.cleanup_failures))
         if delay is not None:
             head += f"; next run in {_duration(delay)}"
             if it.verdict != "converged":

@@ -407,8 +407,8 @@ def main(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (OSError, ValueError, AttributeError):  # a closed pipe, a full disk, no stdout at all
         with contextlib.suppress(OSError, ValueError, AttributeError):
             sys.stderr.write("dojob: error: cannot write 'standard output'\n")
-        with contextlib.suppress(OSError):
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
+        from ..outfiles import stdout_to_null
+
+        stdout_to_null()
         return 1
     return code

@@ -256,12 +256,13 @@ class _Recorder:
     def finish_stopped(self, exc: BaseException) -> None:
         """A run that raised with a report (Ctrl-C, a Cleanup that failed): record it, keep raising."""
         from ..errors import CleanupError
+        from ..recap import cleanup_cut_short
 
         report = getattr(exc, "report", None)
         if isinstance(report, Report):
             pairs = exc.failures if isinstance(exc, CleanupError) else getattr(exc, "cleanup_failures", None) or ()
             failed = [name for name, _ in pairs] or None  # (raised, or cut short by the stop)
-            cut = bool(failed) and all(isinstance(e, KeyboardInterrupt) or _cancelled(e) for _, e in pairs)
+            cut = bool(failed) and all(cleanup_cut_short(e) for _, e in pairs)
             try:
                 exc.report = self.finish(  # type: ignore[attr-defined]
                     report, None, cleanup_failed=failed, cleanup_word="interrupted" if cut else "failed"
@@ -270,12 +271,6 @@ class _Recorder:
                 pass
         elif self.store is not None:
             self.store.close_soon()
-
-
-def _cancelled(exc: BaseException) -> bool:
-    from ..steps import is_cancelled_error
-
-    return is_cancelled_error(exc)
 
 
 def _still_there(store: Any) -> bool:

@@ -297,3 +297,16 @@ def test_a_usage_error_with_stderr_closed_still_exits_2(tmp_path):
             stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(2), timeout=60,
         )  # fmt: skip
         assert out.returncode == 2, command
+
+
+def test_two_outputs_on_one_file_are_refused_by_symlink_hard_link_or_stream(tmp_path):
+    (tmp_path / "jobs.py").write_text(ONE_JOB)
+    (tmp_path / "a.xml").write_text("old")
+    os.link(tmp_path / "a.xml", tmp_path / "hard.html")
+    (tmp_path / "soft.html").symlink_to(tmp_path / "a.xml")
+    for report, other in (("hard.html", "a.xml"), ("soft.html", "a.xml"), ("/dev/stdout", "/dev/fd/1")):
+        option = "--events" if report == "/dev/stdout" else "--junit"
+        out = cli("run", "jobs.py:A", "--report", report, option, other, cwd=tmp_path)
+        assert out.returncode == 2, out
+        assert f"dojob: error: {option} '{other}': the same file as --report '{report}'" in out.stderr, out.stderr
+    assert (tmp_path / "a.xml").read_text() == "old"

@@ -21,7 +21,7 @@ from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
 from .report import Report
-from .runner import frozen_build, run_graph
+from .runner import collector_is_ours, frozen_build, run_graph
 
 
 class DoJobber:
@@ -292,7 +292,7 @@ def _build_collector_off(root: type[Job], default_tries: int, default_retry_dela
     Speed trick: ``freeze()`` + ``unfreeze()`` is that move (else the first young collection after the
     build walks the whole graph). Skipped if the application uses ``gc.freeze()`` itself.
     """
-    if gc.get_freeze_count() or not gc.isenabled():
+    if not collector_is_ours():
         return build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
     gc.disable()
     try:

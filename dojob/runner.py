@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,19 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
 
 
+#: How many :func:`frozen_build` windows are open in this process (nested schedulers, a run inside a
+#: job): the inner ones skip the freeze without asking ``gc.get_freeze_count()``, which counts every
+#: frozen object (1 ms per nested scheduler in a test process).
+_open_freezes = 0
+_freezes_lock = threading.Lock()
+
+
+def collector_is_ours() -> bool:
+    """True if a run may pause and freeze the collector: it is on, and nothing froze the heap, neither
+    the application nor an enclosing run."""
+    return not _open_freezes and gc.isenabled() and not gc.get_freeze_count()
+
+
 @contextlib.contextmanager
 def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
     """Build the graph, then keep the collector from rescanning what exists by then, the graph included.
@@ -91,7 +105,8 @@ def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
     (~6% of a run of 4 000 cheap jobs). Objects created during the run are
     collected as usual. Skipped if the application uses ``gc.freeze()`` itself.
     """
-    if gc.get_freeze_count() or not gc.isenabled():
+    global _open_freezes
+    if not collector_is_ours():
         yield build()
         return
     gc.disable()
@@ -100,12 +115,16 @@ def frozen_build(build: Callable[[], JobGraph]) -> Iterator[JobGraph]:
     except BaseException:
         gc.enable()  # an invalid graph: nothing to run, nothing frozen
         raise
+    with _freezes_lock:
+        _open_freezes += 1
     gc.freeze()
     gc.enable()
     try:
         yield graph
     finally:
         gc.unfreeze()
+        with _freezes_lock:
+            _open_freezes -= 1
 
 
 def _built(roots: tuple[Any, ...], default_tries: int, default_retry_delay: float, **selection: Any) -> Any:

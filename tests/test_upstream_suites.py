@@ -93,7 +93,7 @@ def test_the_alias_serves_dojob_aio(asynciojobs_tests):
 
 
 #: Upstream modules that assert wall-clock durations to a few hundredths of a second.
-TIMED = ("test_basics", "test_graph")
+TIMED = ("test_basics", "test_graph", "test_nesting")
 
 
 # Each test module of the sdist on its own, so a failure names its module.

@@ -19,7 +19,7 @@ from typing import Any, cast
 from ..errors import CycleError, OptionError
 from ..graph import check_delay
 from ..runner import arun_graph, frozen_build
-from . import bridge, dot, listing
+from . import bridge, dot, driver, listing  # noqa: F401 (driver: loaded now, not inside a first run's timing)
 from .bestset import BestSet
 from .feedback import Feedback, debug_enabled
 from .jobs import AbstractJob, _run_blocking, shutdown_jobs

@@ -92,7 +92,7 @@ def test_the_alias_serves_dojob_aio(asynciojobs_tests):
     assert check.returncode == 0, check.stderr
 
 
-#: Upstream modules that assert wall-clock durations to a few hundredths of a second.
+#: Upstream modules that assert wall-clock durations (within 8 %, or 0.05 s: README says so).
 TIMED = ("test_basics", "test_graph", "test_nesting")
 
 

@@ -21,7 +21,7 @@ from .graph import JobGraph, build_graph
 from .job import Job
 from .observe import logger
 from .report import Report
-from .runner import collector_is_ours, frozen_build, run_graph
+from .runner import collector_is_ours, frozen_build, pause_collector, run_graph
 
 
 class DoJobber:
@@ -294,7 +294,7 @@ def _build_collector_off(root: type[Job], default_tries: int, default_retry_dela
     """
     if not collector_is_ours():
         return build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
-    gc.disable()
+    pause_collector()
     try:
         return build_graph(root, default_tries=default_tries, default_retry_delay=default_retry_delay)
     finally:

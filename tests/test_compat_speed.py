@@ -14,6 +14,7 @@ import pytest
 from conftest import flaky
 
 import dojob
+import dojob.runner as runner
 
 
 def job(name: str, deps: tuple = (), **body: object) -> type:
@@ -167,6 +168,7 @@ def test_configure_leaves_the_collector_as_it_found_it(frozen_by_app: bool) -> N
             gc.enable()
     finally:
         gc.unfreeze()
+        runner._application_freezes = False  # the application unfroze: a new process would know no better
 
 
 def test_the_dojobber_api_loads_no_drawing_code_until_a_graph_is_asked_for() -> None:

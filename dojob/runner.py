@@ -284,7 +284,7 @@ async def arun_graph(graph: JobGraph, options: RunOptions | None = None, **keywo
     """Run a built graph with the async driver on the running loop (options as for :func:`run_graph`)."""
     import asyncio
 
-    from .aio.driver import adrive
+    from .async_driver import adrive
 
     options = options or RunOptions.from_keywords(**keywords)
     if options.executor is not None and options.executor != "threads":

@@ -3,7 +3,7 @@
 A session builds the planner, the try context, the observers' dispatcher and
 the run's clock from the :class:`~dojob.options.RunOptions`, announces the run,
 closes it into the :class:`~dojob.report.Report` and runs the Cleanups; the
-drivers (:mod:`dojob.sync`, :mod:`dojob.aio.driver`) only move tries between
+drivers (:mod:`dojob.sync`, :mod:`dojob.async_driver`) only move tries between
 the planner and the executors, and :mod:`dojob.runner` wires both together.
 """
 

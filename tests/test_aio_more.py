@@ -11,7 +11,7 @@ import time
 import pytest
 
 import dojob
-from dojob import aio
+from dojob import aio, runner
 from dojob.errors import CycleError, OptionError
 from dojob.render import ClusterStyle, NodeStyle, to_dot
 
@@ -341,3 +341,4 @@ def test_a_scheduler_run_freezes_the_heap_only_while_it_lasts():
         assert gc.get_freeze_count() == before
     finally:
         gc.unfreeze()
+        runner._application_freezes = False  # the application unfroze: a new process would know no better

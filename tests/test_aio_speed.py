@@ -75,7 +75,7 @@ def test_shutdown_of_jobs_with_nothing_to_shut_down_is_true() -> None:
 
 
 # -- the direct path for unwatched awaitable tries -------------------------------------------------
-# Without observers, a try of an aio job runs in one frame (dojob.aio.driver._awaited) instead of
+# Without observers, a try of an aio job runs in one frame (dojob.async_driver._awaited) instead of
 # the try protocol's steps; with an observer (verbose) it takes the general path. Both must agree.
 
 

@@ -24,7 +24,7 @@ DOJOB = ROOT / "dojob"
 #: the engine: the planner, the try protocol, the step loops, the executors, the drivers, the session
 ENGINE = (
     "plan.py", "outcomes.py", "resources.py", "tryproto.py", "steps.py", "onloop.py", "executors.py",
-    "stopping.py", "sync.py", "aio/driver.py", "cleanup.py", "session.py", "runner.py",
+    "stopping.py", "sync.py", "async_driver.py", "cleanup.py", "session.py", "runner.py",
 )  # fmt: skip
 
 
@@ -88,6 +88,27 @@ def test_a_plain_run_loads_neither_the_async_step_loop_nor_the_cleanup_loop_it_d
     )
     assert "dojob.session" in loaded and "dojob.outcomes" in loaded
     assert [m for m in ("dojob.onloop", "asyncio", "contextvars", "dojob.cleanup") if m in loaded] == []
+
+
+def test_a_first_async_run_loads_the_async_driver_without_the_asynciojobs_api() -> None:
+    loaded = _loaded_after(
+        """
+        import asyncio
+        import dojob
+
+        class A(dojob.Job):
+            async def Check(self, *args, **kwargs):
+                pass
+
+            def Run(self, *args, **kwargs):
+                pass
+
+        assert asyncio.run(dojob.arun(A)).success
+        assert dojob.run(A).success  # a coroutine Check under dojob.run: the async driver too
+        """
+    )
+    assert "dojob.async_driver" in loaded and "dojob.onloop" in loaded
+    assert [m for m in loaded if m == "dojob.aio" or m.startswith("dojob.aio.")] == []
 
 
 def test_a_run_with_a_cleanup_due_loads_the_cleanup_loop_and_calls_it() -> None:

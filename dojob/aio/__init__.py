@@ -7,7 +7,7 @@ no un-awaited coroutine, the timeout also bounds nested schedulers' jobs, jobs
 can retry (``Job(coroutine_function, tries=3, retry_delay=1)``), and dojob's
 class-based graphs nest both ways (:class:`Converge`, and aio jobs in ``DEPS``).
 
-The async driver itself is :func:`dojob.aio.driver.adrive`.
+The async driver itself is :func:`dojob.async_driver.adrive`.
 """
 
 from .bestset import BestSet

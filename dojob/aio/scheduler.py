@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+from .. import async_driver  # noqa: F401 (loaded now, not inside a first run's timing)
 from ..errors import CycleError, OptionError
 from ..graph import check_delay
 from ..runner import arun_graph, frozen_build
-from . import bridge, dot, driver, listing  # noqa: F401 (driver: loaded now, not inside a first run's timing)
+from . import bridge, dot, listing  # noqa: F401
 from .bestset import BestSet
 from .feedback import Feedback, debug_enabled
 from .jobs import AbstractJob, _run_blocking, shutdown_jobs

@@ -19,15 +19,15 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..clock import SystemClock
-from ..errors import PhaseTimeout
-from ..events import Phase
-from ..onloop import OnLoop, Stopped, arun_steps
-from ..plan import Planner
-from ..steps import AWAIT, is_coroutine_function, settle
-from ..stopping import STOPPERS, Stop
-from ..sync import complete_from, record
-from ..tryproto import TryContext, TryOutcome, attempt
+from .clock import SystemClock
+from .errors import PhaseTimeout
+from .events import Phase
+from .onloop import OnLoop, Stopped, arun_steps
+from .plan import Planner
+from .steps import AWAIT, is_coroutine_function, settle
+from .stopping import STOPPERS, Stop
+from .sync import complete_from, record
+from .tryproto import TryContext, TryOutcome, attempt
 
 _RUN = Phase.RUN
 #: What a direct try reports when it is being cancelled (its task is not done yet).

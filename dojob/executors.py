@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from .clock import SystemClock
 from .errors import PhaseTimeout, RunTimeout
 from .events import Phase
-from .steps import ABANDONED, Watched, inline, run_inline, run_steps
+from .steps import ABANDONED, Watched, inline, run_steps, try_inline
 from .stopping import Stop
 from .tryproto import TryContext, attempt
 
@@ -202,8 +202,9 @@ class InlineTries:
     def run(self, index: int) -> Any:
         """Run one try here and now: its :class:`TryOutcome`, or the exception its steps raised."""
         try:
-            steps = attempt(self.specs[index], self.tries[index], self.ctx)
-            return run_inline(steps, self.go_back) if self.call is None else run_steps(steps, self.call)
+            if self.call is None:
+                return try_inline(self.specs[index], self.tries[index], self.ctx, self.go_back)
+            return run_steps(attempt(self.specs[index], self.tries[index], self.ctx), self.call)
         except BaseException as exc:  # noqa: BLE001 - a stopper or a fault of the protocol: the try's outcome
             return exc
 

@@ -29,8 +29,24 @@ from typing import Any
 
 from .errors import PhaseTimeout
 from .events import Phase
+from .graph import JobSpec
 from .stopping import STOPPERS, Stop
-from .tryproto import CLEANUP, Raised, Step
+from .tryproto import (
+    CHECK,
+    CLEANUP,
+    MISSING,
+    PASSED,
+    Raised,
+    Step,
+    TryContext,
+    TryOutcome,
+    absent,
+    attempt,
+    phase_call,
+    phase_failed,
+    phase_passed,
+    prepare,
+)
 
 #: What a step loop returns for steps the driver abandoned.
 ABANDONED: Any = object()
@@ -158,6 +174,48 @@ def run_inline(steps: Steps, go_back: Callable[[], None] | None = None) -> Any:
     except BaseException:
         steps.close()
         raise
+
+
+def try_inline(spec: JobSpec, try_number: int, ctx: TryContext, go_back: Callable[[], None] | None = None) -> Any:
+    """One try in this thread (no signals handled): :func:`run_inline` of its :func:`~dojob.tryproto.attempt`,
+    but its first phase called here, without steps (-5% instructions of a serial first run of 4 000 converged
+    jobs); one that goes on (a failed Check) goes on through the steps from its second phase. The same
+    functions decide (``prepare``, ``phase_call``, :func:`settle`, ``phase_passed``, ``phase_failed``),
+    but for a Check without events: what those two do then is written out here (-5% more; tests pin that
+    both ways agree)."""
+    begun: Any = prepare(spec, try_number, ctx)  # (Any: see attempt)
+    if type(begun) is TryOutcome:
+        return begun
+    obj, state, args, kwargs, _, phases = begun
+    phase = phases[0]
+    quiet = phase is CHECK and ctx.emit is None
+    if quiet:  # phase_call of a Check without events
+        state["_check_phase"] = "check"
+        fn = getattr(obj, "Check", MISSING)
+        if fn is MISSING:
+            fn = absent(obj, "Check")
+    else:
+        fn = phase_call(spec, try_number, ctx, begun, phase)
+        if type(fn) is TryOutcome:
+            return fn
+    try:
+        if go_back is not None:
+            go_back()
+        value = fn(*args, **kwargs) if kwargs else fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
+        value, error = settle(phase, False, exc)
+    else:
+        error = None if value is None else settle(phase, True, value)[1]  # (a phase that returned None needs no rule)
+    if error is None:
+        if quiet:  # phase_passed of a Check without events
+            state["_check_results"] = value
+            return PASSED if value is None else TryOutcome(True, False, value)
+        ended = phase_passed(spec, try_number, ctx, begun, phase, value)
+    else:
+        ended = phase_failed(spec, try_number, ctx, begun, phase, error.exc if type(error) is Raised else error, None)
+    if ended is not None:
+        return ended
+    return run_inline(attempt(spec, try_number, ctx, begun, 1), go_back)
 
 
 def inline(go_back: Callable[[], None] | None = None, stop: Stop | None = None, *, cleanups: bool = False) -> Caller:

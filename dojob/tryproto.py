@@ -58,7 +58,7 @@ class TryOutcome(NamedTuple):
 PROGRAMMING_ERRORS = (NameError, AttributeError, TypeError, ImportError, SyntaxError)
 
 
-_PASSED = TryOutcome(True, False, None)
+PASSED = TryOutcome(True, False, None)
 
 _CONVERGE = {"job": (CHECK, RUN, RECHECK), "dummy": (CHECK, RUN, RECHECK), "runonly": (RUN,), "awaitable": (RUN,)}
 _CHECK_ONLY = {"job": (CHECK,), "dummy": (CHECK,), "runonly": (), "awaitable": ()}
@@ -125,7 +125,7 @@ def describe_error(exc: BaseException) -> tuple[str, str, str]:
     return safe_type_name(exc), safe_str(exc, named=True), tb
 
 
-def _absent(obj: Any, name: str) -> Callable[..., Any]:
+def absent(obj: Any, name: str) -> Callable[..., Any]:
     """For a method ``name`` that ``obj`` lacks, a call that raises its AttributeError.
 
     As in DoJobber, a job without Check or Run fails that phase, never the run.
@@ -137,7 +137,8 @@ def _absent(obj: Any, name: str) -> Callable[..., Any]:
     return absent
 
 
-_MISSING: Any = object()
+#: getattr's default when a phase's method is missing.
+MISSING: Any = object()
 
 
 #: The instance attributes DoJobber sets after each phase (``Job`` holds their None defaults).
@@ -166,9 +167,14 @@ def _not_started(spec: JobSpec) -> TryOutcome:
     return TryOutcome(False, exception=StoppedBeforeRun(f"{spec.name}: Run not started, the run is stopping"))
 
 
-def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, Any, TryOutcome]:
-    """The steps of one try of ``spec``: create, check, and if that fails run then recheck (a ``yield`` each)."""
-    emit = ctx.emit
+#: What :func:`prepare` readies for the phases of a try: the instance (or awaitable object), its ``__dict__``
+#: (a fresh dict for an awaitable), the phases' arguments, the name of the Run method and the phases.
+Begun = tuple[Any, dict, tuple, dict, str, tuple[Phase, ...]]
+
+
+def prepare(spec: JobSpec, try_number: int, ctx: TryContext) -> Begun | TryOutcome:
+    """A try up to its first phase: the instance created and given its storage, on the Cleanup stack if it
+    has a Cleanup (:data:`Begun`); or the outcome of a try that ends before any phase."""
     traits = spec.traits
     if (kind := traits.kind) == "awaitable":  # an object whose co_run() is the whole job
         obj, state, args, kwargs, run_name = spec.cls, {}, (), {}, "co_run"
@@ -190,18 +196,69 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         return _ended(spec, try_number, CHECK, NoActError("Runonly node check intentionally fails first time."), ctx)
     if traits.has_cleanup and kind != "awaitable":
         ctx.instances.append((spec, obj))  # its first phase is called next: its Cleanup will be due
+    return obj, state, args, kwargs, run_name, phases
+
+
+def phase_call(
+    spec: JobSpec, try_number: int, ctx: TryContext, begun: Begun, phase: Phase
+) -> Callable[..., Any] | TryOutcome:
+    """The function to call for ``phase`` of a try (its start told, ``_check_phase`` set), or the outcome
+    of a try whose Run a stopping run does not start."""
+    if phase is RUN and ctx.stopping is not None and ctx.stopping():  # a stopping run starts no change
+        return _not_started(spec)
+    if ctx.emit is not None:
+        ctx.emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
+    if phase is not RUN:
+        begun[1]["_check_phase"] = "check" if phase is CHECK else "recheck"
+    name = begun[4] if phase is RUN else "Check"
+    fn = getattr(begun[0], name, MISSING)  # (no helper call: -2% instructions of a serial run of 4 000 jobs)
+    return absent(begun[0], name) if fn is MISSING else fn
+
+
+def phase_passed(spec: JobSpec, try_number: int, ctx: TryContext, begun: Begun, phase: Phase, value: Any) -> Any:
+    """``phase`` returned ``value``: the try's outcome, or None if it goes on (a Run before its recheck)."""
+    begun[1][_RESULT_ATTR[phase]] = value
+    if ctx.emit is not None:
+        ctx.emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))
+    if phase is CHECK:
+        return PASSED if value is None else TryOutcome(True, False, value)
+    if phase is RUN and len(begun[5]) > 1:
+        return None
+    return TryOutcome(True, True, value)
+
+
+def phase_failed(
+    spec: JobSpec, try_number: int, ctx: TryContext, begun: Begun, phase: Phase, exc: BaseException, cause: Any
+) -> TryOutcome | None:
+    """``phase`` raised ``exc`` (``cause``: what this try's Run raised): the try's outcome, or None if it
+    goes on (a failed Check leads to Run)."""
+    begun[1][_EXCEPTION_ATTR[phase]] = exc  # DoJobber's per-try attributes
+    if ctx.emit is not None:
+        ctx.emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
+    if _goes_on(phase, exc, ctx, begun[5]):
+        return None
+    return TryOutcome(False, exception=exc, cause=cause if phase is RECHECK else None)
+
+
+def attempt(
+    spec: JobSpec, try_number: int, ctx: TryContext, begun: Begun | None = None, start: int = 0
+) -> Generator[Step, Any, TryOutcome]:
+    """The steps of one try of ``spec``: create, check, and if that fails run then recheck (a ``yield`` each).
+
+    ``begun`` (from :func:`prepare`) and ``start``: the rest of a try whose first ``start`` phases were
+    called already without steps, and went on (see :func:`dojob.steps.try_inline`).
+    """
+    if begun is None:
+        got: Any = prepare(spec, try_number, ctx)  # (Any: mypy narrows no "type() is")
+        if type(got) is TryOutcome:
+            return got
+        begun = got
+    args, kwargs = begun[2], begun[3]
     run_error = None  # the Run's exception: the cause, if the recheck then fails
-    for phase in phases:
-        if phase is RUN and ctx.stopping is not None and ctx.stopping():  # a stopping run starts no change
-            return _not_started(spec)
-        if emit is not None:
-            emit(PhaseStarted(spec.name, try_number, phase, ctx.now(), ctx.worker()))
-        if phase is not RUN:
-            state["_check_phase"] = "check" if phase is CHECK else "recheck"
-        name = run_name if phase is RUN else "Check"
-        fn = getattr(obj, name, _MISSING)  # (no helper call: -2% instructions of a serial run of 4 000 jobs)
-        if fn is _MISSING:
-            fn = _absent(obj, name)
+    for phase in begun[5][start:]:
+        fn: Any = phase_call(spec, try_number, ctx, begun, phase)
+        if type(fn) is TryOutcome:
+            return fn
         try:
             value = yield phase, fn, args, kwargs
         except GeneratorExit:
@@ -209,22 +266,13 @@ def attempt(spec: JobSpec, try_number: int, ctx: TryContext) -> Generator[Step, 
         except BaseException as exc:
             if type(exc) is Raised:
                 exc = exc.exc
-            state[_EXCEPTION_ATTR[phase]] = exc  # DoJobber's per-try attributes
-            if emit is not None:
-                emit(PhaseEnded(spec.name, try_number, phase, False, ctx.now(), *describe_error(exc)))
             if phase is RUN:
                 run_error = exc
-            if _goes_on(phase, exc, ctx, phases):
-                continue
-            return TryOutcome(False, exception=exc, cause=run_error if phase is RECHECK else None)
-        state[_RESULT_ATTR[phase]] = value
-        if emit is not None:
-            emit(PhaseEnded(spec.name, try_number, phase, True, ctx.now()))
-        if phase is CHECK:
-            return _PASSED if value is None else TryOutcome(True, False, value)
-        if phase is RUN and len(phases) > 1:
-            continue
-        return TryOutcome(True, True, value)
+            ended = phase_failed(spec, try_number, ctx, begun, phase, exc, run_error)
+        else:
+            ended = phase_passed(spec, try_number, ctx, begun, phase, value)
+        if ended is not None:
+            return ended
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -20,15 +20,15 @@ __all__ = ["PROGRAMMING_ERRORS", "failed_in_init", "programming_error"]
 def failed_in_init(exc: BaseException | None) -> bool:
     """Whether ``exc`` was raised while creating the job's instance (its ``__init__``).
 
-    The try's own frame is the first of the traceback; when the instance could
-    not be created, the next one (if any) is not one of dojob's, whereas a phase
-    failure passes through dojob's executor first.
+    The frame that caught it is the first of the traceback: for an instance that
+    could not be created, :func:`dojob.tryproto.prepare`, whose next frame (if
+    any) is not one of dojob's; a phase failure is caught by a step loop.
     """
     tb = getattr(exc, "__traceback__", None)
     if tb is None or isinstance(exc, DojobError):  # dojob's own (a TIMEOUT thrown into the try) never is
         return False
     first = tb.tb_frame
-    if first.f_code.co_name != "attempt" or first.f_globals.get("__name__") != "dojob.tryproto":
+    if first.f_code.co_name != "prepare" or first.f_globals.get("__name__") != "dojob.tryproto":
         return False
     nxt = tb.tb_next
     if nxt is None:

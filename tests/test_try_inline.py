@@ -114,3 +114,48 @@ def test_the_inline_try_agrees_with_the_steps(options: dict[str, Any], capsys: A
     assert quiet[:2] == observed[:2] == steps[:2]
     assert observed[2] and observed[2] == _run("observed", handle_signals=True, **options)[2]
     assert SEEN or options.get("no_act") or options.get("plan")  # the Cleanups ran, with the attributes seen
+
+
+@pytest.mark.parametrize("how", ["inline", "observed", "signals", "threads", "async"])
+def test_every_driver_tells_a_failed_init_from_a_failed_check(how: str) -> None:
+    """The recap's "cannot start (programming error in __init__)" is read from where the exception was
+    caught: it must come out the same whichever way the try ran."""
+    from dojob.diagnose import programming_error
+
+    class BadInit(dojob.Job):
+        def __init__(self) -> None:
+            raise RuntimeError("init went wrong")
+
+    class Typo(dojob.Job):
+        def Check(self, *a: Any, **k: Any) -> None:
+            self.nope  # noqa: B018 - an AttributeError in Check
+
+        def Run(self, *a: Any, **k: Any) -> None:
+            pass
+
+    class Fails(dojob.Job):
+        def Check(self, *a: Any, **k: Any) -> None:
+            raise RuntimeError("not yet")
+
+        def Run(self, *a: Any, **k: Any) -> None:
+            pass
+
+    class Root(dojob.Job):
+        DEPS = [BadInit, Typo, Fails]
+
+        def Check(self, *a: Any, **k: Any) -> None:
+            pass
+
+    options: dict[str, Any] = {"default_tries": 1}
+    if how == "observed":
+        options["observers"] = [lambda event: None]
+    if how == "signals":
+        options["handle_signals"] = True
+    if how == "threads":
+        options["workers"] = 2
+    if how == "async":
+        report = asyncio.run(dojob.arun(Root, **options))
+    else:
+        report = dojob.run(Root, **options)
+    where = {name: programming_error(job, "job") for name, job in report.jobs.items() if name != "Root"}
+    assert where == {"BadInit": "__init__", "Typo": "Check", "Fails": None}

@@ -11,30 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DojobError, PhaseTimeout
-from .tryproto import PROGRAMMING_ERRORS
+from .errors import PhaseTimeout
+from .tryproto import INIT_FAILURE, PROGRAMMING_ERRORS
 
 __all__ = ["PROGRAMMING_ERRORS", "failed_in_init", "programming_error"]
 
 
 def failed_in_init(exc: BaseException | None) -> bool:
-    """Whether ``exc`` was raised while creating the job's instance (its ``__init__``).
-
-    The frame that caught it is the first of the traceback: for an instance that
-    could not be created, :func:`dojob.tryproto.prepare`, whose next frame (if
-    any) is not one of dojob's; a phase failure is caught by a step loop.
-    """
-    tb = getattr(exc, "__traceback__", None)
-    if tb is None or isinstance(exc, DojobError):  # dojob's own (a TIMEOUT thrown into the try) never is
+    """Whether ``exc`` was raised while creating the job's instance (its ``__init__``): the try marked it
+    so (:func:`dojob.tryproto.mark_init_failure`), wherever it ran."""
+    try:
+        return getattr(exc, INIT_FAILURE, False) is True
+    except Exception:  # noqa: BLE001 - a hostile __getattr__
         return False
-    first = tb.tb_frame
-    if first.f_code.co_name != "prepare" or first.f_globals.get("__name__") != "dojob.tryproto":
-        return False
-    nxt = tb.tb_next
-    if nxt is None:
-        return True
-    module = nxt.tb_frame.f_globals.get("__name__") or ""
-    return not (module == "dojob" or module.startswith("dojob."))
 
 
 def programming_error(job: Any, kind: str | None = None) -> str | None:

@@ -278,7 +278,7 @@ class RemoteError(DojobError):
         super().__init__(f"{type_name}: {message}")
 
     def __reduce__(self) -> tuple:
-        return (RemoteError, (self.type_name, self.message, self.traceback_text))
+        return (RemoteError, (self.type_name, self.message, self.traceback_text), self.__dict__)  # (marks too)
 
 
 class WorkerLost(DojobError):

@@ -33,6 +33,7 @@ from typing import Any
 
 from .attempt import STOPPERS, TryContext, TryOutcome, attempt, cleanups, execute, execute_bounded
 from .clock import SystemClock
+from .diagnose import failed_in_init
 from .errors import DojobError, OptionError, RemoteError, WorkerLost
 from .events import Phase, PhaseAbandoned
 from .graph import JobSpec
@@ -40,6 +41,7 @@ from .host import hostname
 from .job import NO_CHANGES
 from .shipping import dumps
 from .storage import SharedStorage
+from .tryproto import mark_init_failure
 
 #: The start methods ``executor="processes:<method>"`` takes.
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -77,7 +79,10 @@ def _portable(exc: BaseException | None) -> BaseException | None:
     try:
         pickle.loads(dumps(exc))
     except Exception:
-        return RemoteError(type(exc).__name__, str(exc), text)
+        stand_in = RemoteError(type(exc).__name__, str(exc), text)
+        if failed_in_init(exc):
+            mark_init_failure(stand_in)
+        return stand_in
     if hasattr(exc, "add_note"):
         exc.add_note(f"(in worker {_worker_name()})\n{text}")
     return exc

@@ -146,6 +146,19 @@ _RESULT_ATTR = {CHECK: "_check_results", RUN: "_run_results", RECHECK: "_recheck
 _EXCEPTION_ATTR = {CHECK: "_check_exception", RUN: "_run_exception", RECHECK: "_recheck_exception"}
 
 
+#: The attribute that marks an exception raised while creating a job's instance (it pickles with the
+#: exception, so a process or Dask worker's verdict comes back with it).
+INIT_FAILURE = "_dojob_failed_in_init"
+
+
+def mark_init_failure(exc: BaseException) -> None:
+    """Mark ``exc`` as raised by the job's ``__init__`` (read by :func:`dojob.diagnose.failed_in_init`)."""
+    try:
+        setattr(exc, INIT_FAILURE, True)
+    except Exception:  # noqa: BLE001 - a hostile __setattr__: the diagnosis is lost, not the run
+        pass
+
+
 def _ended(spec: JobSpec, try_number: int, phase: Phase, exc: BaseException, ctx: TryContext) -> TryOutcome:
     """Tell the observers that ``phase`` of this try failed with ``exc``, which ends the try."""
     if ctx.emit is not None:
@@ -184,6 +197,7 @@ def prepare(spec: JobSpec, try_number: int, ctx: TryContext) -> Begun | TryOutco
         except STOPPERS:
             raise
         except BaseException as exc:
+            mark_init_failure(exc)
             return _ended(spec, try_number, INIT, exc, ctx)
         state = obj.__dict__  # not setattr: it searches the class hierarchy (callgrind: +3% on 4 000 jobs)
         state["storage"] = {}

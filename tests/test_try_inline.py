@@ -116,10 +116,10 @@ def test_the_inline_try_agrees_with_the_steps(options: dict[str, Any], capsys: A
     assert SEEN or options.get("no_act") or options.get("plan")  # the Cleanups ran, with the attributes seen
 
 
-@pytest.mark.parametrize("how", ["inline", "observed", "signals", "threads", "async"])
+@pytest.mark.parametrize("how", ["inline", "observed", "signals", "threads", "processes", "async"])
 def test_every_driver_tells_a_failed_init_from_a_failed_check(how: str) -> None:
-    """The recap's "cannot start (programming error in __init__)" is read from where the exception was
-    caught: it must come out the same whichever way the try ran."""
+    """The recap's "cannot start (programming error in __init__)" comes out the same whichever way the
+    try ran, a process pool's worker included (the exception comes back pickled, without its frames)."""
     from dojob.diagnose import programming_error
 
     class BadInit(dojob.Job):
@@ -153,6 +153,8 @@ def test_every_driver_tells_a_failed_init_from_a_failed_check(how: str) -> None:
         options["handle_signals"] = True
     if how == "threads":
         options["workers"] = 2
+    if how == "processes":
+        options.update(workers=2, executor="processes")
     if how == "async":
         report = asyncio.run(dojob.arun(Root, **options))
     else:

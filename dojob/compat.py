@@ -8,6 +8,7 @@ one-line edit. The deliberate differences are listed in README.rst
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import shutil
@@ -24,17 +25,36 @@ from .report import Report
 from .runner import collector_is_ours, frozen_build, pause_collector, run_graph
 
 
+def _at_loglevel(method: Any) -> Any:
+    """``method`` with the ``dojob`` logger at the instance's ``dojobber_loglevel`` (if set) while it runs."""
+
+    @functools.wraps(method)
+    def scoped(self: DoJobber, *args: Any, **kwargs: Any) -> Any:
+        level = self._loglevel
+        if level is None:
+            return method(self, *args, **kwargs)
+        old = logger.level
+        logger.setLevel(level)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            logger.setLevel(old)
+
+    return scoped
+
+
 class DoJobber:
     """DoJobber's API: ``configure``, ``set_args``, ``checknrun``, ``cleanup``, statuses, graphs.
 
     Args:
-        dojobber_loglevel: level of the ``dojob`` logger (e.g. ``logging.DEBUG``);
-            add a handler (``logging.basicConfig()``) to see the messages.
+        dojobber_loglevel: level of the ``dojob`` logger while this instance configures,
+            runs and cleans up (e.g. ``logging.DEBUG``), the logger's own level again after:
+            another DoJobber, or a later ``dojob.run``, logs as if this one never existed.
+            Add a handler (``logging.basicConfig()``) to see the messages.
     """
 
     def __init__(self, dojobber_loglevel: int | None = None, **_ignored: Any) -> None:
-        if dojobber_loglevel is not None:
-            logger.setLevel(dojobber_loglevel)
+        self._loglevel = dojobber_loglevel
         self._root: type[Job] | None = None
         self._options: dict[str, Any] = {}
         self._graph: JobGraph | None = None
@@ -49,6 +69,7 @@ class DoJobber:
         #: those three dicts, each made from ``_source`` when first read (or set by the caller)
         self._views: dict[str, dict[str, Any]] = {}
 
+    @_at_loglevel
     def configure(
         self,
         root: type[Job],
@@ -90,6 +111,7 @@ class DoJobber:
         self._args = args
         self._kwargs = kwargs
 
+    @_at_loglevel
     def checknrun(self, node: type[Job] | str | None = None) -> None:
         """Converge the graph (from ``node``, a Job class or a job's name, if given; else the root).
 
@@ -190,6 +212,7 @@ class DoJobber:
         """The last run's :class:`~dojob.report.Report`, or None."""
         return self._report
 
+    @_at_loglevel
     def cleanup(self) -> None:
         """Run the Cleanups deferred by ``configure(cleanup=False)`` (LIFO), once."""
         if self._pending_cleanup is not None:

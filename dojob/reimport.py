@@ -6,7 +6,9 @@ module whole if the new text does not import: so each reload executes the
 source under a new module name (``dojob_reload_<n>_<stem>``), read and compiled
 here (a stale ``.pyc`` written in the same second cannot be used), and a module
 target is imported again by name, the previous module put back if that fails.
-Only the target's own module is reloaded, not the modules it imports.
+Only the target's own module is reloaded, not the modules it imports. Once a
+file's new module imported, its previous reload leaves ``sys.modules``: a loop
+reloaded a thousand times holds one module per file, not a thousand.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from .target import TargetError, root_in
 __all__ = ["reimport_targets"]
 
 _generation = itertools.count(1)
+#: File (resolved) -> the name in ``sys.modules`` of its latest reload.
+_latest: dict[str, str] = {}
 
 
 def _is_path(where: str) -> bool:
@@ -54,6 +58,13 @@ def _fresh_file(target: str, path: str, n: int) -> types.ModuleType:
     except BaseException:
         del sys.modules[name]
         raise
+    previous = _latest.get(real)
+    _latest[real] = name
+    if previous is not None and previous != name:
+        sys.modules.pop(previous, None)  # its classes live on while the old graph holds them
+        shipping = sys.modules.get("dojob.shipping")
+        if shipping is not None:  # (loaded by a run that shipped jobs to processes)
+            shipping.forget(previous)
     return module
 
 

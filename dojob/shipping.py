@@ -24,7 +24,7 @@ import threading
 from types import FunctionType, ModuleType
 from typing import Any, Literal
 
-__all__ = ["dumps", "how", "importable"]
+__all__ = ["dumps", "forget", "how", "importable"]
 
 _MAIN = ("__main__", "__mp_main__")
 
@@ -110,6 +110,15 @@ def importable(module: ModuleType) -> bool:
             cloudpickle.register_pickle_by_value(module)  # its functions and classes are copied
         _modules[name] = (module, verdict)
     return verdict
+
+
+def forget(name: str) -> None:
+    """Drop what is known of the module ``name`` (a reload replaced it: its verdict would hold it alive)."""
+    with _lock:
+        known = _modules.pop(name, None)
+        cp = sys.modules.get("cloudpickle")
+        if known is not None and cp is not None and name in getattr(cp, "list_registry_pickle_by_value", set)():
+            cp.unregister_pickle_by_value(known[0])
 
 
 def _resolves(obj: Any) -> bool:

@@ -145,13 +145,45 @@ def test_write_graph_png_and_dot():
     assert dot.startswith("digraph") and 'label="Bad' in dot and "red" in dot
 
 
-def test_loglevel_sets_the_dojob_logger_level():
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.NOTSET)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_loglevel_holds_for_that_instance_only():
+    """dojobber_loglevel sets the dojob logger's level while that DoJobber configures, runs and
+    cleans up; after, another DoJobber and a plain dojob.run log nothing below the logger's own level."""
+    from test_readme_promises import readme_says
+
+    readme_says("whose level ``dojobber_loglevel`` sets while that instance configures, runs and")
     logger = logging.getLogger("dojob")
     old = logger.level
+    seen = _Lines()
+    logger.addHandler(seen)
+    logger.setLevel(logging.WARNING)
     try:
-        dojobber.DoJobber(dojobber_loglevel=logging.DEBUG)
-        assert logger.level == logging.DEBUG and logger.handlers == []
+        loud = dojobber.DoJobber(dojobber_loglevel=logging.DEBUG)
+        assert logger.level == logging.WARNING  # constructing it changes nothing process-wide
+        loud.configure(_graph(), cleanup=False)
+        loud.checknrun()
+        loud.cleanup()
+        assert any(line.startswith("configured Root") for line in seen.lines)
+        assert any(line.startswith("JobFinished(job='A', status=<Status.OK") for line in seen.lines)
+        assert any(line.startswith("CleanupEnded(job='Cleaned', ok=True") for line in seen.lines)  # cleanup()
+        assert logger.level == logging.WARNING
+        seen.lines.clear()
+        quiet = dojobber.DoJobber()
+        quiet.configure(_graph())
+        quiet.checknrun()
+        dojobber.run(_graph())
+        assert seen.lines == []
+        assert quiet.nodestatus == loud.nodestatus
     finally:
+        logger.removeHandler(seen)
         logger.setLevel(old)
 
 

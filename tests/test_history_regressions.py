@@ -468,6 +468,52 @@ def test_one_process_keeps_one_connection_per_history(tmp_path):
     assert three == fifteen <= 4, (three, fifteen)  # the file, its WAL and shared memory, one held-back fd
 
 
+def test_one_process_recording_into_many_histories_keeps_a_bounded_number_open(tmp_path):
+    # a service writing each site's runs into the site's own history held one connection per file it
+    # ever wrote, for its life, and kept the descriptors of files deleted meanwhile
+    from test_readme_promises import readme_says
+
+    from dojob.history.sqlite import KEPT_FILES
+
+    readme_says("beyond the four latest files, the oldest")
+    env = home_env(tmp_path)
+    _jobs(tmp_path / "w")
+    folder = tmp_path / "sites"
+    folder.mkdir()
+    code = textwrap.dedent(
+        f"""\
+        import glob, os, sys
+        sys.path.insert(0, {str(tmp_path / "w")!r})
+        import dojob, jobs
+        folder = {str(folder)!r}
+
+        def opened():
+            names = set()
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    target = os.readlink(f"/proc/self/fd/{{fd}}")
+                except OSError:
+                    continue
+                if target.startswith(folder):
+                    names.add(os.path.basename(target).split(".")[0])
+            return sorted(names)
+
+        for n in range(12):
+            assert dojob.run(jobs.Root, history=f"{{folder}}/site{{n:02}}.sqlite3").history.run_id == 1
+        print(opened())
+        for name in glob.glob(f"{{folder}}/site11.sqlite3*"):  # that site's history is dropped
+            os.remove(name)
+        assert dojob.run(jobs.Root, history=f"{{folder}}/site10.sqlite3").history.run_id == 2
+        print(opened())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    first, after = out.stdout.splitlines()
+    assert eval(first) == [f"site{n:02}" for n in range(12 - KEPT_FILES, 12)]  # the latest ones, no more
+    assert eval(after) == [f"site{n:02}" for n in range(12 - KEPT_FILES, 11)]  # site11 went, and its connection
+
+
 def test_a_kept_connection_is_not_used_once_its_file_was_replaced_or_upgraded(tmp_path):
     env = home_env(tmp_path)
     _jobs(tmp_path / "w")

@@ -911,3 +911,57 @@ def test_hooks_get_fresh_observers_and_each_iteration_and_a_failing_hook_never_s
     assert errors.count("warning: Broken.finished failed: RuntimeError: store down") == 3
     assert errors.count("warning: Broken.observers failed: RuntimeError: store down") == 3
     assert "    drifted: Motd (converged in run 1)" in out.getvalue()
+
+
+def test_reloads_keep_one_module_per_file_in_sys_modules_and_a_failed_one_keeps_the_last(tmp_path, monkeypatch):
+    """Each SIGHUP reload imports the target under a new name; the one before leaves sys.modules once
+    the new one imported (a loop reloaded all day held every generation), and stays when it did not."""
+    import sys
+
+    from test_readme_promises import readme_says
+
+    from dojob.reimport import reimport_targets
+
+    readme_says("The previous reload's module leaves ``sys.modules`` once the new one imported")
+    target = tmp_path / "site.py"
+    monkeypatch.chdir(tmp_path)
+
+    def reload(version):
+        target.write_text(f"import dojob\n\nclass Root(dojob.Job):\n    VERSION = {version}\n    Check = print\n")
+        (root,) = reimport_targets([f"{target}:Root"])
+        return root
+
+    def generations():
+        return sorted(name for name in sys.modules if name.startswith("dojob_reload_") and name.endswith("_site"))
+
+    roots = [reload(v) for v in range(20)]
+    assert [r.VERSION for r in roots] == list(range(20))
+    (latest,) = generations()
+    assert sys.modules[latest] is sys.modules[roots[-1].__module__]
+    target.write_text("import dojob\n\nclass Root(dojob.Job):\n    def Check(self):\n        raise nope(\n")
+    with pytest.raises(SyntaxError):
+        reimport_targets([f"{target}:Root"])
+    target.write_text("import dojob\n\nraise RuntimeError('half way')\n")
+    with pytest.raises(RuntimeError, match="half way"):
+        reimport_targets([f"{target}:Root"])
+    assert generations() == [latest]  # a reload that failed leaves the last good one
+    assert reload(99).VERSION == 99
+    assert generations() != [latest] and len(generations()) == 1
+
+
+def test_a_reload_forgets_how_the_previous_module_was_shipped_to_worker_processes(tmp_path, monkeypatch):
+    import dojob
+    from dojob import shipping
+    from dojob.reimport import reimport_targets
+
+    target = tmp_path / "shipped.py"
+    monkeypatch.chdir(tmp_path)
+    names = []
+    for version in range(3):
+        target.write_text(f"import dojob\n\nclass Root(dojob.Job):\n    def Check(self):\n        return {version}\n")
+        (root,) = reimport_targets([f"{target}:Root"])
+        report = dojob.run(root, executor="processes", workers=2)
+        assert report.success and report.results()["Root"] == version  # by value: no worker can import it
+        names.append(root.__module__)
+    kept = [name for name in shipping._modules if name.endswith("_shipped")]
+    assert kept == names[-1:]

@@ -83,16 +83,31 @@ def _hold(kept: dict[str, Any]) -> None:
     _thread.start_new_thread(wait, ())
 
 
+#: Files whose connection is kept at most: a service recording into many histories holds this many
+#: descriptors, not one per file it ever wrote (the least recently kept one is closed first).
+KEPT_FILES = 4
+
+
 def _keep(path: str, conn: Any, ident: tuple[int, int]) -> None:
     """Keep ``conn`` for the next run of this process; one per file (another one is closed: not the
-    last connection then, it checkpoints nothing)."""
+    last connection then, it checkpoints nothing). Files removed or replaced since theirs was kept,
+    and the oldest beyond :data:`KEPT_FILES`, have their connections closed."""
+    closing = []
     with _kept_lock:
         _hold(_kept)
-        if path not in _kept:
+        if path in _kept:
+            closing.append(conn)
+        else:
+            for other, (old, old_ident) in list(_kept.items()):
+                if _ident(other) != old_ident:
+                    closing.append(old)
+                    del _kept[other]
             _kept[path] = (conn, ident)
-            return
-    with contextlib.suppress(Exception):
-        conn.close()
+            while len(_kept) > KEPT_FILES:
+                closing.append(_kept.pop(next(iter(_kept)))[0])
+    for each in closing:
+        with contextlib.suppress(Exception):
+            each.close()
 
 
 def _take(path: str) -> Any:

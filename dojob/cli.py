@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime as dt
 import errno
 import json
@@ -69,6 +68,7 @@ from .observe import Trace
 from .outfiles import discard_stale, identity, open_stream, real_path, stdout_to_null, stream_fd, write_file
 from .recap import cleanup_lines, error_line, use_color, with_cleanups_failed
 from .recap import visible as one_line
+from .records import Record, compile_inits, record
 from .stopping import Stop, handling_signals
 from .target import TargetError, display_name, load_target, preload
 
@@ -756,14 +756,17 @@ def _opened(path: str | None) -> Iterator[TextIO | None]:
             pass
 
 
-@dataclasses.dataclass(frozen=True)
-class RunFailed:
+@record
+class RunFailed(Record):
     """The event-log line of a command that failed before its run could start (bad target, graph error)."""
 
     stage: str
     error_type: str
     error: str
     time: float = 0.0
+
+
+compile_inits()
 
 
 class _GuardedLog:
@@ -880,16 +883,22 @@ def _hidden(option: str, value: str) -> str:
     return ":=\u2026" if value.startswith(":=") else "\u2026"
 
 
-@dataclasses.dataclass
 class _Prepared:
     """What the command line asks of the run, parsed and checked before anything runs."""
 
-    kwargs: dict[str, Any]
-    args: list[Any]
-    extra: dict[str, Any]
-    selection: dict[str, Any]
-    history: Any
-    show_progress: bool
+    __slots__ = ("kwargs", "args", "extra", "selection", "history", "show_progress")
+
+    def __init__(
+        self,
+        kwargs: dict[str, Any],
+        args: list[Any],
+        extra: dict[str, Any],
+        selection: dict[str, Any],
+        history: Any,
+        show_progress: bool,
+    ) -> None:
+        self.kwargs, self.args, self.extra, self.selection = kwargs, args, extra, selection
+        self.history, self.show_progress = history, show_progress
 
 
 def _cmd_run(ns: argparse.Namespace, err: _Err, parser: argparse.ArgumentParser, late: Stop) -> int:
@@ -1030,15 +1039,17 @@ class _CauseTrace(Trace):
         super().__call__(event)
 
 
-@dataclasses.dataclass
 class _Ending:
     """How the run ended, for the recap."""
 
-    report: Any = None
-    cleanup_error: CleanupError | None = None
-    cleanup_failures: list = dataclasses.field(default_factory=list)
-    stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
-    stopper: BaseException | None = None  # what stopped it (KeyboardInterrupt, Terminated, SystemExit)
+    __slots__ = ("report", "cleanup_error", "cleanup_failures", "stop_status", "stopper")
+
+    def __init__(self) -> None:
+        self.report: Any = None
+        self.cleanup_error: CleanupError | None = None
+        self.cleanup_failures: list = []
+        self.stop_status: int | None = None  # set when Ctrl-C or a job's sys.exit() stopped the run
+        self.stopper: BaseException | None = None  # what stopped it (KeyboardInterrupt, Terminated, SystemExit)
 
 
 def _conclude(ns: argparse.Namespace, end: _Ending, timeline: Any, log: Any, err: _Err, context: dict) -> int:

@@ -1,12 +1,12 @@
 """Frozen records without ``@dataclass``'s cost: what it generates, written once or compiled together.
 
 ``@dataclass`` compiles each generated method of each class (and re-creates the
-class for ``slots``): for the 14 event records and :class:`~dojob.options.RunOptions`
-that was a large part of ``dojob run``'s start-up. Here the shared methods are
-written once on :class:`Record`, :func:`record` makes a slotted class and its fields,
-and :func:`compile_inits` compiles the ``__init__`` of every class declared so far
-in one ``exec``. The records stay dataclasses to :mod:`dataclasses` (``fields``,
-``asdict``, ``replace``, ``FrozenInstanceError``).
+class for ``slots``): for the 14 event records, :class:`~dojob.options.RunOptions` and
+the command's ``RunFailed`` and ``RunVerified`` that was a large part of ``dojob run``'s
+start-up. Here the shared methods are written once on :class:`Record`, :func:`record`
+makes a slotted class and its fields, and :func:`compile_inits` compiles the
+``__init__`` of every class declared so far in one ``exec``. The records stay
+dataclasses to :mod:`dataclasses` (``fields``, ``asdict``, ``replace``, ``FrozenInstanceError``).
 """
 
 from __future__ import annotations

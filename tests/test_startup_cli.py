@@ -223,3 +223,52 @@ def test_a_lock_holder_is_still_a_frozen_dataclass() -> None:
     assert repr(Holder(1, "h")) == "Holder(pid=1, host='h', started=None)"
     with pytest.raises(dataclasses.FrozenInstanceError):
         holder.pid = 3  # type: ignore[misc]
+
+
+def test_a_cli_run_makes_no_dataclass_but_the_public_findings(tmp_path) -> None:
+    # issue 17: the CLI's RunFailed, _Prepared and _Ending and the history's RunVerified were
+    # @dataclasses, 3 ms of each dojob run's start-up; the history's Findings is public API and stays one
+    (tmp_path / "one.py").write_text(
+        "import dojob\n\nclass Hello(dojob.Job):\n    def Check(self):\n        return None\n"
+    )
+    code = textwrap.dedent(
+        f"""
+        import dataclasses, json, sys
+        made = []
+        real = dataclasses._process_class
+        def counting(cls, *args, **kwargs):
+            made.append(cls.__qualname__)
+            return real(cls, *args, **kwargs)
+        dataclasses._process_class = counting
+        from dojob.cli import main
+        status = main(["run", {str(tmp_path / "one.py")!r} + ":Hello", "--history", {str(tmp_path / "h.sqlite3")!r}])
+        print(json.dumps([status, made]), file=sys.stderr)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=ROOT, HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    status, made = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert status == 0 and made == ["Findings"], proc.stderr
+
+
+def test_the_command_s_own_events_are_still_frozen_dataclasses() -> None:
+    import dataclasses
+
+    from dojob.cli import RunFailed
+    from dojob.history.hook import RunVerified
+
+    failed = RunFailed("load", "TargetError", "no such file")
+    verified = RunVerified(False, ("A",), None, 1.5)
+    assert dataclasses.asdict(failed) == {
+        "stage": "load",
+        "error_type": "TargetError",
+        "error": "no such file",
+        "time": 0.0,
+    }
+    assert [f.name for f in dataclasses.fields(verified)] == ["success", "unstable", "stopped", "time"]
+    assert repr(verified) == "RunVerified(success=False, unstable=('A',), stopped=None, time=1.5)"
+    assert verified == RunVerified(False, ("A",), None, 1.5) and hash(verified) == hash(
+        RunVerified(False, ("A",), None, 1.5)
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        failed.stage = "run"  # type: ignore[misc]

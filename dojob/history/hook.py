@@ -20,19 +20,19 @@ recording).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from ..records import Record, compile_inits, record
 from ..report import Report
 
 __all__ = ["RecordedReport", "RunVerified", "arecorded", "recorded"]
 
 
-@dataclasses.dataclass(frozen=True)
-class RunVerified:
+@record
+class RunVerified(Record):
     """The event of a ``--verify`` pass, after the run's ``RunFinished``: what the run's success was worth.
 
     ``success`` is the command's (False when a job is unstable or the
@@ -44,6 +44,9 @@ class RunVerified:
     unstable: tuple[str, ...]
     stopped: str | None
     time: float
+
+
+compile_inits()
 
 
 class RecordedReport(Report):

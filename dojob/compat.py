@@ -8,8 +8,8 @@ one-line edit. The deliberate differences are listed in README.rst
 
 from __future__ import annotations
 
-import functools
 import gc
+import logging
 import os
 import shutil
 import subprocess
@@ -25,32 +25,26 @@ from .report import Report
 from .runner import collector_is_ours, frozen_build, pause_collector, run_graph
 
 
-def _at_loglevel(method: Any) -> Any:
-    """``method`` with the ``dojob`` logger at the instance's ``dojobber_loglevel`` (if set) while it runs."""
+def _log_event(event: Any) -> None:
+    """What :class:`~dojob.observe.LogObserver` logs, at a DoJobber's ``dojobber_loglevel``."""
+    _log_at(logging.DEBUG, "%r", event)
 
-    @functools.wraps(method)
-    def scoped(self: DoJobber, *args: Any, **kwargs: Any) -> Any:
-        level = self._loglevel
-        if level is None:
-            return method(self, *args, **kwargs)
-        old = logger.level
-        logger.setLevel(level)
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            logger.setLevel(old)
 
-    return scoped
+def _log_at(level: int, msg: str, *args: Any) -> None:
+    """Log through the ``dojob`` logger's handlers whatever the logger's own level: a DoJobber's
+    ``dojobber_loglevel`` decided (setting the logger's level would change every other run's too)."""
+    logger.handle(logger.makeRecord(logger.name, level, __file__, 0, msg, args, None))
 
 
 class DoJobber:
     """DoJobber's API: ``configure``, ``set_args``, ``checknrun``, ``cleanup``, statuses, graphs.
 
     Args:
-        dojobber_loglevel: level of the ``dojob`` logger while this instance configures,
-            runs and cleans up (e.g. ``logging.DEBUG``), the logger's own level again after:
-            another DoJobber, or a later ``dojob.run``, logs as if this one never existed.
-            Add a handler (``logging.basicConfig()``) to see the messages.
+        dojobber_loglevel: the level of what this instance logs to the ``dojob`` logger
+            (e.g. ``logging.DEBUG``: its configure and every event of its runs and Cleanups),
+            whatever the logger's own level, which it leaves alone: another DoJobber, or a
+            ``dojob.run`` in another thread, logs as if this one did not exist. Add a handler
+            (``logging.basicConfig()``) to see the messages.
     """
 
     def __init__(self, dojobber_loglevel: int | None = None, **_ignored: Any) -> None:
@@ -69,7 +63,6 @@ class DoJobber:
         #: those three dicts, each made from ``_source`` when first read (or set by the caller)
         self._views: dict[str, dict[str, Any]] = {}
 
-    @_at_loglevel
     def configure(
         self,
         root: type[Job],
@@ -104,14 +97,16 @@ class DoJobber:
             default_retry_delay=default_retry_delay,
             **options,
         )
-        logger.debug("configured %s: %d jobs", root.__name__, len(self._graph))
+        if self._loglevel is None:
+            logger.debug("configured %s: %d jobs", root.__name__, len(self._graph))
+        elif self._loglevel <= logging.DEBUG:
+            _log_at(logging.DEBUG, "configured %s: %d jobs", root.__name__, len(self._graph))
 
     def set_args(self, *args: Any, **kwargs: Any) -> None:
         """Set the arguments passed to every Check and Run."""
         self._args = args
         self._kwargs = kwargs
 
-    @_at_loglevel
     def checknrun(self, node: type[Job] | str | None = None) -> None:
         """Converge the graph (from ``node``, a Job class or a job's name, if given; else the root).
 
@@ -128,6 +123,8 @@ class DoJobber:
         options = dict(self._options)
         tries = options.pop("default_tries")
         delay = options.pop("default_retry_delay")
+        if self._loglevel is not None and self._loglevel <= logging.DEBUG and not logger.isEnabledFor(logging.DEBUG):
+            options["observers"] = [*options.get("observers", ()), _log_event]  # (else every run logs them)
         cwd = os.getcwd()
         report = None
         built, self._built = self._built, None  # used once: a second checknrun builds again
@@ -212,7 +209,6 @@ class DoJobber:
         """The last run's :class:`~dojob.report.Report`, or None."""
         return self._report
 
-    @_at_loglevel
     def cleanup(self) -> None:
         """Run the Cleanups deferred by ``configure(cleanup=False)`` (LIFO), once."""
         if self._pending_cleanup is not None:

@@ -159,7 +159,7 @@ def test_loglevel_holds_for_that_instance_only():
     cleans up; after, another DoJobber and a plain dojob.run log nothing below the logger's own level."""
     from test_readme_promises import readme_says
 
-    readme_says("whose level ``dojobber_loglevel`` sets while that instance configures, runs and")
+    readme_says("``dojobber_loglevel`` is the level of what that instance logs there, and leaves the logger's own")
     logger = logging.getLogger("dojob")
     old = logger.level
     seen = _Lines()
@@ -185,6 +185,40 @@ def test_loglevel_holds_for_that_instance_only():
     finally:
         logger.removeHandler(seen)
         logger.setLevel(old)
+
+
+def test_a_loud_dojobber_in_one_thread_leaves_a_quiet_one_in_another_quiet():
+    import threading
+
+    logger = logging.getLogger("dojob")
+    seen = _Lines()
+    logger.addHandler(seen)
+    inside, done = threading.Event(), threading.Event()
+
+    def waits(self, *args, **kwargs):
+        inside.set()
+        assert done.wait(10)
+
+    loud_root = make_job("LoudRoot", [make_job("LoudWaits", check=waits)])
+    quiet_root = make_job("QuietRoot", [make_job("QuietJob")])
+    loud = dojobber.DoJobber(dojobber_loglevel=logging.DEBUG)
+    loud.configure(loud_root)
+    thread = threading.Thread(target=loud.checknrun)
+    try:
+        thread.start()
+        assert inside.wait(10)  # the loud run is under way, in its own thread
+        quiet = dojobber.DoJobber()
+        quiet.configure(quiet_root)
+        quiet.checknrun()
+        assert quiet.success()
+        done.set()
+        thread.join(10)
+        assert loud.success()
+        assert any("job='LoudWaits'" in line for line in seen.lines)
+        assert not [line for line in seen.lines if "Quiet" in line]
+    finally:
+        done.set()
+        logger.removeHandler(seen)
 
 
 def test_module_exposes_dojobbers_names():

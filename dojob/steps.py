@@ -160,20 +160,29 @@ def run_inline(steps: Steps, go_back: Callable[[], None] | None = None) -> Any:
                     phase, fn, args, kwargs = steps.throw(error)
             except StopIteration as stop:
                 return stop.value
-            try:
-                if go_back is not None:
-                    go_back()
-                value = fn(*args, **kwargs) if kwargs else fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
-                value, error = settle(phase, False, exc)
-                continue
-            if value is None:  # (a phase that returned None needs no rule)
-                error = None
-            else:
-                value, error = settle(phase, True, value)
+            value, error = call_here(phase, fn, args, kwargs, go_back)
     except BaseException:
         steps.close()
         raise
+
+
+#: What :func:`call_here` returns for a phase that returned None.
+NO_ERROR: tuple[Any, BaseException | None] = (None, None)
+
+
+def call_here(
+    phase: Phase, fn: Callable[..., Any], args: tuple, kwargs: dict, go_back: Callable[[], None] | None
+) -> tuple[Any, BaseException | None]:
+    """Call one phase in this thread, ``go_back`` first: its value and error, as :func:`settle` rules them."""
+    try:
+        if go_back is not None:
+            go_back()
+        value = fn(*args, **kwargs) if kwargs else fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
+        return settle(phase, False, exc)
+    if value is None:  # (a phase that returned None needs no rule)
+        return NO_ERROR
+    return settle(phase, True, value)
 
 
 def try_inline(spec: JobSpec, try_number: int, ctx: TryContext, go_back: Callable[[], None] | None = None) -> Any:
@@ -198,14 +207,7 @@ def try_inline(spec: JobSpec, try_number: int, ctx: TryContext, go_back: Callabl
         fn = phase_call(spec, try_number, ctx, begun, phase)
         if type(fn) is TryOutcome:
             return fn
-    try:
-        if go_back is not None:
-            go_back()
-        value = fn(*args, **kwargs) if kwargs else fn(*args)
-    except BaseException as exc:  # noqa: BLE001 - the outcome goes to settle()
-        value, error = settle(phase, False, exc)
-    else:
-        error = None if value is None else settle(phase, True, value)[1]  # (a phase that returned None needs no rule)
+    value, error = call_here(phase, fn, args, kwargs, go_back)
     if error is None:
         if quiet:  # phase_passed of a Check without events
             state["_check_results"] = value

@@ -164,9 +164,9 @@ class Metrics:
             names.add(name)
             self.job_status.labels(name).state(job.status.value)
             self.job_tries.labels(name).set(job.tries)
-        for gone in self._jobs - names:  # a job the reloaded graph no longer has
-            self.job_status.remove(gone)
-            self.job_tries.remove(gone)
+        for gone in self._jobs - names:  # a job the reloaded graph no longer has: none of its series stay
+            for family in (self.job_status, self.job_tries, self.drift, self.flap):
+                family.remove(gone)  # (a series it never had: nothing to remove)
         self._jobs = names
 
     def reloaded(self, ok: bool) -> None:

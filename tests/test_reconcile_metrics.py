@@ -164,7 +164,11 @@ def test_the_drift_and_flap_hook_is_what_a_history_store_calls():
 
 
 def test_jobs_a_reload_removed_leave_the_per_job_metrics():
+    from test_readme_promises import readme_says
+
     import dojob
+
+    readme_says("Per-job series of jobs a reload removed go away.")
 
     class A(dojob.DummyJob):
         pass
@@ -174,10 +178,15 @@ def test_jobs_a_reload_removed_leave_the_per_job_metrics():
 
     metrics = Metrics()
     metrics.run_finished("converged", time.time(), dojob.run(B))
+    metrics.record_drift(["A", "B"])
+    metrics.record_flap(["B"])
     metrics.run_finished("converged", time.time(), dojob.run(A))
     families = {f.name: f.samples for f in text_string_to_metric_families(metrics.text())}
     assert {s.labels["job"] for s in families["dojob_job_tries"]} == {"A"}
     assert {s.labels["job"] for s in families["dojob_job_status"]} == {"A"}
+    # the drift and flap series of B went too (a loop reloaded all day kept every name it ever had)
+    assert [(s.labels["job"], s.value) for s in families["dojob_drift"] if s.name == "dojob_drift_total"] == [("A", 1)]
+    assert [s for s in families["dojob_flap"] if s.name == "dojob_flap_total"] == []
 
 
 def test_serve_in_process_on_a_free_port_and_close():

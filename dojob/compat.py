@@ -20,20 +20,9 @@ from .errors import DojobError, RootError
 from .events import Status
 from .graph import JobGraph, build_graph
 from .job import Job
-from .observe import logger
+from .observe import LogObserver, log_regardless, logger
 from .report import Report
 from .runner import collector_is_ours, frozen_build, pause_collector, run_graph
-
-
-def _log_event(event: Any) -> None:
-    """What :class:`~dojob.observe.LogObserver` logs, at a DoJobber's ``dojobber_loglevel``."""
-    _log_at(logging.DEBUG, "%r", event)
-
-
-def _log_at(level: int, msg: str, *args: Any) -> None:
-    """Log through the ``dojob`` logger's handlers whatever the logger's own level: a DoJobber's
-    ``dojobber_loglevel`` decided (setting the logger's level would change every other run's too)."""
-    logger.handle(logger.makeRecord(logger.name, level, __file__, 0, msg, args, None))
 
 
 class DoJobber:
@@ -100,7 +89,7 @@ class DoJobber:
         if self._loglevel is None:
             logger.debug("configured %s: %d jobs", root.__name__, len(self._graph))
         elif self._loglevel <= logging.DEBUG:
-            _log_at(logging.DEBUG, "configured %s: %d jobs", root.__name__, len(self._graph))
+            log_regardless(logger, logging.DEBUG, "configured %s: %d jobs", root.__name__, len(self._graph))
 
     def set_args(self, *args: Any, **kwargs: Any) -> None:
         """Set the arguments passed to every Check and Run."""
@@ -124,7 +113,8 @@ class DoJobber:
         tries = options.pop("default_tries")
         delay = options.pop("default_retry_delay")
         if self._loglevel is not None and self._loglevel <= logging.DEBUG and not logger.isEnabledFor(logging.DEBUG):
-            options["observers"] = [*options.get("observers", ()), _log_event]  # (else every run logs them)
+            observer = LogObserver(regardless=True)  # (else the session adds a LogObserver of its own)
+            options["observers"] = [*options.get("observers", ()), observer]
         cwd = os.getcwd()
         report = None
         built, self._built = self._built, None  # used once: a second checknrun builds again

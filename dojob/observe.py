@@ -191,11 +191,21 @@ class Trace:
             self._write(f"run stopping: {one_line(event.reason)}{who}")
 
 
-class LogObserver:
-    """Sends every event to the ``dojob`` logger at DEBUG level."""
+def log_regardless(log: logging.Logger, level: int, msg: str, *args: Any) -> None:
+    """Log through ``log``'s handlers whatever its own level (the caller decided: a DoJobber's
+    ``dojobber_loglevel``; setting the logger's level would change every other run's too)."""
+    log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None))
 
-    def __init__(self, log: logging.Logger = logger) -> None:
+
+class LogObserver:
+    """Sends every event to the ``dojob`` logger at DEBUG level (``regardless``: whatever its level)."""
+
+    def __init__(self, log: logging.Logger = logger, *, regardless: bool = False) -> None:
         self.log = log
+        self.regardless = regardless
 
     def __call__(self, event: Any) -> None:
-        self.log.debug("%r", event)
+        if self.regardless:
+            log_regardless(self.log, logging.DEBUG, "%r", event)
+        else:
+            self.log.debug("%r", event)

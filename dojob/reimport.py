@@ -60,7 +60,7 @@ def _fresh_file(target: str, path: str, n: int) -> types.ModuleType:
         raise
     previous = _latest.get(real)
     _latest[real] = name
-    if previous is not None and previous != name:
+    if previous is not None:  # (one call per file and reload: never the name just loaded)
         sys.modules.pop(previous, None)  # its classes live on while the old graph holds them
         shipping = sys.modules.get("dojob.shipping")
         if shipping is not None:  # (loaded by a run that shipped jobs to processes)
